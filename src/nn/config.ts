@@ -1,0 +1,57 @@
+/** Network configurations, named after the official constructors' arguments. */
+export interface UNetConfig {
+  /** image channels: 1 for the structure net, 3 for the texture net (network input is 2*inNc) */
+  inNc: number;
+  outNc: number;
+  nf: number;
+  depth: number;
+  /** texture net: one SPADE block after each down level, guided by the structure */
+  spade: boolean;
+}
+
+export interface DiscConfig {
+  /** channels of cat(y, S): 4 */
+  nc: number;
+  ngf: number;
+  tEmbDim: number;
+}
+
+export interface ModelConfigs {
+  structure: UNetConfig;
+  texture: UNetConfig;
+  discriminator: DiscConfig;
+}
+
+export const OFFICIAL: ModelConfigs = {
+  structure: { inNc: 1, outNc: 1, nf: 64, depth: 4, spade: false },
+  texture: { inNc: 3, outNc: 3, nf: 64, depth: 4, spade: true },
+  discriminator: { nc: 4, ngf: 64, tEmbDim: 256 },
+};
+
+/** Configuration of the parity fixtures' small networks (same topology, nf = ngf = 4). */
+export const FIXTURE: ModelConfigs = {
+  structure: { ...OFFICIAL.structure, nf: 4 },
+  texture: { ...OFFICIAL.texture, nf: 4 },
+  discriminator: { ...OFFICIAL.discriminator, ngf: 4 },
+};
+
+/** Compact configuration for training on a CPU. */
+export const MINI: ModelConfigs = {
+  structure: { ...OFFICIAL.structure, nf: 16 },
+  texture: { ...OFFICIAL.texture, nf: 16 },
+  discriminator: { ...OFFICIAL.discriminator, ngf: 16 },
+};
+
+export function presetConfigs(name: string): ModelConfigs {
+  switch (name) {
+    case 'official': return OFFICIAL;
+    case 'mini': return MINI;
+    case 'fixture': case 'tiny': return FIXTURE;
+    default: throw new Error(`unknown config preset "${name}" (expected official, mini or tiny)`);
+  }
+}
+
+export function validateUNetConfig(c: UNetConfig): void {
+  if (!(Number.isInteger(c.nf) && c.nf >= 4 && c.nf % 2 === 0)) throw new Error(`nf must be an even integer >= 4 (got ${c.nf})`);
+  if (!(Number.isInteger(c.depth) && c.depth >= 1)) throw new Error(`depth must be a positive integer (got ${c.depth})`);
+}
