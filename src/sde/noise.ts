@@ -1,0 +1,159 @@
+/**
+ * Noise sources for the SDE steps. The official code draws with `torch.randn_like`; a port
+ * either replays those draws from a recorded tape (parity) or uses its own seeded stream.
+ */
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readNpy } from '../weights/npy.js';
+
+export interface NoiseSource {
+  /** the next N(0, 1) draw of `shape` (float32) */
+  normal(shape: number[]): Float32Array;
+}
+
+function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * xoshiro128** (seeded through splitmix32) with Box–Muller normals. Deterministic across
+ * platforms: only 32-bit integer ops and IEEE double math, each normal rounded to float32.
+ */
+export class SeededNoise implements NoiseSource {
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+  private spare: number | null = null;
+
+  constructor(readonly seed: number) {
+    let x = seed >>> 0;
+    // Also fold in the high bits so seeds above 2^32 do not collide with their low word.
+    x = (x ^ Math.floor(seed / 4294967296)) >>> 0;
+    const sm = (): number => {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = sm();
+    this.s1 = sm();
+    this.s2 = sm();
+    this.s3 = sm();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** next uint32 */
+  nextU32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
+    const t = (this.s1 << 9) >>> 0;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    this.s0 >>>= 0;
+    this.s1 >>>= 0;
+    this.s2 >>>= 0;
+    return result;
+  }
+
+  /** uniform on [0, 1) with 53 random bits */
+  uniform(): number {
+    const hi = this.nextU32() >>> 5; // 27 bits
+    const lo = this.nextU32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** one standard normal (double) */
+  gauss(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    // 1 − u ∈ (0, 1] keeps log finite.
+    const u1 = 1 - this.uniform();
+    const u2 = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    const a = 2 * Math.PI * u2;
+    this.spare = r * Math.sin(a);
+    return r * Math.cos(a);
+  }
+
+  normal(shape: number[]): Float32Array {
+    const out = new Float32Array(numelOf(shape));
+    for (let i = 0; i < out.length; i++) out[i] = this.gauss();
+    return out;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+export interface TapeDraw {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Replays recorded draws in order; a draw of another shape or past the end is an error, not a silent desync. */
+export class TapeNoise implements NoiseSource {
+  private pos = 0;
+
+  constructor(private readonly draws: readonly TapeDraw[], readonly label = 'tape') {}
+
+  get position(): number {
+    return this.pos;
+  }
+
+  get length(): number {
+    return this.draws.length;
+  }
+
+  get remaining(): number {
+    return this.draws.length - this.pos;
+  }
+
+  normal(shape: number[]): Float32Array {
+    const i = this.pos;
+    const d = this.draws[i];
+    if (!d) throw new Error(`${label(this)}: exhausted — draw ${i} requested with shape [${shape.join(', ')}], the tape has ${this.draws.length} draws`);
+    const ok = d.shape.length === shape.length && d.shape.every((v, k) => v === shape[k]);
+    if (!ok) throw new Error(`${label(this)}: draw ${i} was recorded with shape [${d.shape.join(', ')}], requested [${shape.join(', ')}]`);
+    this.pos++;
+    return Float32Array.from(d.data);
+  }
+
+  /** move to draw `i` (teacher-forced replays start mid-tape) */
+  seek(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i > this.draws.length) throw new Error(`${label(this)}: cannot seek to ${i} of ${this.draws.length}`);
+    this.pos = i;
+  }
+}
+
+function label(t: TapeNoise): string {
+  return `TapeNoise(${t.label})`;
+}
+
+/** Read `NNNNN.npy` (5-digit, from 00000, consecutive) from `dir`; `count` limits or requires that many. */
+export function tapeFromDir(dir: string, count?: number): TapeNoise {
+  const draws: TapeDraw[] = [];
+  const names = new Set(readdirSync(dir).filter((f) => /^\d{5}\.npy$/.test(f)));
+  for (let i = 0; count === undefined || i < count; i++) {
+    const f = `${String(i).padStart(5, '0')}.npy`;
+    if (!names.has(f)) {
+      if (count !== undefined) throw new Error(`tapeFromDir: ${join(dir, f)} missing (${count} draws requested)`);
+      break;
+    }
+    const a = readNpy(join(dir, f));
+    if (a.dtype !== 'float32') throw new Error(`tapeFromDir: ${join(dir, f)} is ${a.dtype}, expected float32`);
+    draws.push({ shape: a.shape, data: a.data as Float32Array });
+  }
+  if (draws.length === 0 && !existsSync(join(dir, '00000.npy'))) throw new Error(`tapeFromDir: no 00000.npy in ${dir}`);
+  return new TapeNoise(draws, dir);
+}
