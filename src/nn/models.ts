@@ -18,6 +18,6 @@ export function configOf(configs: ModelConfigs, kind: NetKind): NetConfig {
 }
 
 /** Check a state_dict against the network's keys and shapes (strict, like load_state_dict(strict=True)). */
-export function checkWeights(kind: NetKind, cfg: NetConfig, sd: StateDict, source = kind): StateDict {
+export function checkWeights(kind: NetKind, cfg: NetConfig, sd: StateDict, source: string = kind): StateDict {
   return loadStrict(sd, paramSpec(kind, cfg), `${source} (${kind} network)`);
 }
