@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .command('parity')
     .description('compare against the recorded official outputs of a fixtures folder')
     .argument('[dir]', 'fixtures folder with manifest.json', '../shared/fixtures/parity')
-    .option('--executor <list>', 'comma-separated executors (tfjs, onnx)', 'tfjs')
+    .option('--executor <list>', 'comma-separated executors (tfjs, onnx)', 'tfjs,onnx')
     .option('--filter <regex>', 'only cases whose name matches')
     .action(async (dir: string, o: { executor: string; filter?: string }) => {
       const report = await runParity(dir, {

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkpointDirs, loadModel } from '../../model/checkpoints.js';
+import { NET_KINDS } from '../../nn/models.js';
+import type { NetKind } from '../../exec/types.js';
+import { describeModel, exportOnnx, type ModelDesc } from '../../exec/onnx/export.js';
+
+/** "256" or "256x384" (height x width) */
+export function parseSize(s: string): { height: number; width: number } {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(s.trim());
+  if (!m) throw new Error(`--size must be N or HxW (got "${s}")`);
+  const height = Number(m[1]);
+  const width = Number(m[2] ?? m[1]);
+  if (height < 1 || width < 1) throw new Error(`--size must be positive (got "${s}")`);
+  return { height, width };
+}
+
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${v}")`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('export the three networks to ONNX (structure.onnx, texture.onnx, discriminator.onnx + onnx.json) for onnxruntime, e.g. onnxruntime-web in a browser')
+    .option('--checkpoints <dirs>', 'checkpoint folder(s), comma-separated (default: the default model)')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--size <N|HxW>', 'input size the graphs are built for (ONNX graphs here have fixed shapes)', '256')
+    .option('--batch <N>', 'batch size the graphs are built for', '1')
+    .option('--T <N>', 'diffusion length of the checkpoints (recorded in onnx.json for samplers)')
+    .option('--nets <list>', 'comma-separated subset of structure,texture,discriminator')
+    .action(async (o: { checkpoints?: string; out: string; size: string; batch: string; T?: string; nets?: string }) => {
+      const { height, width } = parseSize(o.size);
+      const batch = positiveInt('--batch', o.batch);
+      const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];
+      for (const k of kinds) if (!NET_KINDS.includes(k)) throw new Error(`--nets: unknown network "${k}" (expected ${NET_KINDS.join(', ')})`);
+      const model = loadModel(checkpointDirs(o.checkpoints), { T: o.T === undefined ? undefined : positiveInt('--T', o.T), kinds });
+      mkdirSync(o.out, { recursive: true });
+      const nets: Record<string, ModelDesc & { file: string; source: string; bytes: number }> = {};
+      for (const kind of kinds) {
+        const t0 = performance.now();
+        const shape = { batch, height, width };
+        const bytes = exportOnnx(kind, model.configs[kind], model.weights[kind], shape);
+        const file = `${kind}.onnx`;
+        writeFileSync(join(o.out, file), bytes);
+        nets[kind] = { file, source: model.files[kind], bytes: bytes.byteLength, ...describeModel(kind, model.configs[kind], shape) };
+        console.log(`${kind.padEnd(13)} -> ${join(o.out, file)}  ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      }
+      const info = {
+        format: 'strdiffusion-onnx/1',
+        T: model.T,
+        batch,
+        height,
+        width,
+        note: 'fixed-shape graphs: inputs are NCHW float32, t holds the integer diffusion step of each sample as float32; U-Nets predict the noise, the discriminator a score per sample',
+        networks: nets,
+      };
+      writeFileSync(join(o.out, 'onnx.json'), JSON.stringify(info, null, 2) + '\n');
+      console.log(`wrote ${join(o.out, 'onnx.json')}`);
+    });
+}

@@ -1,0 +1,154 @@
+/**
+ * `strdiffusion inpaint --image IN --mask MASK --out OUT` (one image), or with folders:
+ * `--image DIR --mask DIR_or_FILE --out DIR` pairing files by name. All inputs are checked before
+ * anything is written; outputs are written to a temporary name and renamed.
+ */
+import type { Command } from 'commander';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { inpaint, loadInpaintModel, type InpaintOptions } from '../../inpaint/index.js';
+import { readImage, writeImage } from '../../image/io.js';
+import { loadHoles } from '../../inpaint/mask.js';
+import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
+import { ProgressBar, fmtTime } from '../progress.js';
+import type { SamplerVariant } from '../../sampler/index.js';
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
+const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+
+interface Opts {
+  image: string;
+  mask: string;
+  out: string;
+  checkpoints?: string[];
+  seed?: string;
+  steps?: string;
+  sampler: string;
+  saveTrajectory?: string;
+  trajectoryEvery: string;
+  invertMask?: boolean;
+  resizeMask?: boolean;
+  size: string;
+  executor?: string;
+  quiet?: boolean;
+}
+
+function int(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer (got "${v}")`);
+  return n;
+}
+
+function listImages(dir: string): string[] {
+  return readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()) && statSync(join(dir, f)).isFile()).sort();
+}
+
+const stem = (f: string) => basename(f, extname(f));
+
+/** Pairs (image, mask, out) of a folder run; images without a mask are reported and skipped. */
+function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [string, string, string][]; missing: string[] } {
+  const images = listImages(imageDir);
+  if (images.length === 0) throw new Error(`no images in ${imageDir}`);
+  const maskIsDir = statSync(mask).isDirectory();
+  const masks = new Map<string, string>();
+  if (maskIsDir) {
+    for (const f of listImages(mask)) {
+      masks.set(stem(f), join(mask, f));
+      const m = /^(.*?)[_-]mask$/.exec(stem(f));
+      if (m) masks.set(m[1]!, join(mask, f));
+    }
+  }
+  const pairs: [string, string, string][] = [];
+  const missing: string[] = [];
+  for (const f of images) {
+    const m = maskIsDir ? masks.get(stem(f)) : mask;
+    if (!m) missing.push(f);
+    else pairs.push([join(imageDir, f), m, join(outDir, `${stem(f)}.png`)]);
+  }
+  return { pairs, missing };
+}
+
+async function writeAtomic(path: string, img: Parameters<typeof writeImage>[1]): Promise<void> {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  const ext = extname(path) || '.png';
+  const tmp = join(dirname(resolve(path)), `.${basename(path, ext)}.tmp-${process.pid}${ext}`);
+  await writeImage(tmp, img);
+  renameSync(tmp, path);
+}
+
+export function register(program: Command): void {
+  program
+    .command('inpaint')
+    .description('fill the hole of an image (white in the mask = hole)')
+    .requiredOption('--image <path>', 'input image, or a folder of images')
+    .requiredOption('--mask <path>', 'mask image (white = hole), or a folder of masks named like the images')
+    .requiredOption('--out <path>', 'output image (.png/.jpg/.webp/.tif), or a folder')
+    .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
+    .option('--seed <n>', 'random seed (same seed -> same output)')
+    .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
+    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--save-trajectory <dir>', 'write texture/structure states and a strip image')
+    .option('--trajectory-every <k>', 'save every k-th step', '10')
+    .option('--invert-mask', 'the mask marks the known region instead of the hole')
+    .option('--resize-mask', 'scale a mask of another size to the image')
+    .option('--size <n>', 'model window size', '256')
+    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (o: Opts) => {
+      if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
+      if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
+      if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
+      const seed = int(o.seed, 'seed');
+      const T = int(o.steps, 'steps');
+      const size = int(o.size, 'size')!;
+      const every = int(o.trajectoryEvery, 'trajectory-every')!;
+      const base: InpaintOptions = {
+        checkpoints: o.checkpoints,
+        T,
+        seed: seed ?? 0,
+        sampler: o.sampler as SamplerVariant,
+        size,
+        invertMask: o.invertMask,
+        resizeMask: o.resizeMask,
+        executor: o.executor as InpaintOptions['executor'],
+      };
+      const batch = statSync(o.image).isDirectory();
+      let jobs: [string, string, string][];
+      if (batch) {
+        if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new Error(`--out must be a folder when --image is a folder: ${o.out}`);
+        const { pairs, missing } = pairFolder(o.image, o.mask, o.out);
+        for (const f of missing) console.error(`skipped ${f}: no mask named like it in ${o.mask}`);
+        if (pairs.length === 0) throw new Error(`no image in ${o.image} has a mask in ${o.mask}`);
+        jobs = pairs;
+      } else {
+        if (statSync(o.mask).isDirectory()) throw new Error(`--mask must be a file when --image is a file: ${o.mask}`);
+        jobs = [[o.image, o.mask, o.out]];
+      }
+      // validate every pair before the (long) runs, so a bad input fails fast and writes nothing
+      for (const [img, mask] of jobs) {
+        const im = await readImage(img, 'image');
+        await loadHoles(mask, im.width, im.height, base);
+      }
+      const { model } = await loadInpaintModel(base);
+      let k = 0;
+      for (const [img, mask, out] of jobs) {
+        k++;
+        const bar = o.quiet ? null : new ProgressBar(model.T, jobs.length > 1 ? `[${k}/${jobs.length}] ` : '');
+        const traj = o.saveTrajectory ? new TrajectoryRecorder(size, every, model.T) : null;
+        const res = await inpaint(img, mask, {
+          ...base,
+          onProgress: bar ? (s) => bar.update(s.index + 1, `t=${String(s.t).padStart(4)} ${s.stage}`) : undefined,
+          onState: traj?.record,
+        });
+        bar?.done();
+        await writeAtomic(out, res.image);
+        if (traj && o.saveTrajectory) {
+          const dir = batch ? join(o.saveTrajectory, stem(img)) : o.saveTrajectory;
+          await traj.save(dir);
+          console.log(`trajectory: ${dir}`);
+        }
+        console.log(`wrote ${out} (${res.image.width}x${res.image.height}, ${res.holePixels} hole pixels, ${fmtTime(res.seconds)})`);
+      }
+    });
+}

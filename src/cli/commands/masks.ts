@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SeededNoise } from '../../sde/noise.js';
+import { saveChwPng } from '../../train/images.js';
+import { generateMask, holeRatio, parseRatio } from '../../train/masks.js';
+
+export interface MasksCommandOptions {
+  out: string;
+  count: number;
+  ratio: string;
+  size: number;
+  seed: number;
+  log?: (line: string) => void;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Write `count` irregular masks as PNG (white = hole, black = known); returns the file paths. */
+export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
+  const count = positiveInt('count', o.count);
+  const size = positiveInt('size', o.size);
+  if (!Number.isInteger(o.seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
+  const range = parseRatio(o.ratio);
+  const dir = resolve(o.out);
+  mkdirSync(dir, { recursive: true });
+  const rng = new SeededNoise(o.seed);
+  const digits = Math.max(5, String(count - 1).length);
+  const files: string[] = [];
+  let sum = 0;
+  for (let i = 0; i < count; i++) {
+    const hole = generateMask(size, range, rng);
+    sum += holeRatio(hole);
+    const px = new Uint8Array(hole.length);
+    for (let k = 0; k < hole.length; k++) px[k] = hole[k] ? 255 : 0;
+    const f = join(dir, `mask_${String(i).padStart(digits, '0')}.png`);
+    await saveChwPng(f, px, 1, size, size);
+    files.push(f);
+  }
+  (o.log ?? console.log)(
+    `wrote ${count} masks ${size}×${size} (hole ratio ${range[0]}-${range[1]}, mean ${(sum / count).toFixed(3)}, seed ${o.seed}) to ${dir}`,
+  );
+  return files;
+}
+
+function num(v: string): number {
+  // Number('') is 0 and parseInt('3x') is 3; reject both
+  return v.trim() === '' ? NaN : Number(v);
+}
+
+export function register(program: Command): void {
+  program
+    .command('masks')
+    .description('generate procedural irregular masks (PNG, white = hole) for training or evaluation')
+    .requiredOption('--out <dir>', 'output folder (created if missing)')
+    .requiredOption('--count <n>', 'number of masks', num)
+    .option('--ratio <lo-hi>', 'hole-to-image ratio range, e.g. 0.3-0.4', '0.1-0.5')
+    .option('--size <px>', 'mask side length', num, 256)
+    .option('--seed <s>', 'random seed', num, 0)
+    .action(async (o: { out: string; count: number; ratio: string; size: number; seed: number }) => {
+      await writeMasks(o);
+    });
+}

@@ -1,0 +1,119 @@
+/**
+ * `inpaint(image, mask, options)`: the one entry point for users. Loads (and caches) the model,
+ * plans the window around the hole, runs the StrDiffusion sampler there and pastes only the hole
+ * back into the original image.
+ */
+import type { ImageInput, RasterImage } from '../image/io.js';
+import { loadImage } from '../image/io.js';
+import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
+import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
+import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
+import { getExecutor } from '../exec/registry.js';
+import type { NetKind, NetRunner } from '../exec/types.js';
+import { IRSDE } from '../sde/index.js';
+import { SeededNoise, type NoiseSource } from '../sde/noise.js';
+import { structureOf } from '../structure/index.js';
+import { sample, type SamplerOptions, type SamplerVariant, type StepInfo } from '../sampler/index.js';
+
+export interface InpaintOptions extends MaskOptions {
+  /** model folder(s); default: the bundled model */
+  checkpoints?: string | string[];
+  /** diffusion length; must match the checkpoint (default: its model.json) */
+  T?: number;
+  /** same seed -> same output, bit for bit, on the same machine */
+  seed?: number;
+  sampler?: SamplerVariant;
+  /** resampling hyper-parameters etc. (official defaults) */
+  samplerOptions?: Partial<SamplerOptions>;
+  /** model window size (default 256, the training size) */
+  size?: number;
+  executor?: 'onnx' | 'tfjs';
+  onProgress?: (info: StepInfo & { T: number }) => void;
+  /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
+  onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
+  /** for tests: inject the noise source */
+  noise?: NoiseSource;
+  /** print warnings (default console.warn) */
+  warn?: (msg: string) => void;
+}
+
+export interface InpaintResult {
+  image: RasterImage;
+  /** the model-size window: input, mask (1 known) and output [3,s,s] */
+  window: { plan: WindowPlan; rgb: Float32Array; mask: Float32Array; out: Float32Array } | null;
+  holePixels: number;
+  seconds: number;
+}
+
+interface LoadedModel {
+  model: Model;
+  runners: Record<NetKind, NetRunner>;
+}
+
+const cache = new Map<string, Promise<LoadedModel>>();
+
+export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor'> = {}): Promise<LoadedModel> {
+  const dirs = checkpointDirs(opts.checkpoints);
+  const exec = opts.executor ?? (process.env.STRDIFFUSION_EXECUTOR as 'onnx' | 'tfjs' | undefined) ?? 'onnx';
+  const key = `${dirs.join('|')}|${opts.T ?? ''}|${exec}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = (async () => {
+      const model = loadModel(dirs, { T: opts.T });
+      const e = await getExecutor(exec);
+      const runners = {} as Record<NetKind, NetRunner>;
+      for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k]);
+      return { model, runners };
+    })();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}): Promise<InpaintResult> {
+  const t0 = performance.now();
+  const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
+  const size = options.size ?? 256;
+  if (!Number.isInteger(size) || size < 16) throw new Error(`size must be an integer >= 16 (got ${size})`);
+  const img = await loadImage(image, 'image');
+  const holes = await loadHoles(mask, img.width, img.height, options);
+  const nHoles = holeCount(holes);
+  if (nHoles === 0) {
+    warn('the mask has no hole: nothing to inpaint, the output equals the input');
+    return { image: { ...img, data: img.data.slice() }, window: null, holePixels: 0, seconds: (performance.now() - t0) / 1000 };
+  }
+  if (nHoles === holes.length) throw new Error('the mask covers the whole image: there is no known pixel to inpaint from');
+  const { model, runners } = await loadInpaintModel(options);
+  const plan = planWindow(holeBox(holes, img.width, img.height)!, img.width, img.height, size);
+  const { rgb, mask: m } = windowInputs(img, holes, plan);
+  if (m.every((v) => v === 0)) throw new Error('the hole fills the whole model window: there is no known context');
+  const { gray, edge } = structureOf(rgb, size, size, 2);
+  const sde = new IRSDE({ T: model.T });
+  const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
+  const shape4 = (c: number) => [1, c, size, size];
+  const res = await sample({
+    nets: runners,
+    sde,
+    inputs: {
+      image: { shape: shape4(3), data: rgb },
+      mask: { shape: shape4(1), data: m },
+      gray: { shape: shape4(1), data: gray },
+      edge: { shape: shape4(1), data: edge },
+    },
+    noise,
+    options: {
+      ...options.samplerOptions,
+      variant: options.sampler ?? 'official',
+      onStep: options.onProgress ? (info: StepInfo) => options.onProgress!({ ...info, T: model.T }) : undefined,
+      onState: options.onState,
+    },
+  });
+  const out = res.out;
+  return {
+    image: pasteResult(img, holes, plan, out),
+    window: { plan, rgb, mask: m, out },
+    holePixels: nHoles,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
