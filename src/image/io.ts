@@ -4,7 +4,7 @@
  * sample untouched, so the original representation (grey, RGB, RGBA, 8 or 16 bit) is kept.
  */
 import sharp from 'sharp';
-import type { Metadata, SharpOptions } from 'sharp';
+import type { Metadata } from 'sharp';
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 
@@ -40,18 +40,32 @@ export async function readImage(path: string, what = 'image'): Promise<RasterIma
   }
   const sixteen = meta.depth === 'ushort';
   try {
-    let pipe = sharp(path).rotate();
-    // keep grey images grey (sharp would otherwise hand out sRGB triplets)
-    if ((meta.channels ?? 3) <= 2) pipe = pipe.toColourspace(sixteen ? 'grey16' : 'b-w');
-    const { data, info } = await pipe.raw(sixteen ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
-    const channels = info.channels as 1 | 2 | 3 | 4;
+    // 16-bit files must be read through the rgb16 space, or sharp scales them to 8 bit first
+    const pipe = sixteen ? sharp(path).rotate().toColourspace('rgb16').raw({ depth: 'ushort' }) : sharp(path).rotate().raw();
+    const { data, info } = await pipe.toBuffer({ resolveWithObject: true });
     const arr = sixteen
       ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
       : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return { width: info.width, height: info.height, channels, bitDepth: sixteen ? 16 : 8, data: arr };
+    const img: RasterImage = { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4, bitDepth: sixteen ? 16 : 8, data: arr };
+    // sharp hands out grey files as sRGB triplets: keep grey images grey (R = G = B there)
+    const fileChannels = meta.channels ?? info.channels;
+    return fileChannels <= 2 && info.channels >= 3 ? dropToGrey(img) : img;
   } catch (e) {
     throw new Error(`${what} ${path} could not be decoded (${(e as Error).message})`);
   }
+}
+
+function dropToGrey(img: RasterImage): RasterImage {
+  const C = img.channels;
+  const alpha = C === 4;
+  const oc = alpha ? 2 : 1;
+  const n = img.width * img.height;
+  const out = img.bitDepth === 16 ? new Uint16Array(n * oc) : new Uint8Array(n * oc);
+  for (let i = 0; i < n; i++) {
+    out[i * oc] = img.data[i * C]!;
+    if (alpha) out[i * oc + 1] = img.data[i * C + 3]!;
+  }
+  return { ...img, channels: oc as 1 | 2, data: out };
 }
 
 export async function loadImage(input: ImageInput, what = 'image'): Promise<RasterImage> {
@@ -71,8 +85,9 @@ export function validateRaster(img: RasterImage, what = 'image'): void {
 export async function writeImage(path: string, img: RasterImage): Promise<void> {
   const ext = extname(path).toLowerCase();
   const raw = { width: img.width, height: img.height, channels: img.channels };
-  const buf = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  let s = sharp(buf, { raw: img.bitDepth === 16 ? { ...raw, depth: 'ushort' } : raw } as SharpOptions);
+  // sharp infers a 16-bit raw input from a Uint16Array (a Buffer would be read as 8 bit)
+  const input = img.bitDepth === 16 ? (img.data as Uint16Array) : Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+  let s = sharp(input, { raw });
   if (img.channels <= 2) s = s.toColourspace(img.bitDepth === 16 ? 'grey16' : 'b-w');
   else if (img.bitDepth === 16) s = s.toColourspace('rgb16');
   switch (ext) {

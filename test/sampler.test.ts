@@ -1,0 +1,200 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { runParity } from '../src/parity/runner.js';
+import { IRSDE, SeededNoise, tapeFromDir, type NoiseSource } from '../src/sde/index.js';
+import { readNpy } from '../src/weights/npy.js';
+import type { NetInputs, NetKind, NetRunner } from '../src/exec/types.js';
+import type { F32Tensor } from '../src/util/tensor.js';
+import {
+  sample,
+  toUint8,
+  renoiseDepth,
+  switchLevel,
+  type ForcedDecision,
+  type SamplerInputs,
+  type SamplerNets,
+  type SamplerVariant,
+  type StepInfo,
+} from '../src/sampler/index.js';
+import { makeContext as parityContext } from '../src/parity/types.js';
+import { fixtureNet } from '../src/parity/fixture-nets.js';
+import { TfjsExecutor } from '../src/exec/tfjs.js';
+
+const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/parity');
+const manifest = JSON.parse(readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));
+const CASE = manifest.cases.find((c: any) => c.kind === 'sampler' && c.name === 'sampler_T100');
+const tapeLog: { i: number; shape: number[] }[] = JSON.parse(readFileSync(path.join(FIXTURES, CASE.tape.log_file), 'utf8'));
+
+function load(key: string): F32Tensor {
+  const a = readNpy(path.join(FIXTURES, CASE.files[key].file));
+  return { shape: a.shape, data: a.data as Float32Array };
+}
+
+const inputs: SamplerInputs = { image: load('GT'), mask: load('mask'), gray: load('gray'), edge: load('edge') };
+const sde100 = new IRSDE({ T: 100, maxSigma: 30, eps: 0.005, schedule: 'cosine' });
+
+/** Cheap deterministic stand-ins: the control flow does not depend on what the networks compute. */
+function mockNets(counts: Record<NetKind, number>): SamplerNets {
+  const mk = (kind: NetKind, f: (inp: NetInputs) => F32Tensor): NetRunner => ({
+    kind,
+    dispose() {},
+    async run(inp) {
+      counts[kind]++;
+      return f(inp);
+    },
+  });
+  const unet = (inp: NetInputs): F32Tensor => {
+    const { x, mu, S } = inp;
+    const hw = S ? S.data.length : 0;
+    const out = new Float32Array(x.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = 0.3 * (x.data[i]! - mu!.data[i]!) + (S ? 0.05 * S.data[i % hw]! : 0);
+    return { shape: [...x.shape], data: out };
+  };
+  return {
+    structure: mk('structure', unet),
+    texture: mk('texture', unet),
+    discriminator: mk('discriminator', ({ x, S, t }) => {
+      let s = 0;
+      for (let i = 0; i < x.data.length; i++) s += Math.sin(17 * x.data[i]! + i);
+      for (let i = 0; i < S!.data.length; i++) s += 0.5 * Math.cos(13 * S!.data[i]! + i);
+      return { shape: [1], data: Float32Array.of(s / 100 + 1e-3 * t[0]!) };
+    }),
+  };
+}
+
+class Recorder implements NoiseSource {
+  shapes: number[][] = [];
+  constructor(private readonly inner: NoiseSource) {}
+  normal(shape: number[]): Float32Array {
+    this.shapes.push([...shape]);
+    return this.inner.normal(shape);
+  }
+}
+
+const variants: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+
+const zeroCounts = (): Record<NetKind, number> => ({ structure: 0, texture: 0, discriminator: 0 });
+
+describe('sampler parity (official fixtures, tfjs)', () => {
+  it('sampler_T100: teacher-forced steps and the free run pass', async () => {
+    const r = await runParity(FIXTURES, { filter: /^sampler/, executors: ['tfjs'] });
+    const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
+    expect(bad).toEqual([]);
+    expect(r.skipped).toEqual([]);
+    expect(r.passed).toBeGreaterThanOrEqual(12);
+  });
+});
+
+describe('sampler control flow (mock networks)', () => {
+  it('schedule of stages and re-noising depths (spec §5.3)', () => {
+    for (const [T, early, resampling] of [[100, 61, 13], [400, 241, 49]] as const) {
+      const sw = switchLevel(T, 0.4);
+      expect(T - sw + 1).toBe(early);
+      let n = 0;
+      for (let t = T; t >= sw; t--) if (renoiseDepth(T, t, 5, 5) > 0) n++;
+      expect(n).toBe(resampling);
+      expect(renoiseDepth(T, T, 5, 5)).toBe(1);
+      expect(renoiseDepth(T, T - 5, 5, 5)).toBe(5);
+    }
+  });
+
+  it('with the recorded decisions forced, draws, shapes and calls follow the official run exactly', async () => {
+    const forced: ForcedDecision[] = [];
+    for (const s of CASE.steps) for (const it of s.iterations ?? []) forced.push({ t: s.t, i: it.i, decision: it.decision });
+    const counts = zeroCounts();
+    const noise = new Recorder(tapeFromDir(path.join(FIXTURES, CASE.tape.dir)));
+    const infos: StepInfo[] = [];
+    const res = await sample({ nets: mockNets(counts), sde: sde100, inputs, noise, options: { decisionTape: forced, onStep: (i) => infos.push(i) } });
+    expect(noise.shapes).toEqual(tapeLog.map((d) => d.shape));
+    expect(infos.map((i) => i.t)).toEqual(CASE.steps.map((s: any) => s.t));
+    expect(infos.map((i) => i.stage)).toEqual(CASE.steps.map((s: any) => s.stage));
+    expect(infos.map((i) => i.calls)).toEqual(CASE.steps.map((s: any) => s.forwards));
+    expect(infos.map((i) => i.draws)).toEqual(CASE.steps.map((s: any) => s.tape_range[1] - s.tape_range[0] + 1));
+    expect(infos.filter((i) => i.stage === 'early').map((i) => i.end)).toEqual(CASE.steps.filter((s: any) => s.stage === 'early').map((s: any) => s.end));
+    expect(res.stats.calls).toEqual(CASE.config.forwards_total);
+    expect(counts).toEqual(CASE.config.forwards_total);
+    expect(res.stats.draws).toBe(CASE.tape.n_draws);
+    expect(res.stats.forced).toBe(forced.length);
+  });
+
+  for (const variant of variants) {
+    it(`variant ${variant}: finite output, draws per step as documented, known pixels = GT`, async () => {
+      const counts = zeroCounts();
+      const noise = new Recorder(new SeededNoise(7));
+      const infos: StepInfo[] = [];
+      const res = await sample({ nets: mockNets(counts), sde: sde100, inputs, noise, options: { variant, onStep: (i) => infos.push(i) } });
+      expect(res.out.every(Number.isFinite)).toBe(true);
+      expect(res.y.every(Number.isFinite)).toBe(true);
+      expect(infos.length).toBe(100);
+      let draws = 2;
+      for (const s of infos) {
+        const n = s.resampling.length;
+        let expected: number;
+        if (s.stage === 'late') expected = 1;
+        else if (variant === 'improved') expected = 3 + n * (3 * s.k + 1);
+        else expected = 3 + n * (2 * s.k + 1);
+        expect(s.draws).toBe(expected);
+        draws += s.draws;
+        if (variant === 'no-resampling') expect(n).toBe(0);
+        if (variant === 'no-discriminator') expect(n).toBe(s.k > 0 ? 2 : 0);
+      }
+      expect(res.stats.draws).toBe(draws);
+      expect(noise.shapes.length).toBe(draws);
+      if (variant === 'no-resampling' || variant === 'no-discriminator') expect(counts.discriminator).toBe(0);
+      else expect(counts.discriminator).toBeGreaterThan(61);
+      if (variant === 'no-resampling') expect(counts).toEqual({ structure: 61, texture: 100, discriminator: 0 });
+      // known pixels of the composite are the ground truth, bit for bit
+      const hw = inputs.mask.data.length;
+      for (let c = 0; c < 3; c++) {
+        for (let p = 0; p < hw; p++) {
+          if (inputs.mask.data[p] === 1) expect(res.out[c * hw + p]).toBe(inputs.image.data[c * hw + p]);
+          else expect(res.out[c * hw + p]).toBe(res.y[c * hw + p]);
+        }
+      }
+    });
+  }
+
+  it('same seed gives the identical output, another seed does not', async () => {
+    const run = (seed: number) => sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(seed) });
+    const [a, b, c] = await Promise.all([run(3), run(3), run(4)]);
+    expect(Array.from(a.out)).toEqual(Array.from(b.out));
+    expect(Array.from(a.x!)).toEqual(Array.from(b.x!));
+    expect(Array.from(a.out)).not.toEqual(Array.from(c.out));
+  });
+
+  it('toUint8 clamps and rounds half to even like tensor2img', () => {
+    // 0.5/255·255 etc. are not exact in float32, so test on values whose ×255 is exact
+    expect(Array.from(toUint8([-0.1, 0, 1, 1.5, 2.5 / 255, 3.5 / 255, 0.25]))).toEqual([0, 0, 255, 255, 2, 4, 64]);
+  });
+
+  it('onState hands out every intermediate state', async () => {
+    const seen: [number, boolean][] = [];
+    await sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(1), options: { onState: (t, _y, x) => seen.push([t, x !== null]) } });
+    expect(seen.length).toBe(100);
+    expect(seen[0]).toEqual([100, true]);
+    expect(seen[60]).toEqual([40, true]);
+    expect(seen[61]).toEqual([39, false]);
+    expect(seen[99]).toEqual([1, false]);
+  });
+});
+
+describe('sampler variants on the fixture networks (tfjs, T = 10)', () => {
+  it('every variant runs end to end with finite outputs', async () => {
+    const ctx = parityContext(FIXTURES, manifest, ['tfjs']);
+    const exec = new TfjsExecutor();
+    const nets: SamplerNets = {} as SamplerNets;
+    for (const kind of ['structure', 'texture', 'discriminator'] as const) {
+      const { cfg, weights } = fixtureNet(ctx, kind);
+      nets[kind] = await exec.createRunner(kind, cfg, weights);
+    }
+    const sde = new IRSDE({ T: 10, maxSigma: 30, eps: 0.005, schedule: 'cosine' });
+    // official is covered by the parity case
+    for (const variant of variants.filter((v) => v !== 'official')) {
+      const res = await sample({ nets, sde, inputs, noise: new SeededNoise(11), options: { variant } });
+      expect(res.out.every(Number.isFinite), variant).toBe(true);
+      expect(res.stats.steps).toBe(10);
+      if (variant === 'no-resampling') expect(res.stats.calls.discriminator).toBe(0);
+    }
+  });
+});
