@@ -152,15 +152,19 @@ function normalizeVec(x: Float64Array): Float32Array {
  * Parameters as tfjs tensors (variables when trainable). Spectral-norm u, v are plain buffers
  * that a train-mode forward updates in place, as PyTorch does.
  */
+let paramSets = 0;
+
 export class TfParams implements ParamStore<tf.Tensor> {
   readonly tensors = new Map<string, tf.Tensor>();
   training = false;
+  /** tfjs variable names are global: each parameter set gets its own namespace */
+  private readonly ns = `p${paramSets++}`;
 
   constructor(sd: StateDict, opts: { trainable?: boolean } = {}) {
     for (const [k, v] of sd) {
       const t = tf.tensor(v.data, v.shape, 'float32');
       if (opts.trainable && !isSpectralBuffer(k)) {
-        this.tensors.set(k, tf.variable(t, true, `p:${k}`));
+        this.tensors.set(k, tf.variable(t, true, `${this.ns}:${k}`));
         t.dispose();
       } else this.tensors.set(k, t);
     }
@@ -198,7 +202,8 @@ export class TfParams implements ParamStore<tf.Tensor> {
   }
   private replace(key: string, t: tf.Tensor): void {
     this.tensors.get(key)?.dispose();
-    this.tensors.set(key, t);
+    // called inside the blocks' tf.tidy: the new u, v must outlive it
+    this.tensors.set(key, tf.keep(t));
   }
   toStateDict(): StateDict {
     const sd: StateDict = new Map();

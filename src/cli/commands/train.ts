@@ -1,0 +1,111 @@
+/**
+ * `strdiffusion train structure|texture|discriminator --data DIR ...`: the official objectives
+ * (spec §4) on the tfjs executor, in a run folder that `--resume` continues and that
+ * `inpaint --checkpoints RUN_DIRS` loads.
+ */
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { presetConfigs, validateUNetConfig, type UNetConfig, type DiscConfig } from '../../nn/config.js';
+import type { NetConfig, NetKind } from '../../exec/types.js';
+import { trainRun, type RunConfig } from '../../train/run.js';
+import { parseRatio } from '../../train/masks.js';
+import { ProgressBar } from '../progress.js';
+
+const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
+
+function netConfig(kind: NetKind, spec: string): NetConfig {
+  let cfg: NetConfig;
+  if (/^(mini|official|tiny|fixture)$/.test(spec)) cfg = presetConfigs(spec)[kind];
+  else {
+    let raw: any;
+    try {
+      raw = JSON.parse(existsSync(spec) ? readFileSync(spec, 'utf8') : spec);
+    } catch {
+      throw new Error(`--config must be mini, official, tiny, a JSON object or a JSON file (got "${spec}")`);
+    }
+    const base = presetConfigs('official')[kind];
+    cfg = { ...base, ...(raw[kind] ?? raw) } as NetConfig;
+  }
+  if (kind !== 'discriminator') validateUNetConfig(cfg as UNetConfig);
+  else if (!(Number.isInteger((cfg as DiscConfig).ngf) && (cfg as DiscConfig).ngf >= 1)) throw new Error('ngf must be a positive integer');
+  return cfg;
+}
+
+function num(v: string, name: string, integer = true): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n <= 0) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'} (got "${v}")`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train one network with the official objective')
+    .argument('<network>', KINDS.join(' | '))
+    .requiredOption('--data <dir>', 'folder of training images (recursive)')
+    .option('--masks <dir>', 'folder of mask images (white = hole); default: generated irregular masks')
+    .option('--mask-ratios <list>', 'hole-ratio ranges of generated masks', '0.1-0.2,0.2-0.3,0.3-0.4,0.4-0.5')
+    .option('--config <name|json>', 'mini, official, tiny, or JSON ({"nf": 16} / {"texture": {...}})', 'mini')
+    .option('--size <n>', 'crop size', '64')
+    .option('--batch <n>', 'batch size', '16')
+    .option('--steps <n>', 'iterations to run (added to a resumed run)', '1000')
+    .option('--lr <x>', 'learning rate', '1e-4')
+    .option('--T <n>', 'diffusion steps (the official training uses 400)', '400')
+    .option('--milestones <list>', 'iterations where the U-Net LR halves', '2000000,4000000,6000000')
+    .option('--out <dir>', 'run folder (default runs/<network>)')
+    .option('--resume', 'continue the run in --out')
+    .option('--seed <n>', 'random seed', '0')
+    .option('--save-every <n>', 'checkpoint interval in iterations', '100')
+    .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (kind: string, o: Record<string, string | boolean | undefined>) => {
+      if (!KINDS.includes(kind as NetKind)) throw new Error(`network must be one of ${KINDS.join(', ')} (got "${kind}")`);
+      const k = kind as NetKind;
+      const data = resolve(String(o.data));
+      if (!existsSync(data)) throw new Error(`image folder not found: ${data}`);
+      if (o.masks && !existsSync(String(o.masks))) throw new Error(`mask folder not found: ${o.masks}`);
+      const ema = o.ema === undefined ? null : Number(o.ema);
+      if (ema !== null && !(ema > 0 && ema < 1)) throw new Error(`--ema must be in (0, 1) (got "${o.ema}")`);
+      const cfg: RunConfig = {
+        kind: k,
+        net: netConfig(k, String(o.config)),
+        T: num(String(o.T), 'T'),
+        size: num(String(o.size), 'size'),
+        batch: num(String(o.batch), 'batch'),
+        lr: num(String(o.lr), 'lr', false),
+        milestones: String(o.milestones).split(',').filter(Boolean).map((m) => num(m, 'milestones')),
+        data,
+        masks: o.masks ? resolve(String(o.masks)) : null,
+        maskRatios: String(o.maskRatios).split(',').filter(Boolean).map(parseRatio),
+        seed: Number(o.seed) || 0,
+        ema,
+        saveEvery: num(String(o.saveEvery), 'save-every'),
+      };
+      if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
+      const out = resolve(String(o.out ?? `runs/${k}`));
+      const steps = num(String(o.steps), 'steps');
+      let bar: ProgressBar | null = null;
+      let stop = false;
+      process.once('SIGINT', () => {
+        stop = true;
+        console.error('\nstopping after this step (checkpoint will be saved)...');
+      });
+      const res = await trainRun(cfg, {
+        out,
+        steps,
+        resume: Boolean(o.resume),
+        command: `strdiffusion train ${process.argv.slice(3).join(' ')}`,
+        onLog: (m) => console.error(m),
+        shouldStop: () => stop,
+        onProgress: o.quiet
+          ? undefined
+          : (p) => {
+              bar ??= new ProgressBar(steps, `${k} `);
+              bar.update(steps - (p.steps - p.step), `loss ${p.smoothLoss.toPrecision(4)} ${(1 / p.secondsPerStep).toFixed(2)} it/s`);
+            },
+      });
+      (bar as ProgressBar | null)?.done();
+      console.log(`${k}: ${res.iteration} iterations, last loss ${res.loss.toPrecision(4)}; run folder ${out}`);
+    });
+}

@@ -1,0 +1,229 @@
+/**
+ * A training run in a folder: config, checkpoints (official keys, .safetensors), optimizer state,
+ * metrics.jsonl and a loss curve. Every save is atomic: a new checkpoint folder is written
+ * completely, then a `latest` pointer is swapped by rename, so a kill (or a full disk) at any
+ * moment leaves the previous checkpoint loadable.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NetConfig, NetKind } from '../exec/types.js';
+import type { StateDict } from '../weights/types.js';
+import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { checkWeights } from '../nn/models.js';
+import { createTrainState, disposeTrainState, trainStep, type TrainState } from './step.js';
+import { MultiStepLR } from './lr.js';
+import { ADAM_DISC, ADAM_UNET } from './adam.js';
+import { initWeights } from './init.js';
+import { ImageFolderLoader } from './data.js';
+import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from './masks.js';
+import { SeededNoise } from '../sde/noise.js';
+import { initTf } from '../exec/tfjs.js';
+import { lossCurveSvg } from './plot.js';
+
+export interface RunConfig {
+  kind: NetKind;
+  net: NetConfig;
+  T: number;
+  size: number;
+  batch: number;
+  lr: number;
+  /** MultiStepLR milestones (U-Nets); the discriminator's LR is constant as in the official code */
+  milestones: number[];
+  data: string;
+  masks: string | null;
+  maskRatios: RatioRange[];
+  seed: number;
+  ema: number | null;
+  saveEvery: number;
+}
+
+export interface RunProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  smoothLoss: number;
+  lr: number;
+  secondsPerStep: number;
+}
+
+export interface TrainRunOptions {
+  out: string;
+  steps: number;
+  resume?: boolean;
+  command?: string;
+  onProgress?: (p: RunProgress) => void;
+  onLog?: (msg: string) => void;
+  /** stop early (e.g. on SIGINT) after saving */
+  shouldStop?: () => boolean;
+}
+
+/** Settings that must agree between a run folder and `--resume`. */
+const IDENTITY: (keyof RunConfig)[] = ['kind', 'net', 'T', 'size'];
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeFileSync(fd, JSON.stringify(value, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function diskError(e: unknown, where: string): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return new Error(`disk full while saving the checkpoint in ${where}; the previous checkpoint is kept`);
+  return new Error(`could not save the checkpoint in ${where}: ${(e as Error).message}; the previous checkpoint is kept`);
+}
+
+/** Folder of the last complete checkpoint, or null. */
+export function latestCheckpoint(out: string): string | null {
+  const p = join(out, 'latest');
+  if (!existsSync(p)) return null;
+  const name = readFileSync(p, 'utf8').trim();
+  const dir = join(out, name);
+  return existsSync(join(dir, 'state.json')) ? dir : null;
+}
+
+function saveCheckpoint(out: string, cfg: RunConfig, state: TrainState, ema: Map<string, Float32Array> | null): void {
+  const name = `ckpt-${String(state.iteration).padStart(8, '0')}`;
+  const tmp = join(out, `.${name}.tmp-${process.pid}`);
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    const weights = state.params.toStateDict();
+    writeSafetensors(join(tmp, `${cfg.kind}.safetensors`), weights, { kind: cfg.kind, iteration: String(state.iteration) });
+    const adam = state.adam.stateDict();
+    const opt: StateDict = new Map();
+    for (const [k, a] of adam.m) opt.set(`exp_avg.${k}`, { shape: [a.length], data: a });
+    for (const [k, a] of adam.v) opt.set(`exp_avg_sq.${k}`, { shape: [a.length], data: a });
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), opt);
+    if (ema) writeSafetensors(join(tmp, `${cfg.kind}_ema.safetensors`), new Map([...ema].map(([k, a]) => [k, { shape: weights.get(k)!.shape, data: a }])));
+    writeJsonAtomic(join(tmp, 'state.json'), { iteration: state.iteration, adamStep: adam.step, lastEpoch: state.schedule.lastEpoch });
+    renameSync(tmp, join(out, name));
+    // the top-level weights are what `inpaint --checkpoints RUN_DIR` reads
+    writeSafetensors(join(out, `${cfg.kind}.safetensors`), ema ? new Map([...ema].map(([k, a]) => [k, { shape: weights.get(k)!.shape, data: a }])) : weights, { kind: cfg.kind, iteration: String(state.iteration) });
+    const latestTmp = join(out, `latest.tmp-${process.pid}`);
+    writeFileSync(latestTmp, name);
+    renameSync(latestTmp, join(out, 'latest'));
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw diskError(e, out);
+  }
+  // keep the two newest checkpoints
+  const all = readdirSync(out).filter((f) => /^ckpt-\d+$/.test(f)).sort();
+  for (const old of all.slice(0, -2)) rmSync(join(out, old), { recursive: true, force: true });
+}
+
+function sameIdentity(a: RunConfig, b: RunConfig): string | null {
+  for (const k of IDENTITY) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return `${k} is ${JSON.stringify(a[k])} in the run folder but ${JSON.stringify(b[k])} now`;
+  }
+  return null;
+}
+
+async function maskSource(cfg: RunConfig): Promise<MaskSource> {
+  if (cfg.masks) return MaskFolder.open(cfg.masks, { size: cfg.size, seed: cfg.seed });
+  return new IrregularMaskGenerator({ size: cfg.size, ratios: cfg.maskRatios.length ? cfg.maskRatios : [...RATIO_BUCKETS], seed: cfg.seed });
+}
+
+export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{ iteration: number; loss: number }> {
+  const log = opts.onLog ?? (() => {});
+  if (cfg.kind === 'discriminator' && cfg.batch > 4 && cfg.batch % 4 !== 0) {
+    throw new Error(`--batch ${cfg.batch}: the discriminator's minibatch-stddev needs a batch <= 4 or a multiple of 4`);
+  }
+  await initTf();
+  mkdirSync(opts.out, { recursive: true });
+  const cfgPath = join(opts.out, 'config.json');
+  let weights: StateDict;
+  let resumeDir: string | null = null;
+  if (opts.resume) {
+    if (!existsSync(cfgPath)) throw new Error(`--resume: ${opts.out} has no config.json (not a run folder)`);
+    const prev = JSON.parse(readFileSync(cfgPath, 'utf8')).run as RunConfig;
+    const why = sameIdentity(prev, cfg);
+    if (why) throw new Error(`--resume: ${opts.out} is a run of another configuration (${why})`);
+    resumeDir = latestCheckpoint(opts.out);
+    if (!resumeDir) throw new Error(`--resume: ${opts.out} has no complete checkpoint yet`);
+    weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
+  } else {
+    if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
+    weights = initWeights(cfg.kind, cfg.net, cfg.seed);
+  }
+  writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
+  writeJsonAtomic(join(opts.out, 'model.json'), { T: cfg.T, kind: cfg.kind, config: cfg.net, files: { [cfg.kind]: `${cfg.kind}.safetensors` } });
+  const adamOpts = { ...(cfg.kind === 'discriminator' ? ADAM_DISC : ADAM_UNET), lr: cfg.lr };
+  const state = createTrainState(cfg.kind, cfg.net, weights, {
+    T: cfg.T,
+    adam: adamOpts,
+    schedule: new MultiStepLR(cfg.lr, cfg.kind === 'discriminator' ? [] : cfg.milestones, 0.5),
+  });
+  let ema: Map<string, Float32Array> | null = null;
+  if (resumeDir) {
+    const st = JSON.parse(readFileSync(join(resumeDir, 'state.json'), 'utf8')) as { iteration: number; adamStep: number; lastEpoch: number };
+    const opt = readSafetensors(join(resumeDir, 'optimizer.safetensors'));
+    const m = new Map<string, Float32Array>();
+    const v = new Map<string, Float32Array>();
+    for (const [k, t] of opt) {
+      if (k.startsWith('exp_avg_sq.')) v.set(k.slice('exp_avg_sq.'.length), t.data);
+      else if (k.startsWith('exp_avg.')) m.set(k.slice('exp_avg.'.length), t.data);
+    }
+    state.adam.loadStateDict({ step: st.adamStep, m, v });
+    state.iteration = st.iteration;
+    state.schedule.lastEpoch = st.lastEpoch;
+    if (cfg.ema && existsSync(join(resumeDir, `${cfg.kind}_ema.safetensors`))) {
+      ema = new Map([...readSafetensors(join(resumeDir, `${cfg.kind}_ema.safetensors`))].map(([k, t]) => [k, t.data]));
+    }
+    log(`resumed ${opts.out} at iteration ${st.iteration}`);
+  }
+  if (cfg.ema && !ema) ema = new Map([...state.params.toStateDict()].map(([k, t]) => [k, Float32Array.from(t.data)]));
+
+  // resumed runs continue with fresh but reproducible streams
+  const streamSeed = cfg.seed + state.iteration * 7919;
+  const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3 });
+  if (loader.skipped) log(`skipped ${loader.skipped} unreadable image(s)`);
+  const masks = await maskSource({ ...cfg, seed: streamSeed });
+  const noise = new SeededNoise(streamSeed + 1);
+  const metricsPath = join(opts.out, 'metrics.jsonl');
+  const history: { step: number; loss: number }[] = existsSync(metricsPath)
+    ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }).filter((r) => r.step <= state.iteration)
+    : [];
+  let smooth = history.length ? history[history.length - 1]!.loss : NaN;
+  let last = NaN;
+  const target = state.iteration + opts.steps;
+  try {
+    while (state.iteration < target) {
+      const t0 = performance.now();
+      const batch = await loader.next();
+      const mask = await masks.batch(cfg.batch);
+      const r = trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask }, noise);
+      if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at iteration ${state.iteration}; lower --lr`);
+      if (ema) {
+        const cur = state.params.toStateDict();
+        const b = cfg.ema!;
+        for (const [k, a] of ema) {
+          const p = cur.get(k)!.data;
+          for (let i = 0; i < a.length; i++) a[i] = b * a[i]! + (1 - b) * p[i]!;
+        }
+      }
+      const sec = (performance.now() - t0) / 1000;
+      last = r.loss;
+      smooth = Number.isNaN(smooth) ? r.loss : 0.98 * smooth + 0.02 * r.loss;
+      const rec = { step: state.iteration, loss: r.loss, lr: r.lr, seconds_per_step: Number(sec.toFixed(4)), t: r.t };
+      appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+      history.push({ step: state.iteration, loss: r.loss });
+      opts.onProgress?.({ step: state.iteration, steps: target, loss: r.loss, smoothLoss: smooth, lr: r.lr, secondsPerStep: sec });
+      const stop = opts.shouldStop?.() ?? false;
+      if (state.iteration % cfg.saveEvery === 0 || state.iteration === target || stop) {
+        saveCheckpoint(opts.out, cfg, state, ema);
+        writeFileSync(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
+      }
+      if (stop) break;
+    }
+  } finally {
+    await loader.close();
+    disposeTrainState(state);
+  }
+  return { iteration: state.iteration, loss: last };
+}

@@ -1,0 +1,157 @@
+/**
+ * Training step: parity of the three official objectives against the recorded PyTorch iteration
+ * (loss, gradients, parameters after Adam, spectral-norm u/v), Adam and the LR schedule by hand,
+ * tensor hygiene, and a tiny overfitting run.
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { resolve, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { runParity } from '../src/parity/runner.js';
+import { initTf } from '../src/exec/tfjs.js';
+import { readPth } from '../src/weights/pth.js';
+import { readNpy } from '../src/weights/npy.js';
+import { FIXTURE } from '../src/nn/config.js';
+import { SeededNoise } from '../src/sde/noise.js';
+import type { NetKind } from '../src/exec/types.js';
+import { Adam, ADAM_DISC, ADAM_UNET } from '../src/train/adam.js';
+import { MultiStepLR, officialUNetSchedule } from '../src/train/lr.js';
+import { createTrainState, disposeTrainState, trainStep } from '../src/train/step.js';
+import type { ObjectiveBatch } from '../src/train/objectives.js';
+
+const FIXTURES = resolve(__dirname, '../../shared/fixtures/parity');
+
+function batchFromFixtures(): ObjectiveBatch {
+  const f = (name: string) => {
+    const a = readNpy(join(FIXTURES, 'train/structure', `${name}.npy`));
+    return { shape: a.shape, data: a.data as Float32Array };
+  };
+  return { GT: f('GT'), gray: f('gray'), edge: f('edge'), mask: f('mask') };
+}
+
+const weightsOf = (kind: NetKind) => readPth(join(FIXTURES, `nets/${kind}.pth`));
+
+beforeAll(async () => {
+  await initTf();
+});
+
+describe('training-step parity (tfjs)', () => {
+  it('train_structure, train_texture and train_discriminator match the official iteration', async () => {
+    const r = await runParity(FIXTURES, { filter: /^train_/ });
+    const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
+    expect(bad).toEqual([]);
+    expect(r.skipped).toEqual([]);
+    // loss, inputs, outputs, grads, params, adam for three nets + u/v for the texture net
+    expect(r.passed).toBe(19);
+  });
+});
+
+describe('Adam (PyTorch 1.13)', () => {
+  /** PyTorch's update in double precision, for comparison at float32 resolution */
+  function reference(p0: number[], gs: number[][], lr: number, b1: number, b2: number, eps = 1e-8): number[] {
+    const p = [...p0];
+    const m = p.map(() => 0);
+    const v = p.map(() => 0);
+    gs.forEach((g, s) => {
+      const k = s + 1;
+      for (let i = 0; i < p.length; i++) {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+        const denom = Math.sqrt(v[i]!) / Math.sqrt(1 - b2 ** k) + eps;
+        p[i] = p[i]! - (lr / (1 - b1 ** k)) * m[i]! / denom;
+      }
+    });
+    return p;
+  }
+
+  const p0 = [0.5, -0.3, 0, 1.25, -2];
+  const gs = [[0.1, -2e-9, 0.3, 0, -5], [0.05, 1e-3, -0.3, 2e-8, -4], [-0.2, 0.4, 0.1, 1, 3]];
+
+  for (const [label, opts] of [['U-Nets (0.9, 0.99)', ADAM_UNET], ['discriminator (0.5, 0.99)', ADAM_DISC]] as const) {
+    it(`three steps match the hand-computed update: ${label}`, () => {
+      const adam = new Adam(opts);
+      const params = new Map([['w', Float32Array.from(p0)]]);
+      for (const g of gs) adam.update(params, new Map([['w', Float32Array.from(g)]]));
+      const want = reference(p0, gs, opts.lr, opts.betas[0], opts.betas[1]);
+      const got = params.get('w')!;
+      for (let i = 0; i < p0.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(3e-7 * Math.max(1, Math.abs(want[i]!)));
+      expect(adam.step).toBe(3);
+    });
+  }
+
+  it('eps is added after the bias correction (first step = lr·g/(|g| + eps))', () => {
+    const adam = new Adam({ lr: 1e-4, betas: [0.9, 0.99] });
+    const params = new Map([['w', new Float32Array([0, 0])]]);
+    adam.update(params, new Map([['w', new Float32Array([1e-8, 1])]]));
+    expect(params.get('w')![0]).toBeCloseTo(-1e-4 * 1e-8 / (1e-8 + 1e-8), 10);
+    expect(params.get('w')![1]).toBeCloseTo(-1e-4, 10);
+  });
+
+  it('state round-trip: save after one step, resume, same result as uninterrupted', () => {
+    const a = new Adam(ADAM_UNET);
+    const pa = new Map([['w', Float32Array.from(p0)]]);
+    for (const g of gs) a.update(pa, new Map([['w', Float32Array.from(g)]]));
+    const b = new Adam(ADAM_UNET);
+    const pb = new Map([['w', Float32Array.from(p0)]]);
+    b.update(pb, new Map([['w', Float32Array.from(gs[0]!)]]));
+    const saved = b.stateDict();
+    const c = new Adam(ADAM_UNET);
+    c.loadStateDict(saved);
+    for (const g of gs.slice(1)) c.update(pb, new Map([['w', Float32Array.from(g)]]));
+    expect(Array.from(pb.get('w')!)).toEqual(Array.from(pa.get('w')!));
+    expect(c.step).toBe(3);
+  });
+});
+
+describe('MultiStepLR (MultiStepLR_Restart without restarts)', () => {
+  it('halves at each milestone, counted in scheduler steps', () => {
+    const s = new MultiStepLR(1e-4, [3, 5, 5]);
+    const lrs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      lrs.push(s.lr);
+      s.step();
+    }
+    expect(lrs).toEqual([1e-4, 1e-4, 1e-4, 5e-5, 5e-5, 1.25e-5, 1.25e-5]);
+    const o = officialUNetSchedule();
+    expect([o.lrAt(0), o.lrAt(1_999_999), o.lrAt(2_000_000), o.lrAt(6_000_000)]).toEqual([1e-4, 1e-4, 5e-5, 1.25e-5]);
+  });
+});
+
+describe('train step on tfjs', () => {
+  it('no tensor leak over 3 steps of each network', () => {
+    const batch = batchFromFixtures();
+    const base = tf.memory().numTensors;
+    for (const kind of ['structure', 'texture', 'discriminator'] as NetKind[]) {
+      const state = createTrainState(kind, FIXTURE[kind], weightsOf(kind));
+      const noise = new SeededNoise(11);
+      const counts: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = trainStep(kind, state, batch, noise);
+        expect(Number.isFinite(r.loss)).toBe(true);
+        for (const t of r.t) expect(t >= 2 && t <= 400).toBe(true);
+        counts.push(tf.memory().numTensors);
+      }
+      expect(counts[1]).toBe(counts[0]);
+      expect(counts[2]).toBe(counts[0]);
+      expect(state.iteration).toBe(3);
+      expect(state.adam.step).toBe(3);
+      disposeTrainState(state);
+      expect(tf.memory().numTensors).toBe(base);
+    }
+  });
+
+  it('overfitting one tiny batch: the loss is finite and decreases', () => {
+    const batch = batchFromFixtures();
+    const state = createTrainState('structure', FIXTURE.structure, weightsOf('structure'), { adam: { lr: 1e-3, betas: [0.9, 0.99] } });
+    const losses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      // the same t and noise every step: only the parameters change
+      losses.push(trainStep('structure', state, batch, new SeededNoise(5), { t: [150, 40] }).loss);
+    }
+    disposeTrainState(state);
+    for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+    expect(losses[19]!).toBeLessThan(0.7 * losses[0]!);
+    let ups = 0;
+    for (let i = 1; i < losses.length; i++) if (losses[i]! > losses[i - 1]!) ups++;
+    expect(ups).toBeLessThanOrEqual(3);
+  });
+});
