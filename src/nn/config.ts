@@ -42,12 +42,20 @@ export const MINI: ModelConfigs = {
   discriminator: { ...OFFICIAL.discriminator, ngf: 16 },
 };
 
+/** The bundled default model's configuration: small enough to train on a 2-core CPU. */
+export const SMALL: ModelConfigs = {
+  structure: { ...OFFICIAL.structure, nf: 8 },
+  texture: { ...OFFICIAL.texture, nf: 8 },
+  discriminator: { ...OFFICIAL.discriminator, ngf: 8 },
+};
+
 export function presetConfigs(name: string): ModelConfigs {
   switch (name) {
     case 'official': return OFFICIAL;
     case 'mini': return MINI;
+    case 'small': return SMALL;
     case 'fixture': case 'tiny': return FIXTURE;
-    default: throw new Error(`unknown config preset "${name}" (expected official, mini or tiny)`);
+    default: throw new Error(`unknown config preset "${name}" (expected official, mini, small or tiny)`);
   }
 }
 

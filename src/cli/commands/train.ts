@@ -16,7 +16,7 @@ const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
 
 function netConfig(kind: NetKind, spec: string): NetConfig {
   let cfg: NetConfig;
-  if (/^(mini|official|tiny|fixture)$/.test(spec)) cfg = presetConfigs(spec)[kind];
+  if (/^(mini|small|official|tiny|fixture)$/.test(spec)) cfg = presetConfigs(spec)[kind];
   else {
     let raw: any;
     try {
