@@ -1,0 +1,120 @@
+/**
+ * `strdiffusion eval --images DIR [--masks DIR | --mask-ratios ...]`: the model and classical
+ * baselines on fixed, seeded (image, mask) pairs, scored per hole-ratio bucket like the paper's
+ * tables; writes report.md, report.html, results.json and sample PNGs.
+ */
+import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, type BaselineName, type Method } from '../../eval/index.js';
+import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
+import type { SamplerVariant } from '../../sampler/index.js';
+import { ProgressBar, fmtTime } from '../progress.js';
+
+const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+
+interface Opts {
+  images: string;
+  masks?: string;
+  maskRatios?: string;
+  count: string;
+  seed: string;
+  checkpoints?: string[];
+  T?: string;
+  steps?: string;
+  baselines: string;
+  out: string;
+  size: string;
+  sampler: string;
+  model: boolean;
+  executor?: string;
+  grid: string;
+  quiet?: boolean;
+}
+
+function int(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
+  return n;
+}
+
+export function parseBaselines(s: string): BaselineName[] {
+  const names = s.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x.length > 0 && x !== 'none');
+  for (const n of names) if (!(BASELINES as readonly string[]).includes(n)) throw new Error(`unknown baseline "${n}" (known: ${BASELINES.join(', ')}, or none)`);
+  return [...new Set(names)] as BaselineName[];
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('score the model and baselines per hole-ratio bucket (PSNR, SSIM, hole PSNR/L1, time)')
+    .requiredOption('--images <dir>', 'folder of test images (recursive); centre-cropped and resized to --size')
+    .option('--masks <dir>', 'folder of masks (white = hole), bucketed by their hole ratio; default: generated masks')
+    .option('--mask-ratios <list>', 'hole-ratio buckets', DEFAULT_BUCKETS.map((r) => r.join('-')).join(','))
+    .option('--count <n>', 'image/mask pairs per bucket', '10')
+    .option('--seed <n>', 'fixes the pairs and the model noise', '0')
+    .option('--checkpoints <dirs...>', 'model folder(s) (default: the bundled model)')
+    .option('--T <n>', 'diffusion steps; must match the checkpoint (default: its model.json)')
+    .option('--steps <n>', 'alias of --T')
+    .option('--baselines <list>', `comma-separated: ${BASELINES.join(', ')} (or none)`, BASELINES.join(','))
+    .option('--out <dir>', 'report folder', 'eval-report')
+    .option('--size <n>', 'model size: images are evaluated at size×size', '256')
+    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--no-model', 'baselines only (no StrDiffusion run)')
+    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (o: Opts) => {
+      if (!existsSync(o.images)) throw new Error(`images folder not found: ${o.images}`);
+      if (!statSync(o.images).isDirectory()) throw new Error(`--images must be a folder: ${o.images}`);
+      if (o.masks !== undefined) {
+        if (!existsSync(o.masks)) throw new Error(`masks folder not found: ${o.masks}`);
+        if (!statSync(o.masks).isDirectory()) throw new Error(`--masks must be a folder: ${o.masks}`);
+      }
+      if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
+      if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
+      const ratios = parseRatioList(o.maskRatios ?? '');
+      const count = int(o.count, 'count', 1)!;
+      const seed = int(o.seed, 'seed', 0)!;
+      const size = int(o.size, 'size', 16)!;
+      const grid = int(o.grid, 'grid', 0)!;
+      if (o.T !== undefined && o.steps !== undefined && o.T !== o.steps) throw new Error(`--T ${o.T} and --steps ${o.steps} disagree`);
+      const T = int(o.T ?? o.steps, 'T', 1);
+      const baselines = parseBaselines(o.baselines);
+
+      const methods: Method[] = [];
+      if (o.model) {
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, executor: o.executor as 'onnx' | 'tfjs' | undefined }));
+      }
+      for (const b of baselines) methods.push(baselineMethod(b));
+      if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
+
+      const out = resolve(o.out);
+      let bar: ProgressBar | null = null;
+      const res = await evaluate({
+        images: o.images,
+        masks: o.masks,
+        ratios,
+        count,
+        seed,
+        size,
+        methods,
+        outDir: out,
+        gridSamples: grid,
+        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? o.sampler : null, baselines, model: o.model },
+        onProgress: o.quiet
+          ? undefined
+          : (done, total, info) => {
+              bar ??= new ProgressBar(total, 'eval ');
+              bar.update(done, info);
+            },
+      });
+      (bar as ProgressBar | null)?.done();
+      const paths = writeReport(res, out);
+      for (const r of res.rows) {
+        console.log(`${r.method.padEnd(14)} ${r.bucket.padEnd(8)} n=${String(r.n).padStart(3)}  PSNR ${r.psnr.toFixed(2)}  SSIM ${r.ssim.toFixed(4)}  hole PSNR ${r.holePsnr.toFixed(2)}  hole L1 ${r.holeL1.toFixed(4)}  ${r.secondsPerImage.toFixed(2)} s/img`);
+      }
+      console.log(`wrote ${paths.markdown}, ${paths.html} and ${paths.json} (${fmtTime(res.seconds)})`);
+    });
+}

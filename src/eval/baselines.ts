@@ -1,0 +1,96 @@
+/**
+ * Classical inpainting baselines through OpenCV's `cv.inpaint` (the photo module is part of the
+ * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3.
+ */
+import { createRequire } from 'node:module';
+import type { RasterImage } from '../image/io.js';
+import type { Method } from './methods.js';
+
+/** The slice of the OpenCV.js API used here (the package's own typings are large and loose). */
+interface CvMat {
+  data: Uint8Array;
+  delete(): void;
+}
+interface Cv {
+  Mat: new (rows?: number, cols?: number, type?: number) => CvMat;
+  CV_8UC1: number;
+  CV_8UC3: number;
+  INPAINT_TELEA: number;
+  INPAINT_NS: number;
+  inpaint(src: CvMat, mask: CvMat, dst: CvMat, radius: number, flags: number): void;
+  onRuntimeInitialized?: () => void;
+}
+
+// The Emscripten module object has a `then` method: resolving a promise with it directly makes
+// the promise machinery follow that `then` forever, so it always travels wrapped in an object.
+let cvPromise: Promise<{ cv: Cv }> | null = null;
+
+/** OpenCV.js, once its Emscripten runtime is ready (the module object exists before that). */
+export async function loadOpenCv(): Promise<{ cv: Cv }> {
+  if (!cvPromise) {
+    cvPromise = (async () => {
+      const req = createRequire(import.meta.url);
+      const c = req('@techstark/opencv-js') as Cv;
+      if (typeof (c as Partial<Cv>).Mat !== 'function') {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('OpenCV.js did not initialise within 60 s')), 60_000);
+          c.onRuntimeInitialized = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (typeof c.inpaint !== 'function' || c.INPAINT_TELEA === undefined || c.INPAINT_NS === undefined) {
+        throw new Error('this OpenCV.js build has no photo module (cv.inpaint): the telea/ns baselines are unavailable');
+      }
+      return { cv: c };
+    })();
+    cvPromise.catch(() => (cvPromise = null));
+  }
+  return cvPromise;
+}
+
+export function openCvVersion(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (req('@techstark/opencv-js/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `cv.inpaint` on an 8-bit RGB image; `holes` 1 = hole per pixel. Channel order does not matter (both methods treat channels alike). */
+export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns', radius = 3): Promise<RasterImage> {
+  if (img.bitDepth !== 8 || img.channels !== 3) throw new Error(`opencv baseline: expects 8-bit RGB, got ${img.channels} channel(s) at ${img.bitDepth} bit`);
+  if (holes.length !== img.width * img.height) throw new Error('opencv baseline: hole map and image sizes differ');
+  const { cv } = await loadOpenCv();
+  const src = new cv.Mat(img.height, img.width, cv.CV_8UC3);
+  const mask = new cv.Mat(img.height, img.width, cv.CV_8UC1);
+  const dst = new cv.Mat();
+  try {
+    src.data.set(img.data as Uint8Array);
+    for (let i = 0; i < holes.length; i++) mask.data[i] = holes[i] ? 255 : 0;
+    cv.inpaint(src, mask, dst, radius, method === 'telea' ? cv.INPAINT_TELEA : cv.INPAINT_NS);
+    // copy out: dst.data is a view into the wasm heap, invalid after delete()
+    return { width: img.width, height: img.height, channels: 3, bitDepth: 8, data: Uint8Array.from(dst.data) };
+  } finally {
+    src.delete();
+    mask.delete();
+    dst.delete();
+  }
+}
+
+export const BASELINES = ['telea', 'ns'] as const;
+export type BaselineName = (typeof BASELINES)[number];
+
+export function baselineMethod(name: BaselineName, radius = 3): Method {
+  return {
+    name,
+    label: name === 'telea' ? `OpenCV Telea (r=${radius})` : `OpenCV Navier–Stokes (r=${radius})`,
+    prepare: async () => {
+      await loadOpenCv();
+    },
+    run: (img, holes) => opencvInpaint(img, holes, name, radius),
+    info: () => ({ library: '@techstark/opencv-js', version: openCvVersion(), radius }),
+  };
+}

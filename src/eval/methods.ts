@@ -1,0 +1,54 @@
+/**
+ * The `Method` interface every evaluated inpainter implements, and the StrDiffusion model as one.
+ * New methods (other samplers, other models) plug into `evaluate` through this interface only.
+ */
+import type { RasterImage } from '../image/io.js';
+import { inpaint, loadInpaintModel, type InpaintOptions } from '../inpaint/index.js';
+
+export interface MethodContext {
+  /** per-pair seed derived from the run seed, so a pair gets the same noise in every run */
+  seed: number;
+}
+
+export interface Method {
+  /** short id used in tables, file names and results.json (letters, digits, - and _) */
+  name: string;
+  /** human-readable description for the report */
+  label: string;
+  /** one-time setup (model loading) kept out of the per-image timing */
+  prepare?(): Promise<void>;
+  /** `image`: 8-bit RGB size×size; `holes`: 1 = hole per pixel. Returns 8-bit RGB of the same size. */
+  run(image: RasterImage, holes: Uint8Array, ctx: MethodContext): Promise<RasterImage>;
+  /** settings recorded in results.json */
+  info?(): Record<string, unknown>;
+}
+
+export type ModelMethodOptions = Pick<InpaintOptions, 'checkpoints' | 'T' | 'size' | 'sampler' | 'executor' | 'samplerOptions'>;
+
+export function holesToMaskRaster(holes: Uint8Array, width: number, height: number): RasterImage {
+  const data = new Uint8Array(width * height);
+  for (let i = 0; i < data.length; i++) data[i] = holes[i] ? 255 : 0;
+  return { width, height, channels: 1, bitDepth: 8, data };
+}
+
+export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Method {
+  let T: number | undefined;
+  return {
+    name,
+    label: `StrDiffusion (${o.sampler ?? 'official'} sampler)`,
+    prepare: async () => {
+      const { model } = await loadInpaintModel(o);
+      T = model.T;
+    },
+    run: async (image, holes, ctx) => {
+      const res = await inpaint(image, holesToMaskRaster(holes, image.width, image.height), {
+        ...o,
+        seed: ctx.seed,
+        // an evaluation mask without a hole is a data issue reported by evaluate, not a per-image warning
+        warn: () => {},
+      });
+      return res.image;
+    },
+    info: () => ({ checkpoints: o.checkpoints ?? '(bundled default)', T: T ?? o.T ?? null, sampler: o.sampler ?? 'official', size: o.size ?? 256, executor: o.executor ?? process.env.STRDIFFUSION_EXECUTOR ?? 'onnx' }),
+  };
+}

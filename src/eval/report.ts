@@ -1,0 +1,99 @@
+/**
+ * report.md, report.html (self-contained apart from the sample PNGs next to it, referenced
+ * relatively, so the folder can be moved or zipped) and results.json with every number.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EvalResults, Row } from './index.js';
+
+const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+
+const COLS = ['method', 'bucket', 'n', 'PSNR (dB)', 'SSIM', 'hole PSNR (dB)', 'hole L1', 's/img'] as const;
+
+function cells(r: Row): string[] {
+  return [r.method, r.bucket, String(r.n) + (r.errors ? ` (+${r.errors} failed)` : ''), f(r.psnr, 2), f(r.ssim, 4), f(r.holePsnr, 2), f(r.holeL1, 4), f(r.secondsPerImage, 2)];
+}
+
+function notes(res: EvalResults): string[] {
+  const s = res.settings;
+  const out = [
+    'PSNR and SSIM: the official `calculate_psnr` / `calculate_ssim` (utils/img_utils.py) on the full uint8 composite (generated pixels in the hole, ground truth elsewhere); SSIM uses an 11×11 Gaussian window (σ 1.5), 5-pixel border discarded, mean over RGB channels.',
+    'hole PSNR / hole L1: over the hole pixels only (all channels); L1 is the mean absolute error in [0, 1] units.',
+    `Values are means over images. A PSNR of +∞ (output identical to the ground truth) is counted as ${res.psnrCap} dB.`,
+    `Seconds per image: wall time of the method alone (model loading excluded).`,
+    `Pairs: ${s.count} per bucket, seed ${s.seed}, ${s.size}×${s.size} centre crops; masks: ${s.masks}.`,
+  ];
+  const capped = res.rows.reduce((a, r) => a + r.capped, 0);
+  if (capped) out.push(`${capped} image result(s) hit the ${res.psnrCap} dB cap.`);
+  return out;
+}
+
+export function renderMarkdown(res: EvalResults): string {
+  const lines: string[] = ['# StrDiffusion evaluation', ''];
+  lines.push(`| ${COLS.join(' | ')} |`, `|${COLS.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`);
+  for (const r of res.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  lines.push('', ...notes(res).map((n) => `- ${n}`), '', '## Methods', '');
+  for (const m of res.methods) lines.push(`- **${m.name}**: ${m.label}${Object.keys(m.info).length ? ` — \`${JSON.stringify(m.info)}\`` : ''}`);
+  if (res.samples.length) {
+    lines.push('', '## Samples', '');
+    const titles = res.samples[0]!.cells.map((c) => c.title);
+    lines.push(`| bucket | ${titles.join(' | ')} |`, `| --- |${titles.map(() => ' --- ').join('|')}|`);
+    for (const s of res.samples) {
+      lines.push(`| ${s.bucket} #${s.index}<br>${s.image} | ${s.cells.map((c) => `![${c.title}](${c.file})${c.caption ? `<br>${c.caption}` : ''}`).join(' | ')} |`);
+    }
+  }
+  lines.push('', `Full numbers (per image too) and settings: [results.json](results.json). Run took ${f(res.seconds, 1)} s.`, '');
+  return lines.join('\n');
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** `` `code` `` in the notes → <code> (the notes are written for the markdown report). */
+const inline = (s: string) => esc(s).replace(/`([^`]+)`/g, '<code>$1</code>');
+
+export function renderHtml(res: EvalResults): string {
+  const h: string[] = [];
+  h.push('<!doctype html>', '<html lang="en"><head><meta charset="utf-8"><title>StrDiffusion evaluation</title>');
+  h.push(
+    '<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}' +
+      'th,td{border:1px solid #ccc;padding:4px 8px}td.num{text-align:right;font-variant-numeric:tabular-nums}' +
+      'tr.first td{border-top:2px solid #888}figure{margin:0;text-align:center}figure img{image-rendering:pixelated;width:160px;height:160px;display:block}' +
+      'figcaption{font-size:12px;color:#555}ul{max-width:60em}code{background:#f4f4f4;padding:0 3px}</style></head><body>',
+  );
+  h.push('<h1>StrDiffusion evaluation</h1>', '<table><thead><tr>', ...COLS.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
+  let prev = '';
+  for (const r of res.rows) {
+    const c = cells(r);
+    h.push(`<tr${r.method !== prev ? ' class="first"' : ''}>${c.map((v, i) => `<td${i >= 2 ? ' class="num"' : ''}>${esc(v)}</td>`).join('')}</tr>`);
+    prev = r.method;
+  }
+  h.push('</tbody></table>', '<ul>', ...notes(res).map((n) => `<li>${inline(n)}</li>`), '</ul>');
+  h.push('<h2>Methods</h2><ul>', ...res.methods.map((m) => `<li><b>${esc(m.name)}</b>: ${esc(m.label)} <code>${esc(JSON.stringify(m.info))}</code></li>`), '</ul>');
+  if (res.samples.length) {
+    h.push('<h2>Samples</h2><table>');
+    for (const s of res.samples) {
+      h.push(`<tr><td>${esc(s.bucket)} #${s.index}<br><small>${esc(s.image)}</small></td>`);
+      for (const c of s.cells) h.push(`<td><figure><img src="${esc(c.file)}" alt="${esc(c.title)}"><figcaption>${esc(c.title)}${c.caption ? `<br>${esc(c.caption)}` : ''}</figcaption></figure></td>`);
+      h.push('</tr>');
+    }
+    h.push('</table>');
+  }
+  h.push(`<p>Full numbers (per image too) and settings: <a href="results.json">results.json</a>. Run took ${f(res.seconds, 1)} s.</p>`, '</body></html>', '');
+  return h.join('\n');
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function writeReport(res: EvalResults, outDir: string): { markdown: string; html: string; json: string } {
+  mkdirSync(outDir, { recursive: true });
+  const paths = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html'), json: join(outDir, 'results.json') };
+  // NaN (no hole, empty bucket) becomes null in JSON; everything else is a plain number
+  writeAtomic(paths.json, `${JSON.stringify(res, null, 2)}\n`);
+  writeAtomic(paths.markdown, renderMarkdown(res));
+  writeAtomic(paths.html, renderHtml(res));
+  return paths;
+}
