@@ -1,0 +1,232 @@
+/**
+ * `npm run bench [-- --size 256] [--json] [--config official|mini] [--executor onnx,tfjs]
+ *  [--nets texture,structure,discriminator] [--reps 3] [--threads N] [--force]`
+ *
+ * One forward of each network (random weights, batch 1) per executor: median seconds of `reps`
+ * runs after one warm-up run, GFLOP/s from the analytic count (bench/flops.ts), peak RSS and the
+ * onnx/tfjs time ratio. Each (network, executor) runs in its own child process, so peak RSS is
+ * that case's own, and a backend that runs out of memory (tfjs-wasm has a 4 GiB heap) is
+ * reported as "did not fit" instead of ending the benchmark.
+ */
+import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { NetConfig, NetKind, NetRunner } from '../src/exec/types.js';
+import { presetConfigs, type DiscConfig, type UNetConfig } from '../src/nn/config.js';
+import { NET_KINDS } from '../src/nn/models.js';
+import { SeededNoise } from '../src/sde/noise.js';
+import { countOps, paramCount, randomWeights } from './flops.js';
+
+/** Official PyTorch 1.13 CPU, 2 threads, 256x256, batch 1, "fast phase" minimum (spec §9). */
+const PYTORCH_256: Record<NetKind, number> = { texture: 5.18, structure: 4.66, discriminator: 2.17 };
+/** tfjs-wasm cannot hold the full networks at large sizes; try only up to this unless --force. */
+const TFJS_MAX_SIZE = 64;
+
+interface Options {
+  size: number;
+  json: boolean;
+  config: string;
+  executors: string[];
+  nets: NetKind[];
+  reps: number;
+  threads: number;
+  force: boolean;
+}
+
+interface CaseResult {
+  net: NetKind;
+  executor: string;
+  status: 'ok' | 'did not fit' | 'failed' | 'skipped';
+  detail?: string;
+  params?: number;
+  /** first call: export + session creation (onnx) or weight upload (tfjs), plus one forward */
+  setupSeconds?: number;
+  seconds?: number;
+  minSeconds?: number;
+  times?: number[];
+  /** process CPU time (user + system) per forward, median: unlike wall time, barely changed by
+   * other jobs competing for the cores, so cpuSeconds / threads estimates an idle machine's time */
+  cpuSeconds?: number;
+  gflop: number;
+  gflops?: number;
+  peakRssMiB?: number;
+  onnxOverTfjs?: number;
+  pytorchSeconds?: number;
+}
+
+function parseArgs(args: string[]): Options & { child?: { net: NetKind; executor: string } } {
+  const get = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const int = (name: string, def: number): number => {
+    const v = get(name);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${v}")`);
+    return n;
+  };
+  const executors = (get('--executor') ?? 'onnx,tfjs').split(',').filter(Boolean);
+  for (const e of executors) if (e !== 'onnx' && e !== 'tfjs') throw new Error(`--executor: unknown executor "${e}"`);
+  const nets = (get('--nets') ?? NET_KINDS.join(',')).split(',').filter(Boolean) as NetKind[];
+  for (const n of nets) if (!NET_KINDS.includes(n)) throw new Error(`--nets: unknown network "${n}"`);
+  const reps = int('--reps', 3);
+  if (reps < 3) throw new Error('--reps must be at least 3 (the figure is a median)');
+  const child = get('--child');
+  return {
+    size: int('--size', 256),
+    json: args.includes('--json'),
+    config: get('--config') ?? 'official',
+    executors,
+    nets,
+    reps,
+    threads: int('--threads', Number(process.env.STRDIFFUSION_THREADS) || availableParallelism()),
+    force: args.includes('--force'),
+    child: child ? { net: child.split(':')[0] as NetKind, executor: child.split(':')[1]! } : undefined,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function inputsFor(kind: NetKind, cfg: NetConfig, size: number) {
+  const rng = new SeededNoise(7);
+  const img = (c: number) => ({ shape: [1, c, size, size], data: rng.normal([1, c, size, size]) });
+  const S = { shape: [1, 1, size, size], data: Float32Array.from(rng.normal([1, 1, size, size]), (v) => (v > 1 ? 1 : 0)) };
+  if (kind === 'discriminator') return { x: img((cfg as DiscConfig).nc - 1), S, t: [50] };
+  const c = cfg as UNetConfig;
+  return { x: img(c.inNc), mu: img(c.inNc), S: c.spade ? S : undefined, t: [50] };
+}
+
+/** One (network, executor) case, in this process. */
+async function runCase(o: Options, net: NetKind, executor: string): Promise<CaseResult> {
+  const cfg = presetConfigs(o.config)[net];
+  const gflop = countOps(net, cfg, 1, o.size, o.size).flop / 1e9;
+  const base: CaseResult = { net, executor, status: 'ok', gflop };
+  let runner: NetRunner | undefined;
+  try {
+    const weights = randomWeights(net, cfg);
+    base.params = paramCount(weights);
+    const inputs = inputsFor(net, cfg, o.size);
+    if (executor === 'onnx') {
+      const { OnnxExecutor } = await import('../src/exec/onnx/executor.js');
+      runner = await new OnnxExecutor({ threads: o.threads }).createRunner(net, cfg, weights);
+    } else {
+      const { TfjsExecutor } = await import('../src/exec/tfjs.js');
+      runner = await new TfjsExecutor().createRunner(net, cfg, weights);
+    }
+    const t0 = performance.now();
+    await runner.run(inputs);
+    base.setupSeconds = (performance.now() - t0) / 1000;
+    const times: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < o.reps; i++) {
+      const c = process.cpuUsage();
+      const t = performance.now();
+      await runner.run(inputs);
+      times.push((performance.now() - t) / 1000);
+      const d = process.cpuUsage(c);
+      cpu.push((d.user + d.system) / 1e6);
+    }
+    base.times = times;
+    base.cpuSeconds = median(cpu);
+    base.seconds = median(times);
+    base.minSeconds = Math.min(...times);
+    base.gflops = gflop / base.seconds;
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    base.status = /memory|OOM|alloc|Aborted|out of bounds/i.test(msg) ? 'did not fit' : 'failed';
+    base.detail = msg.split('\n')[0]!.slice(0, 200);
+  } finally {
+    runner?.dispose();
+  }
+  base.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  return base;
+}
+
+const MARK = 'BENCH_RESULT ';
+
+/** Run one case in a child process; a crash (e.g. a wasm heap abort) becomes a result. */
+function runChild(o: Options, net: NetKind, executor: string, args: string[]): Promise<CaseResult> {
+  const gflop = countOps(net, presetConfigs(o.config)[net], 1, o.size, o.size).flop / 1e9;
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args, '--child', `${net}:${executor}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STRDIFFUSION_THREADS: String(o.threads) },
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(MARK));
+      if (line) return resolve(JSON.parse(line.slice(MARK.length)) as CaseResult);
+      const tail = err.trim().split('\n').slice(-3).join(' | ').slice(0, 300);
+      const oom = signal === 'SIGKILL' || /memory|OOM|alloc|Aborted/i.test(err);
+      resolve({ net, executor, status: oom ? 'did not fit' : 'failed', detail: `child exited (${signal ?? code}): ${tail}`, gflop });
+    });
+  });
+}
+
+function fmt(n: number | undefined, d: number): string {
+  return n === undefined ? '-' : n.toFixed(d);
+}
+
+export async function main(args: string[]): Promise<void> {
+  const o = parseArgs(args);
+  if (o.child) {
+    const r = await runCase(o, o.child.net, o.child.executor);
+    process.stdout.write(`${MARK}${JSON.stringify(r)}\n`);
+    return;
+  }
+  const passOn = args.filter((a, i) => a !== '--json' && args[i - 1] !== '--child' && a !== '--child');
+  const results: CaseResult[] = [];
+  const load0 = loadavg()[0]!;
+  if (!o.json) {
+    console.log(`load average at start ${load0.toFixed(1)}`);
+    console.log(`forward benchmark: ${o.config} config, batch 1, ${o.size}x${o.size}, ${o.threads} thread(s) (onnx), median of ${o.reps} after 1 warm-up`);
+  }
+  for (const net of o.nets) {
+    const byExec = new Map<string, CaseResult>();
+    for (const executor of o.executors) {
+      let r: CaseResult;
+      if (executor === 'tfjs' && o.size > TFJS_MAX_SIZE && !o.force) {
+        const gflop = countOps(net, presetConfigs(o.config)[net], 1, o.size, o.size).flop / 1e9;
+        r = { net, executor, status: 'skipped', detail: `size > ${TFJS_MAX_SIZE} (tfjs-wasm's 4 GiB heap; --force to try)`, gflop };
+      } else {
+        if (!o.json) process.stderr.write(`  ${net} / ${executor} ...\n`);
+        r = await runChild(o, net, executor, passOn);
+      }
+      byExec.set(executor, r);
+      results.push(r);
+    }
+    const on = byExec.get('onnx');
+    const tf = byExec.get('tfjs');
+    if (on?.seconds && tf?.seconds) on.onnxOverTfjs = tf.onnxOverTfjs = on.seconds / tf.seconds;
+    if (o.size === 256 && o.config === 'official' && on?.seconds) on.pytorchSeconds = PYTORCH_256[net];
+  }
+  if (o.json) {
+    console.log(JSON.stringify({ config: o.config, size: o.size, batch: 1, threads: o.threads, reps: o.reps, loadavg: [load0, loadavg()[0]], cores: availableParallelism(), results }, null, 2));
+    return;
+  }
+  const head = ['network', 'executor', 'status', 'params', 'GFLOP', 'setup s', 'median s', 'min s', 'CPU s', 'GFLOP/s', 'peak RSS MiB', 'onnx/tfjs', 'PyTorch s'];
+  const rows = results.map((r) => [
+    r.net, r.executor, r.status, r.params ? `${(r.params / 1e6).toFixed(1)} M` : '-', fmt(r.gflop, 1), fmt(r.setupSeconds, 2),
+    fmt(r.seconds, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.gflops, 1), fmt(r.peakRssMiB, 0), fmt(r.onnxOverTfjs, 2), fmt(r.pytorchSeconds, 2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+  for (const r of results) if (r.detail) console.log(`  ${r.net}/${r.executor}: ${r.detail}`);
+  const load = loadavg()[0]!;
+  if (load > o.threads + 0.5) console.log(`note: load average ${load.toFixed(1)} on ${availableParallelism()} cores: other jobs compete for the CPU, so wall times are inflated; CPU s / threads estimates an idle machine`);
+  console.log('GFLOP = 2 x (dense conv + linear + attention matmul MACs), as counted for spec §9; onnx/tfjs = time ratio (< 1: onnx faster); PyTorch s = official code, 2 threads (spec §9)');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main(process.argv.slice(2));
+}

@@ -1,0 +1,421 @@
+/**
+ * Symbolic execution of the network code: `SymOps` implements the operator interface on `Sym`
+ * (a value name plus its concrete shape) and records one ONNX node per op into a `GraphBuilder`,
+ * which serialises the whole graph with the onnx-proto definitions. Shapes are inferred here
+ * because the network code branches on them (padding, attention sizes, minibatch groups), so
+ * every graph is for one concrete (batch, height, width).
+ */
+import onnxProto from 'onnx-proto';
+import type { Conv2dOptions, Ops, ParamStore } from '../../nn/ops.js';
+import type { StateDict } from '../../weights/types.js';
+
+const { onnx } = onnxProto;
+type INodeProto = onnxProto.onnx.INodeProto;
+type ITensorProto = onnxProto.onnx.ITensorProto;
+type IAttributeProto = onnxProto.onnx.IAttributeProto;
+type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
+
+export const OPSET = 17;
+/** IR version 8 is the one that goes with opset 17 (onnx 1.12) */
+const IR_VERSION = 8;
+
+export class Sym {
+  constructor(readonly name: string, readonly shape: readonly number[]) {}
+}
+
+export type AttrValue = number | number[] | { float: number } | string;
+
+function attr(name: string, v: AttrValue): IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if (typeof v === 'object') return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.INT, i: v };
+}
+
+function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
+  // a view, not a copy: the official texture net has ~650 MB of weights
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** numpy broadcasting of two shapes */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+function valueInfo(name: string, shape: readonly number[]): IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+  };
+}
+
+/** Constants up to this size are deduplicated by content (scalars, index lists, small kernels). */
+const DEDUPE_MAX_BYTES = 1 << 16;
+
+export class GraphBuilder {
+  readonly nodes: INodeProto[] = [];
+  readonly initializers: ITensorProto[] = [];
+  readonly inputs: IValueInfoProto[] = [];
+  readonly outputs: IValueInfoProto[] = [];
+  private counter = 0;
+  private readonly consts = new Map<string, Sym>();
+  private readonly names = new Set<string>();
+
+  private fresh(prefix: string): string {
+    let n: string;
+    do n = `${prefix}_${this.counter++}`;
+    while (this.names.has(n));
+    this.names.add(n);
+    return n;
+  }
+
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`duplicate ONNX value name "${name}"`);
+    this.names.add(name);
+    return name;
+  }
+
+  input(name: string, shape: number[]): Sym {
+    this.inputs.push(valueInfo(this.claim(name), shape));
+    return new Sym(name, shape);
+  }
+
+  /** Mark `s` as a graph output under `name` (an Identity, which onnxruntime removes). */
+  output(s: Sym, name: string): void {
+    this.nodes.push({ opType: 'Identity', input: [s.name], output: [this.claim(name)], name: `out_${name}` });
+    this.outputs.push(valueInfo(name, s.shape));
+  }
+
+  node(opType: string, inputs: string[], outShape: number[], attrs: Record<string, AttrValue> = {}): Sym {
+    const out = this.fresh(opType.toLowerCase());
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: [out],
+      name: out,
+      attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
+    });
+    return new Sym(out, outShape);
+  }
+
+  /** A float32 initializer; `name` is kept (weights keep their state_dict keys, for inspection). */
+  initializerF32(data: Float32Array, shape: readonly number[], name?: string): Sym {
+    if (data.length !== numel(shape)) throw new Error(`constant of shape [${shape}] given ${data.length} values`);
+    const n = name ? this.claim(name) : this.fresh('const');
+    this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) });
+    return new Sym(n, shape);
+  }
+
+  private dedupe(kind: string, shape: readonly number[], bytes: Uint8Array, make: () => Sym): Sym {
+    if (bytes.byteLength > DEDUPE_MAX_BYTES) return make();
+    const key = `${kind}|${shape.join(',')}|${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
+    let s = this.consts.get(key);
+    if (!s) {
+      s = make();
+      this.consts.set(key, s);
+    }
+    return s;
+  }
+
+  constF32(data: Float32Array, shape: readonly number[]): Sym {
+    const copy = Float32Array.from(data); // the caller may reuse its buffer
+    return this.dedupe('f32', shape, bytesOf(copy), () => this.initializerF32(copy, shape));
+  }
+
+  constI64(values: readonly number[], shape: readonly number[] = [values.length]): Sym {
+    const a = BigInt64Array.from(values, (v) => BigInt(v));
+    return this.dedupe('i64', shape, bytesOf(a), () => {
+      const n = this.fresh('idx');
+      this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(a) });
+      return new Sym(n, shape);
+    });
+  }
+
+  /** Serialise to an ONNX ModelProto. Weight bytes are copied once, into the returned buffer. */
+  toBytes(opts: { graphName?: string; docString?: string; metadata?: Record<string, string> } = {}): Uint8Array {
+    let weightBytes = 0;
+    for (const t of this.initializers) weightBytes += t.rawData?.length ?? 0;
+    // a single protobuf message cannot exceed 2 GiB; ONNX's way out (external data files) is not
+    // something onnxruntime can take from a buffer, and no network here comes near the limit
+    if (weightBytes > 2 ** 31 - 2 ** 24) throw new Error(`export: ${(weightBytes / 2 ** 30).toFixed(2)} GiB of weights exceed ONNX's 2 GiB protobuf limit`);
+    const model: onnxProto.onnx.IModelProto = {
+      irVersion: IR_VERSION,
+      opsetImport: [{ domain: '', version: OPSET }],
+      producerName: 'strdiffusion',
+      producerVersion: '0.1.0',
+      docString: opts.docString ?? '',
+      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+      graph: {
+        name: opts.graphName ?? 'strdiffusion',
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    };
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function pads4(p: Conv2dOptions['pad']): [number, number, number, number] {
+  if (p === undefined) return [0, 0, 0, 0];
+  return typeof p === 'number' ? [p, p, p, p] : p;
+}
+
+function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new Error(`axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+export class SymOps implements Ops<Sym> {
+  readonly name = 'onnx';
+  constructor(readonly g: GraphBuilder) {}
+
+  shape(x: Sym): number[] {
+    return [...x.shape];
+  }
+  constant(data: Float32Array, shape: number[]): Sym {
+    return this.g.constF32(data, shape);
+  }
+  scalar(v: number): Sym {
+    return this.g.constF32(Float32Array.of(v), []);
+  }
+
+  conv2d(x: Sym, w: Sym, b: Sym | null, opts: Conv2dOptions = {}): Sym {
+    const [B, C, H, W] = x.shape as [number, number, number, number];
+    const [O, I, kh, kw] = w.shape as [number, number, number, number];
+    const [top, left, bottom, right] = pads4(opts.pad);
+    const s = opts.stride ?? 1;
+    const groups = opts.groups ?? 1;
+    if (x.shape.length !== 4 || w.shape.length !== 4) throw new Error(`conv2d: x [${x.shape}] and w [${w.shape}] must be 4-D`);
+    if (I * groups !== C) throw new Error(`conv2d: input has ${C} channels, weight [${w.shape}] with groups ${groups} expects ${I * groups}`);
+    const oh = Math.floor((H + top + bottom - kh) / s) + 1;
+    const ow = Math.floor((W + left + right - kw) / s) + 1;
+    return this.g.node('Conv', b ? [x.name, w.name, b.name] : [x.name, w.name], [B, O, oh, ow], {
+      kernel_shape: [kh, kw],
+      // ONNX order: all begins then all ends, per spatial axis (H, W)
+      pads: [top, left, bottom, right],
+      strides: [s, s],
+      dilations: [1, 1],
+      group: groups,
+    });
+  }
+
+  linear(x: Sym, w: Sym, b: Sym | null): Sym {
+    const [B, I] = x.shape as [number, number];
+    const [O, I2] = w.shape as [number, number];
+    if (I !== I2) throw new Error(`linear: x [${x.shape}] vs w [${w.shape}]`);
+    return this.g.node('Gemm', b ? [x.name, w.name, b.name] : [x.name, w.name], [B, O], { transB: 1 });
+  }
+
+  private swapLast(x: Sym): Sym {
+    const r = x.shape.length;
+    const perm = [...Array(r).keys()];
+    perm[r - 1] = r - 2;
+    perm[r - 2] = r - 1;
+    return this.transpose(x, perm);
+  }
+
+  matmul(a: Sym, b: Sym, ta = false, tb = false): Sym {
+    const A = ta ? this.swapLast(a) : a;
+    const Bm = tb ? this.swapLast(b) : b;
+    const sa = A.shape;
+    const sb = Bm.shape;
+    if (sa.length < 2 || sb.length < 2) throw new Error('matmul: operands must be at least 2-D');
+    const k1 = sa[sa.length - 1]!;
+    const k2 = sb[sb.length - 2]!;
+    if (k1 !== k2) throw new Error(`matmul: inner dims [${a.shape}] x [${b.shape}] (transposes ${ta}, ${tb})`);
+    const lead = broadcastShapes(sa.slice(0, -2), sb.slice(0, -2));
+    return this.g.node('MatMul', [A.name, Bm.name], [...lead, sa[sa.length - 2]!, sb[sb.length - 1]!]);
+  }
+
+  private binary(op: string, a: Sym, b: Sym): Sym {
+    return this.g.node(op, [a.name, b.name], broadcastShapes(a.shape, b.shape));
+  }
+  add(a: Sym, b: Sym) { return this.binary('Add', a, b); }
+  sub(a: Sym, b: Sym) { return this.binary('Sub', a, b); }
+  mul(a: Sym, b: Sym) { return this.binary('Mul', a, b); }
+  div(a: Sym, b: Sym) { return this.binary('Div', a, b); }
+
+  private unary(op: string, x: Sym, attrs: Record<string, AttrValue> = {}): Sym {
+    return this.g.node(op, [x.name], [...x.shape], attrs);
+  }
+  sqrt(x: Sym) { return this.unary('Sqrt', x); }
+  abs(x: Sym) { return this.unary('Abs', x); }
+  exp(x: Sym) { return this.unary('Exp', x); }
+  sin(x: Sym) { return this.unary('Sin', x); }
+  cos(x: Sym) { return this.unary('Cos', x); }
+  erf(x: Sym) { return this.unary('Erf', x); }
+  sigmoid(x: Sym) { return this.unary('Sigmoid', x); }
+  relu(x: Sym) { return this.unary('Relu', x); }
+  leakyRelu(x: Sym, alpha: number) { return this.unary('LeakyRelu', x, { alpha: { float: alpha } }); }
+  softplus(x: Sym) { return this.unary('Softplus', x); }
+
+  private reducedShape(x: Sym, axes: number[], keepDims: boolean): { axes: number[]; shape: number[] } {
+    const r = x.shape.length;
+    const ax = [...new Set(axes.map((a) => normAxis(a, r)))].sort((p, q) => p - q);
+    const shape: number[] = [];
+    x.shape.forEach((d, i) => {
+      if (!ax.includes(i)) shape.push(d);
+      else if (keepDims) shape.push(1);
+    });
+    return { axes: ax, shape };
+  }
+  reduceMean(x: Sym, axes: number[], keepDims: boolean): Sym {
+    const { axes: ax, shape } = this.reducedShape(x, axes, keepDims);
+    // opset 17: ReduceMean still takes its axes as an attribute (an input only from opset 18)
+    return this.g.node('ReduceMean', [x.name], shape, { axes: ax, keepdims: keepDims ? 1 : 0 });
+  }
+  reduceSum(x: Sym, axes: number[], keepDims: boolean): Sym {
+    const { axes: ax, shape } = this.reducedShape(x, axes, keepDims);
+    return this.g.node('ReduceSum', [x.name, this.g.constI64(ax).name], shape, { keepdims: keepDims ? 1 : 0 });
+  }
+  softmax(x: Sym, axis: number): Sym {
+    // opset >= 13: Softmax normalises along the one given axis
+    return this.unary('Softmax', x, { axis: normAxis(axis, x.shape.length) });
+  }
+
+  reshape(x: Sym, shape: number[]): Sym {
+    const n = numel(x.shape);
+    const out = [...shape];
+    const neg = out.indexOf(-1);
+    if (neg >= 0) {
+      const known = out.reduce((p, d, i) => (i === neg ? p : p * d), 1);
+      out[neg] = n / known;
+    }
+    if (numel(out) !== n || !out.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`reshape [${x.shape}] -> [${shape}]`);
+    if (sameShape(out, x.shape)) return x;
+    return this.g.node('Reshape', [x.name, this.g.constI64(out).name], out);
+  }
+  transpose(x: Sym, perm: number[]): Sym {
+    if (perm.every((p, i) => p === i)) return x;
+    return this.g.node('Transpose', [x.name], perm.map((p) => x.shape[p]!), { perm });
+  }
+  concat(xs: Sym[], axis: number): Sym {
+    if (xs.length === 0) throw new Error('concat of nothing');
+    if (xs.length === 1) return xs[0]!;
+    const r = xs[0]!.shape.length;
+    const ax = normAxis(axis, r);
+    const shape = [...xs[0]!.shape];
+    shape[ax] = 0;
+    for (const x of xs) {
+      if (x.shape.length !== r || x.shape.some((d, i) => i !== ax && d !== shape[i])) throw new Error(`concat: [${x.shape}] vs [${xs[0]!.shape}] on axis ${ax}`);
+      shape[ax] = shape[ax]! + x.shape[ax]!;
+    }
+    return this.g.node('Concat', xs.map((x) => x.name), shape, { axis: ax });
+  }
+  slice(x: Sym, begin: number[], size: number[]): Sym {
+    const axes: number[] = [];
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const shape = [...x.shape];
+    x.shape.forEach((d, i) => {
+      const b = begin[i] ?? 0;
+      const sz = size[i] === undefined || size[i] === -1 ? d - b : size[i]!;
+      if (b < 0 || sz < 0 || b + sz > d) throw new Error(`slice [${x.shape}] begin [${begin}] size [${size}]`);
+      if (b === 0 && sz === d) return;
+      axes.push(i);
+      starts.push(b);
+      ends.push(b + sz);
+      shape[i] = sz;
+    });
+    if (axes.length === 0) return x;
+    return this.g.node('Slice', [x.name, this.g.constI64(starts).name, this.g.constI64(ends).name, this.g.constI64(axes).name], shape);
+  }
+  gather(x: Sym, indices: number[], axis: number): Sym {
+    const ax = normAxis(axis, x.shape.length);
+    const n = x.shape[ax]!;
+    if (indices.some((i) => !Number.isInteger(i) || i < 0 || i >= n)) throw new Error(`gather: index out of range for axis ${ax} of [${x.shape}]`);
+    // a contiguous run of indices is a Slice, which needs no index tensor
+    if (indices.length > 0 && indices.every((v, i) => v === indices[0]! + i)) {
+      const begin = x.shape.map(() => 0);
+      const size = x.shape.map(() => -1);
+      begin[ax] = indices[0]!;
+      size[ax] = indices.length;
+      return this.slice(x, begin, size);
+    }
+    const shape = [...x.shape];
+    shape[ax] = indices.length;
+    return this.g.node('Gather', [x.name, this.g.constI64(indices).name], shape, { axis: ax });
+  }
+  scope<R extends Sym | Sym[]>(fn: () => R): R {
+    return fn();
+  }
+}
+
+/**
+ * Parameters as initializers, created on first use (so unused entries such as spectral u, v stay
+ * out of the graph). Spectral-norm weights are folded at export: W_orig / sigma with
+ * sigma = u^T W v from the stored u, v (eval mode: no power iteration, as in inference).
+ */
+export class SymParams implements ParamStore<Sym> {
+  private readonly cache = new Map<string, Sym>();
+  constructor(private readonly sd: StateDict, private readonly g: GraphBuilder) {}
+
+  has(key: string): boolean {
+    return this.sd.has(key);
+  }
+  private tensor(key: string) {
+    const t = this.sd.get(key);
+    if (!t) throw new Error(`parameter "${key}" is not loaded`);
+    return t;
+  }
+  get(key: string): Sym {
+    let s = this.cache.get(key);
+    if (!s) {
+      const t = this.tensor(key);
+      s = this.g.initializerF32(t.data, t.shape, key);
+      this.cache.set(key, s);
+    }
+    return s;
+  }
+  spectralWeight(prefix: string): Sym {
+    const key = `${prefix}.weight`;
+    let s = this.cache.get(key);
+    if (!s) {
+      const w = this.tensor(`${prefix}.weight_orig`);
+      const sigma = spectralSigma(w.data, w.shape[0]!, this.tensor(`${prefix}.weight_u`).data, this.tensor(`${prefix}.weight_v`).data);
+      // float32 division, as torch's `weight / sigma` (a plain loop: Float32Array.from with a
+      // map function is ~50x slower, seconds for the official texture net)
+      const out = new Float32Array(w.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = w.data[i]! / sigma;
+      s = this.g.initializerF32(out, w.shape, key);
+      this.cache.set(key, s);
+    }
+    return s;
+  }
+}
+
+/** sigma = u . (W v) for W viewed as [rows, -1], rounded to float32 like torch's result. */
+export function spectralSigma(w: Float32Array, rows: number, u: Float32Array, v: Float32Array): number {
+  const cols = w.length / rows;
+  if (u.length !== rows || v.length !== cols) throw new Error(`spectral norm: u [${u.length}], v [${v.length}] do not fit W [${rows}, ${cols}]`);
+  let s = 0;
+  for (let r = 0; r < rows; r++) {
+    let wv = 0;
+    const off = r * cols;
+    for (let c = 0; c < cols; c++) wv += w[off + c]! * v[c]!;
+    s += u[r]! * Math.fround(wv);
+  }
+  return Math.fround(s);
+}
