@@ -1,0 +1,72 @@
+/**
+ * `strdiffusion serve`: the local web app (paint a mask, watch the sampler fill it) and its
+ * JSON/SSE API; see src/server/index.ts for the routes.
+ */
+import type { Command } from 'commander';
+import { startServer } from '../../server/index.js';
+
+interface Opts {
+  port: string;
+  host: string;
+  checkpoints?: string[];
+  steps?: string;
+  size: string;
+  executor?: string;
+  maxUploadMb: string;
+  maxMegapixels: string;
+}
+
+function num(v: string, name: string, integer: boolean, min: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got "${v}")`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('local web app: open an image, paint the hole, watch StrDiffusion fill it')
+    .option('--port <n>', 'port (0 = any free port)', '8080')
+    .option('--host <addr>', 'address to bind; anything but loopback exposes the server to the network', '127.0.0.1')
+    .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
+    .option('--steps <T>', "default diffusion steps T (default: the model's)")
+    .option('--size <n>', 'model window size', '256')
+    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--max-upload-mb <n>', 'largest accepted upload (image + mask) in MB', '20')
+    .option('--max-megapixels <n>', 'largest accepted image in megapixels', '50')
+    .action(async (o: Opts) => {
+      if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
+      const size = num(o.size, 'size', true, 16);
+      console.error('loading the model ...');
+      const srv = await startServer({
+        port: num(o.port, 'port', true, 0),
+        host: o.host,
+        checkpoints: o.checkpoints,
+        T: o.steps === undefined ? undefined : num(o.steps, 'steps', true, 2),
+        size,
+        executor: o.executor as 'onnx' | 'tfjs' | undefined,
+        maxUploadBytes: Math.round(num(o.maxUploadMb, 'max-upload-mb', false, 0.001) * 1e6),
+        maxPixels: Math.round(num(o.maxMegapixels, 'max-megapixels', false, 0.000001) * 1e6),
+        log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),
+      });
+      const info = srv.jobs.info;
+      console.error(`model ready (T = ${info.T}, window ${size}px)`);
+      if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) console.error(`warning: listening on ${o.host}: anyone who can reach this address can run jobs`);
+      console.log(`StrDiffusion is serving on ${srv.url}  (Ctrl+C to stop)`);
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const stop = () => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          console.error('stopping (a running job is cancelled at its next step; Ctrl+C again to quit now) ...');
+          void srv.close().then(() => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            done();
+          });
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

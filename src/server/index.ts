@@ -1,0 +1,359 @@
+/**
+ * `strdiffusion serve`: a small HTTP server for the web page in web/ and its JSON/SSE API.
+ *
+ *   POST   /api/jobs             multipart: files image, mask; fields seed, sampler, steps -> {id}
+ *   GET    /api/jobs/:id         status JSON
+ *   GET    /api/jobs/:id/events  Server-Sent Events: queued, progress, preview, done, error
+ *   GET    /api/jobs/:id/result  the result PNG
+ *   DELETE /api/jobs/:id         cancel (a finished job is forgotten)
+ *   GET    /api/info             model and limits, for the page
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { realpathSync, statSync, createReadStream } from 'node:fs';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import busboy from 'busboy';
+import type { SamplerVariant } from '../sampler/index.js';
+import { holeCount, holesFromRaster } from '../inpaint/mask.js';
+import { decodeImageBuffer } from './images.js';
+import { HttpError } from './errors.js';
+import { JobManager, type Job } from './jobs.js';
+
+export const SAMPLERS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
+
+export interface ServerOptions {
+  port?: number;
+  host?: string;
+  checkpoints?: string[];
+  /** default steps (undefined: the model's T) */
+  T?: number;
+  /** model window size (default 256) */
+  size?: number;
+  executor?: 'onnx' | 'tfjs';
+  /** largest accepted request body in bytes (default 20 MB) */
+  maxUploadBytes?: number;
+  /** largest accepted image in pixels (default 50 megapixels) */
+  maxPixels?: number;
+  /** log one line per job to this function */
+  log?: (msg: string) => void;
+  webRoot?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  host: string;
+  server: Server;
+  jobs: JobManager;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+};
+
+// The page must make no external requests; the policy enforces that for anything it loads.
+const CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, status, { error: message, status }, headers);
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
+}
+
+function int(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `${name} must be an integer from ${min} to ${max} (got "${v}")`);
+  return n;
+}
+
+interface Upload {
+  files: Map<string, Buffer>;
+  fields: Map<string, string>;
+}
+
+/** Reads a multipart body within `maxBytes` (files and fields together). */
+function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> {
+  return new Promise((resolvePromise, reject) => {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^multipart\/form-data/i.test(type)) {
+      reject(new HttpError(415, 'POST /api/jobs needs a multipart/form-data body with the files "image" and "mask"'));
+      return;
+    }
+    const tooLarge = () => new HttpError(413, `the upload is larger than this server's limit of ${(maxBytes / 1e6).toFixed(1)} MB`);
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      reject(tooLarge());
+      return;
+    }
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 10, parts: 12, fieldSize: 1024 } });
+    } catch (e) {
+      reject(new HttpError(400, `bad multipart body: ${(e as Error).message}`));
+      return;
+    }
+    const files = new Map<string, Buffer>();
+    const fields = new Map<string, string>();
+    let total = 0;
+    let failed = false;
+    const fail = (e: HttpError) => {
+      if (failed) return;
+      failed = true;
+      req.unpipe(bb);
+      reject(e);
+    };
+    bb.on('file', (name, stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => {
+        total += c.length;
+        if (total > maxBytes) fail(tooLarge());
+        else if (!failed) chunks.push(c);
+      });
+      stream.on('limit', () => fail(tooLarge()));
+      stream.on('end', () => {
+        if (name !== 'image' && name !== 'mask') return;
+        if (files.has(name)) fail(new HttpError(400, `the file "${name}" was sent twice`));
+        files.set(name, Buffer.concat(chunks));
+      });
+    });
+    bb.on('field', (name, value) => {
+      total += value.length;
+      fields.set(name, value);
+    });
+    bb.on('filesLimit', () => fail(new HttpError(400, 'too many files: send only "image" and "mask"')));
+    bb.on('partsLimit', () => fail(new HttpError(400, 'too many form parts')));
+    bb.on('error', (e: Error) => fail(new HttpError(400, `bad multipart body: ${e.message}`)));
+    bb.on('close', () => {
+      if (!failed) resolvePromise({ files, fields });
+    });
+    req.on('aborted', () => fail(new HttpError(400, 'the upload was aborted')));
+    req.pipe(bb);
+  });
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const maxUploadBytes = opts.maxUploadBytes ?? 20e6;
+  const maxPixels = opts.maxPixels ?? 50e6;
+  const size = opts.size ?? 256;
+  const log = opts.log ?? (() => {});
+  const webRoot = realpathSync(opts.webRoot ?? WEB_ROOT);
+  const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor });
+  const model = await jobs.start();
+  const loopbackOnly = isLoopback(host);
+
+  async function createJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const up = await readMultipart(req, maxUploadBytes);
+    const imageBuf = up.files.get('image');
+    const maskBuf = up.files.get('mask');
+    if (!imageBuf || imageBuf.length === 0) throw new HttpError(400, 'missing the file "image"');
+    if (!maskBuf || maskBuf.length === 0) throw new HttpError(400, 'missing the file "mask" (white = hole)');
+    const seed = int(up.fields.get('seed'), 'seed', 0, 2 ** 31 - 1) ?? Math.floor(Math.random() * 2 ** 31);
+    const sampler = (up.fields.get('sampler') || 'official') as SamplerVariant;
+    if (!SAMPLERS.includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLERS.join(', ')} (got "${sampler}")`);
+    const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
+    const image = await decodeImageBuffer(imageBuf, 'image', { maxPixels });
+    const mask = await decodeImageBuffer(maskBuf, 'mask', { maxPixels });
+    if (mask.width !== image.width || mask.height !== image.height) {
+      throw new HttpError(422, `the mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}; they must be the same size`);
+    }
+    const holes = holeCount(holesFromRaster(mask));
+    if (holes === 0) throw new HttpError(422, 'the mask has no hole: paint (white) the region to fill');
+    if (holes === image.width * image.height) throw new HttpError(422, 'the mask covers the whole image: there is no known pixel to inpaint from');
+    const job = jobs.submit({ image, mask, seed, sampler, steps });
+    log(`job ${job.id}: ${image.width}x${image.height}, ${holes} hole pixels, seed ${seed}, ${sampler}, T=${job.T}`);
+    job.listeners.add((ev, d) => {
+      if (ev === 'done') log(`job ${job.id}: done in ${(d.seconds as number).toFixed(1)}s`);
+      if (ev === 'error') log(`job ${job.id}: ${d.message}`);
+    });
+    sendJson(res, 202, { id: job.id, status: job.status, seed, sampler, steps: job.T, ...jobs.position(job), events: `/api/jobs/${job.id}/events`, result: `/api/jobs/${job.id}/result` }, { Location: `/api/jobs/${job.id}` });
+  }
+
+  function status(job: Job): Record<string, unknown> {
+    return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, steps: job.T, width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
+  }
+
+  function events(req: IncomingMessage, res: ServerResponse, job: Job): void {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    let closed = false;
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const end = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(ping);
+      unsubscribe();
+      res.end();
+    };
+    const unsubscribe = jobs.subscribe(job, (event, data) => {
+      if (closed) return;
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      // the stream ends with the job; a client reconnecting gets the final event again
+      if (event === 'done' || event === 'error') setImmediate(end);
+    });
+    req.on('close', end);
+  }
+
+  function serveStatic(req: IncomingMessage, res: ServerResponse, rawPath: string): void {
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      sendError(res, 400, 'bad path');
+      return;
+    }
+    // refuse any dot-dot segment (after decoding) rather than trying to normalise it away
+    if (path.includes('\0') || path.includes('\\') || path.split('/').some((s) => s === '..' || s === '.')) {
+      sendError(res, 404, 'not found');
+      return;
+    }
+    if (path === '/' || path === '') path = '/index.html';
+    const file = resolve(webRoot, `.${path}`);
+    let real: string;
+    try {
+      real = realpathSync(file);
+    } catch {
+      sendError(res, 404, 'not found');
+      return;
+    }
+    if (!real.startsWith(webRoot + sep) || !statSync(real).isFile() || !TYPES[extname(real)]) {
+      sendError(res, 404, 'not found');
+      return;
+    }
+    const st = statSync(real);
+    res.writeHead(200, {
+      'Content-Type': TYPES[extname(real)]!,
+      'Content-Length': st.size,
+      'Cache-Control': 'no-cache',
+      'Content-Security-Policy': CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(real).pipe(res);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+    const method = req.method ?? 'GET';
+    // a page on another site must not drive this server through the user's browser
+    if (loopbackOnly) {
+      const hostName = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+      if (!LOOPBACK_NAMES.has(hostName)) return sendError(res, 403, `unexpected Host header "${req.headers.host ?? ''}"`);
+    }
+    const origin = req.headers.origin;
+    if (origin && origin !== 'null') {
+      let originHost = '';
+      try {
+        originHost = new URL(origin).host;
+      } catch {}
+      if (originHost !== req.headers.host) return sendError(res, 403, 'cross-origin requests are not allowed');
+    }
+    if (!rawPath.startsWith('/api/')) {
+      if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+      return serveStatic(req, res, rawPath);
+    }
+    if (rawPath === '/api/info' && method === 'GET') {
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+    }
+    if (rawPath === '/api/jobs') {
+      if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });
+      return createJob(req, res);
+    }
+    const m = /^\/api\/jobs\/([^/]+)(\/events|\/result)?$/.exec(rawPath);
+    if (!m) return sendError(res, 404, `no API route ${rawPath}`);
+    let id: string;
+    try {
+      id = decodeURIComponent(m[1]!);
+    } catch {
+      return sendError(res, 404, `no job with id "${m[1]}"`);
+    }
+    const job = jobs.get(id);
+    const sub = m[2];
+    if (!sub) {
+      if (method === 'GET') return sendJson(res, 200, status(job));
+      if (method === 'DELETE') {
+        const was = job.status;
+        jobs.cancel(job.id);
+        const now = was === 'queued' || was === 'running' ? 'cancelling' : was === 'done' ? 'deleted' : was;
+        return sendJson(res, 200, { id: job.id, status: now });
+      }
+      return sendError(res, 405, 'method not allowed', { Allow: 'GET, DELETE' });
+    }
+    if (method !== 'GET') return sendError(res, 405, 'method not allowed', { Allow: 'GET' });
+    if (sub === '/events') return events(req, res, job);
+    if (job.status !== 'done' || !job.result) {
+      const why = job.status === 'error' || job.status === 'cancelled' ? `the job ${job.status === 'error' ? 'failed' : 'was cancelled'}` : `the job is ${job.status}`;
+      return sendError(res, 409, `no result: ${why}`);
+    }
+    res.writeHead(200, {
+      'Content-Type': 'image/png',
+      'Content-Length': job.result.length,
+      'Content-Disposition': `inline; filename="inpainted-${job.id}.png"`,
+      'Cache-Control': 'no-store',
+    });
+    res.end(job.result);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message ?? String(e));
+      if (err.status >= 500) console.error(e);
+      // after an early refusal the rest of the upload is discarded, then the connection closed
+      if (!req.complete) {
+        res.setHeader('Connection', 'close');
+        let drained = 0;
+        req.on('data', (c: Buffer) => {
+          drained += c.length;
+          if (drained > 4 * maxUploadBytes) req.destroy();
+        });
+        req.resume();
+      }
+      sendError(res, err.status, err.message);
+    });
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 8080, host, () => ok());
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${shownHost === '0.0.0.0' || shownHost === '[::]' ? 'localhost' : shownHost}:${addr.port}/`,
+    port: addr.port,
+    host,
+    server,
+    jobs,
+    async close() {
+      await jobs.close();
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/** Messages between the job manager (main thread) and an inpainting worker. */
+import type { RasterImage } from '../image/io.js';
+import type { SamplerVariant } from '../sampler/index.js';
+
+export interface WorkerInit {
+  checkpoints?: string[];
+  /** undefined: the model's own T */
+  T?: number;
+  size: number;
+  executor?: 'onnx' | 'tfjs';
+}
+
+export interface RunRequest {
+  type: 'run';
+  jobId: string;
+  image: RasterImage;
+  mask: RasterImage;
+  seed: number;
+  sampler: SamplerVariant;
+  /** a preview every this many steps (and at the last step) */
+  previewEvery: number;
+  /** Int32Array view: [0] != 0 asks the run to stop at the next step */
+  cancel: SharedArrayBuffer;
+}
+
+export interface ProgressMsg {
+  type: 'progress';
+  jobId: string;
+  index: number;
+  t: number;
+  T: number;
+  stage: string;
+  k: number;
+}
+
+/** Model-window states as 8-bit pixels: texture RGB interleaved, structure grey. */
+export interface PreviewMsg {
+  type: 'preview';
+  jobId: string;
+  index: number;
+  t: number;
+  T: number;
+  size: number;
+  texture: Uint8Array;
+  structure: Uint8Array;
+  /** false in the late stage, where the structure view is the texture's channel mean */
+  structureState: boolean;
+}
+
+export interface DoneMsg {
+  type: 'done';
+  jobId: string;
+  image: RasterImage;
+  holePixels: number;
+  seconds: number;
+}
+
+export interface ErrorMsg {
+  type: 'error';
+  jobId: string;
+  message: string;
+  cancelled: boolean;
+}
+
+export interface ReadyMsg {
+  type: 'ready';
+  T: number;
+  /** the checkpoint's model.json fixes T (other step counts are refused) */
+  fixedT: boolean;
+}
+
+export type FromWorker = ProgressMsg | PreviewMsg | DoneMsg | ErrorMsg | ReadyMsg;

@@ -1,0 +1,76 @@
+/**
+ * Runs inpainting jobs off the main thread: the sampler is CPU-bound and keeps its thread busy for
+ * whole steps, which would otherwise stall the server's SSE streams and its cancel requests.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { inpaint, loadInpaintModel } from '../inpaint/index.js';
+import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
+
+class Cancelled extends Error {}
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+function toByte(v: number): number {
+  return v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+}
+
+function previewPixels(y: Float32Array, x: Float32Array | null, size: number): { texture: Uint8Array; structure: Uint8Array } {
+  const n = size * size;
+  const texture = new Uint8Array(3 * n);
+  const structure = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = y[i]!, g = y[n + i]!, b = y[2 * n + i]!;
+    texture[3 * i] = toByte(r);
+    texture[3 * i + 1] = toByte(g);
+    texture[3 * i + 2] = toByte(b);
+    structure[i] = toByte(x ? x[i]! : (r + g + b) / 3);
+  }
+  return { texture, structure };
+}
+
+async function run(req: RunRequest): Promise<void> {
+  const flag = new Int32Array(req.cancel);
+  let T = init.T ?? 0;
+  try {
+    const res = await inpaint(req.image, req.mask, {
+      checkpoints: init.checkpoints,
+      T: init.T,
+      size: init.size,
+      executor: init.executor,
+      seed: req.seed,
+      sampler: req.sampler,
+      warn: () => {},
+      // the sampler has no abort signal; an exception from its step callback unwinds the run
+      onProgress: (info) => {
+        T = info.T;
+        send({ type: 'progress', jobId: req.jobId, index: info.index, t: info.t, T: info.T, stage: info.stage, k: info.k });
+        if (Atomics.load(flag, 0) !== 0) throw new Cancelled('cancelled');
+      },
+      onState: (t, y, x) => {
+        const index = T - t;
+        const last = t === 1;
+        if (!last && (index + 1) % req.previewEvery !== 0) return;
+        const { texture, structure } = previewPixels(y, x, init.size);
+        send(
+          { type: 'preview', jobId: req.jobId, index, t, T, size: init.size, texture, structure, structureState: x !== null },
+          [texture.buffer as ArrayBuffer, structure.buffer as ArrayBuffer],
+        );
+      },
+    });
+    send({ type: 'done', jobId: req.jobId, image: res.image, holePixels: res.holePixels, seconds: res.seconds }, [res.image.data.buffer as ArrayBuffer]);
+  } catch (e) {
+    const cancelled = e instanceof Cancelled || Atomics.load(flag, 0) !== 0;
+    send({ type: 'error', jobId: req.jobId, message: cancelled ? 'cancelled' : (e as Error).message, cancelled });
+  }
+}
+
+// load the networks up front so a bad checkpoint is reported before any job is accepted
+const { model } = await loadInpaintModel({ checkpoints: init.checkpoints, T: init.T, executor: init.executor });
+send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number' });
+
+let chain = Promise.resolve();
+port.on('message', (m: RunRequest) => {
+  if (m.type === 'run') chain = chain.then(() => run(m));
+});

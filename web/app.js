@@ -1,0 +1,626 @@
+// StrDiffusion web app: open an image, paint the hole, run the server's sampler and watch it.
+// Plain browser JavaScript, no dependencies; talks only to its own server.
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  fileImage: $('file-image'), fileMask: $('file-mask'),
+  brush: $('tool-brush'), eraser: $('tool-eraser'), size: $('brush-size'), sizeValue: $('brush-size-value'),
+  undo: $('undo'), redo: $('redo'), clear: $('clear'), downloadMask: $('download-mask'),
+  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), steps: $('steps'),
+  run: $('run'), cancel: $('cancel'),
+  stage: $('stage'), empty: $('empty'), box: $('canvas-box'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
+  cursor: $('cursor'), dropHint: $('drop-hint'),
+  progress: $('progress'), status: $('status'),
+  previewTexture: $('preview-texture'), previewStructure: $('preview-structure'), previewT: $('preview-t'),
+  toggle: $('toggle'), downloadResult: $('download-result'), adopt: $('adopt'),
+};
+
+const ACCEPTED = ['image/png', 'image/jpeg', 'image/webp'];
+const MASK_COLOUR = 'rgb(255, 48, 48)';
+
+const state = {
+  file: null,          // the original upload, sent as-is so known pixels stay bit-exact
+  name: 'image',
+  original: null,      // HTMLImageElement
+  resultImage: null,
+  resultUrl: null,
+  showingResult: false,
+  W: 0, H: 0, scale: 1,
+  tool: 'brush',
+  ops: [], redo: [],   // mask history as replayable operations (snapshots would cost W*H*4 each)
+  stroke: null,
+  job: null,           // { id, source: EventSource }
+  kbCursor: null,      // keyboard painting position (image pixels)
+  spaceDown: false,
+};
+
+const maskCtx = els.maskCanvas.getContext('2d');
+const imageCtx = els.imageCanvas.getContext('2d');
+
+// ---------- status ----------
+
+function setStatus(text, isError = false) {
+  els.status.textContent = text;
+  els.status.classList.toggle('error', isError);
+}
+
+// ---------- opening images ----------
+
+function loadImageElement(blob) {
+  return new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(blob);
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => { URL.revokeObjectURL(url); reject(new Error('the file could not be decoded as an image')); };
+    img.src = url;
+  });
+}
+
+async function openImage(file) {
+  if (!file) return;
+  if (!ACCEPTED.includes(file.type)) {
+    setStatus(`${file.name} is not a PNG, JPEG or WebP image.`, true);
+    return;
+  }
+  if (state.job) { setStatus('Wait for the running job to finish (or cancel it) before opening another image.', true); return; }
+  let img;
+  try {
+    img = await loadImageElement(file);
+  } catch (e) {
+    setStatus(`${file.name}: ${e.message}.`, true);
+    return;
+  }
+  state.file = file;
+  state.name = file.name.replace(/\.[^.]+$/, '') || 'image';
+  state.original = img;
+  state.W = img.naturalWidth;
+  state.H = img.naturalHeight;
+  state.ops = [];
+  state.redo = [];
+  state.kbCursor = null;
+  clearResult();
+  for (const c of [els.imageCanvas, els.maskCanvas]) { c.width = state.W; c.height = state.H; }
+  drawBase();
+  renderMask();
+  els.empty.hidden = true;
+  els.box.hidden = false;
+  fit();
+  updateButtons();
+  setStatus(`${file.name}: ${state.W} × ${state.H}. Paint the region to fill.`);
+  els.maskCanvas.focus({ preventScroll: true });
+}
+
+function drawBase() {
+  const img = state.showingResult && state.resultImage ? state.resultImage : state.original;
+  imageCtx.clearRect(0, 0, state.W, state.H);
+  if (img) imageCtx.drawImage(img, 0, 0, state.W, state.H);
+  els.box.classList.toggle('result', state.showingResult);
+}
+
+function fit() {
+  if (!state.original) return;
+  const r = els.stage.getBoundingClientRect();
+  const pad = 16;
+  state.scale = Math.min((r.width - pad) / state.W, (r.height - pad) / state.H);
+  if (!(state.scale > 0)) state.scale = 1;
+  const w = Math.max(1, Math.round(state.W * state.scale));
+  const h = Math.max(1, Math.round(state.H * state.scale));
+  for (const c of [els.imageCanvas, els.maskCanvas]) { c.style.width = `${w}px`; c.style.height = `${h}px`; }
+  // smoothing blurs single pixels only at strong magnification
+  els.box.classList.toggle('pixelated', state.scale >= 4);
+  updateCursorSize();
+}
+
+new ResizeObserver(fit).observe(els.stage);
+
+// ---------- mask history ----------
+
+function brushImagePx() {
+  return Math.max(1, Number(els.size.value) / state.scale);
+}
+
+function drawOp(op) {
+  const ctx = maskCtx;
+  if (op.type === 'clear') { ctx.clearRect(0, 0, state.W, state.H); return; }
+  if (op.type === 'image') {
+    ctx.clearRect(0, 0, state.W, state.H);
+    ctx.drawImage(op.canvas, 0, 0);
+    return;
+  }
+  ctx.save();
+  ctx.globalCompositeOperation = op.mode === 'eraser' ? 'destination-out' : 'source-over';
+  ctx.strokeStyle = ctx.fillStyle = MASK_COLOUR;
+  ctx.lineWidth = op.width;
+  ctx.lineCap = 'round';
+  ctx.lineJoin = 'round';
+  const p = op.points;
+  if (p.length === 1) {
+    ctx.beginPath();
+    ctx.arc(p[0][0], p[0][1], op.width / 2, 0, Math.PI * 2);
+    ctx.fill();
+  } else {
+    ctx.beginPath();
+    ctx.moveTo(p[0][0], p[0][1]);
+    for (let i = 1; i < p.length; i++) ctx.lineTo(p[i][0], p[i][1]);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function renderMask() {
+  maskCtx.clearRect(0, 0, state.W, state.H);
+  for (const op of state.ops) drawOp(op);
+  if (state.stroke) drawOp(state.stroke);
+}
+
+function pushOp(op) {
+  state.ops.push(op);
+  state.redo = [];
+  showBefore();
+  updateButtons();
+}
+
+function undo() {
+  if (!state.ops.length) return;
+  state.redo.push(state.ops.pop());
+  renderMask();
+  showBefore();
+  updateButtons();
+}
+
+function redo() {
+  if (!state.redo.length) return;
+  state.ops.push(state.redo.pop());
+  renderMask();
+  showBefore();
+  updateButtons();
+}
+
+function clearMask() {
+  if (!hasMask()) return;
+  pushOp({ type: 'clear' });
+  renderMask();
+}
+
+/** whether the current history leaves anything painted (cheap: ops after the last clear) */
+function hasMask() {
+  for (let i = state.ops.length - 1; i >= 0; i--) {
+    const op = state.ops[i];
+    if (op.type === 'clear') return false;
+    if (op.type === 'image' || op.mode === 'brush') return true;
+  }
+  return false;
+}
+
+// ---------- painting ----------
+
+function toImage(ev) {
+  const r = els.maskCanvas.getBoundingClientRect();
+  return [((ev.clientX - r.left) * state.W) / r.width, ((ev.clientY - r.top) * state.H) / r.height];
+}
+
+function beginStroke(pt) {
+  state.stroke = { type: 'stroke', mode: state.tool, width: brushImagePx(), points: [pt] };
+  showBefore();
+  renderMask();
+}
+
+function extendStroke(pt) {
+  if (!state.stroke) return;
+  const last = state.stroke.points[state.stroke.points.length - 1];
+  if (Math.hypot(pt[0] - last[0], pt[1] - last[1]) < 0.5) return;
+  state.stroke.points.push(pt);
+  // redraw only the newest segment; the full replay happens on undo
+  drawOp({ ...state.stroke, points: [last, pt] });
+}
+
+function endStroke() {
+  if (!state.stroke) return;
+  const s = state.stroke;
+  state.stroke = null;
+  pushOp(s);
+  renderMask();
+}
+
+els.maskCanvas.addEventListener('pointerdown', (ev) => {
+  if (ev.button !== 0 || !state.original) return;
+  els.maskCanvas.setPointerCapture(ev.pointerId);
+  els.maskCanvas.focus({ preventScroll: true });
+  beginStroke(toImage(ev));
+  ev.preventDefault();
+});
+els.maskCanvas.addEventListener('pointermove', (ev) => {
+  moveCursor(ev.clientX, ev.clientY);
+  if (!state.stroke || !els.maskCanvas.hasPointerCapture(ev.pointerId)) return;
+  const events = typeof ev.getCoalescedEvents === 'function' ? ev.getCoalescedEvents() : [ev];
+  for (const e of events.length ? events : [ev]) extendStroke(toImage(e));
+});
+for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+  els.maskCanvas.addEventListener(type, () => endStroke());
+}
+els.maskCanvas.addEventListener('pointerenter', () => { els.cursor.hidden = false; });
+els.maskCanvas.addEventListener('pointerleave', () => { if (!state.kbCursor) els.cursor.hidden = true; });
+
+function moveCursor(clientX, clientY) {
+  const r = els.box.getBoundingClientRect();
+  els.cursor.style.left = `${clientX - r.left}px`;
+  els.cursor.style.top = `${clientY - r.top}px`;
+}
+
+function updateCursorSize() {
+  const d = Number(els.size.value);
+  els.cursor.style.width = els.cursor.style.height = `${d}px`;
+  els.cursor.classList.toggle('eraser', state.tool === 'eraser');
+  els.sizeValue.textContent = String(d);
+}
+
+function setTool(tool) {
+  state.tool = tool;
+  els.brush.setAttribute('aria-pressed', String(tool === 'brush'));
+  els.eraser.setAttribute('aria-pressed', String(tool === 'eraser'));
+  updateCursorSize();
+}
+
+function changeSize(factor) {
+  const v = Math.round(Number(els.size.value) * factor + (factor > 1 ? 1 : -1));
+  els.size.value = String(Math.min(Number(els.size.max), Math.max(Number(els.size.min), v)));
+  updateCursorSize();
+}
+
+// keyboard painting: the arrows move a brush cursor over the canvas, Space paints
+function kbMove(dx, dy) {
+  if (!state.original) return;
+  if (!state.kbCursor) state.kbCursor = [state.W / 2, state.H / 2];
+  const c = state.kbCursor;
+  c[0] = Math.min(state.W, Math.max(0, c[0] + dx));
+  c[1] = Math.min(state.H, Math.max(0, c[1] + dy));
+  const r = els.maskCanvas.getBoundingClientRect();
+  els.cursor.hidden = false;
+  moveCursor(r.left + (c[0] / state.W) * r.width, r.top + (c[1] / state.H) * r.height);
+  if (state.spaceDown) extendStroke([c[0], c[1]]);
+}
+
+els.maskCanvas.addEventListener('keydown', (ev) => {
+  if (!state.original || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const step = (ev.shiftKey ? 10 : 2) * Number(els.size.value) / 4 / state.scale;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[ev.key]) {
+    kbMove(...moves[ev.key]);
+    ev.preventDefault();
+  } else if (ev.key === ' ') {
+    ev.preventDefault();
+    if (ev.repeat || state.spaceDown) return;
+    state.spaceDown = true;
+    kbMove(0, 0);
+    beginStroke([...state.kbCursor]);
+  }
+});
+els.maskCanvas.addEventListener('keyup', (ev) => {
+  if (ev.key === ' ' && state.spaceDown) {
+    state.spaceDown = false;
+    endStroke();
+  }
+});
+els.maskCanvas.addEventListener('blur', () => {
+  if (state.spaceDown) { state.spaceDown = false; endStroke(); }
+  if (state.kbCursor) { state.kbCursor = null; els.cursor.hidden = true; }
+});
+
+// ---------- mask files ----------
+
+/** The painted mask at the image's resolution: white = hole, black = known, no grey edges. */
+function maskCanvasBinary() {
+  const c = document.createElement('canvas');
+  c.width = state.W;
+  c.height = state.H;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(els.maskCanvas, 0, 0);
+  const d = ctx.getImageData(0, 0, state.W, state.H);
+  const p = d.data;
+  for (let i = 0; i < p.length; i += 4) {
+    const v = p[i + 3] >= 128 ? 255 : 0;
+    p[i] = p[i + 1] = p[i + 2] = v;
+    p[i + 3] = 255;
+  }
+  ctx.putImageData(d, 0, 0);
+  return c;
+}
+
+function canvasBlob(c) {
+  return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('could not encode the mask'))), 'image/png'));
+}
+
+function download(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function uploadMask(file) {
+  if (!file || !state.original) return;
+  if (!ACCEPTED.includes(file.type)) { setStatus(`${file.name} is not a PNG, JPEG or WebP image.`, true); return; }
+  let img;
+  try {
+    img = await loadImageElement(file);
+  } catch (e) {
+    setStatus(`${file.name}: ${e.message}.`, true);
+    return;
+  }
+  const resized = img.naturalWidth !== state.W || img.naturalHeight !== state.H;
+  const c = document.createElement('canvas');
+  c.width = state.W;
+  c.height = state.H;
+  const ctx = c.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(img, 0, 0, state.W, state.H);
+  const d = ctx.getImageData(0, 0, state.W, state.H);
+  const p = d.data;
+  // white (luma >= half) = hole, the server's rule; painted in the overlay colour
+  for (let i = 0; i < p.length; i += 4) {
+    const hole = p[i + 3] >= 128 && 0.299 * p[i] + 0.587 * p[i + 1] + 0.114 * p[i + 2] >= 127.5;
+    p[i] = 255; p[i + 1] = 48; p[i + 2] = 48; p[i + 3] = hole ? 255 : 0;
+  }
+  ctx.putImageData(d, 0, 0);
+  pushOp({ type: 'image', canvas: c });
+  renderMask();
+  setStatus(resized
+    ? `Mask ${file.name} is ${img.naturalWidth} × ${img.naturalHeight}; it was scaled to the image (${state.W} × ${state.H}).`
+    : `Mask ${file.name} loaded.`);
+}
+
+// ---------- result view ----------
+
+function clearResult() {
+  if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
+  state.resultImage = null;
+  state.resultUrl = null;
+  state.showingResult = false;
+  els.downloadResult.removeAttribute('href');
+  els.downloadResult.classList.add('disabled');
+  els.downloadResult.setAttribute('aria-disabled', 'true');
+  els.box.classList.remove('result');
+  updateToggle();
+}
+
+function showBefore() {
+  if (state.showingResult) {
+    state.showingResult = false;
+    drawBase();
+    updateToggle();
+  }
+}
+
+function toggleResult() {
+  if (!state.resultImage) return;
+  state.showingResult = !state.showingResult;
+  drawBase();
+  updateToggle();
+}
+
+function updateToggle() {
+  els.toggle.disabled = !state.resultImage;
+  els.adopt.disabled = !state.resultImage || !!state.job;
+  els.toggle.setAttribute('aria-pressed', String(state.showingResult));
+  els.toggle.textContent = state.showingResult ? 'Showing: after' : 'Showing: before';
+}
+
+async function adoptResult() {
+  if (!state.resultUrl) return;
+  const blob = await (await fetch(state.resultUrl)).blob();
+  await openImage(new File([blob], `${state.name}-inpainted.png`, { type: 'image/png' }));
+}
+
+// ---------- jobs ----------
+
+const STAGES = { early: 'early stage (structure-guided)', late: 'late stage (texture only)', loading: 'loading the model' };
+
+function updateButtons() {
+  const busy = !!state.job;
+  const ready = !!state.original;
+  els.run.disabled = !ready || busy;
+  els.cancel.disabled = !busy;
+  els.undo.disabled = !state.ops.length;
+  els.redo.disabled = !state.redo.length;
+  els.clear.disabled = !hasMask();
+  els.downloadMask.disabled = !ready;
+  els.adopt.disabled = !state.resultImage || busy;
+}
+
+async function run() {
+  if (!state.original || state.job) return;
+  if (!hasMask()) { setStatus('Paint the region to fill first (or upload a mask).', true); return; }
+  const form = new FormData();
+  form.append('image', state.file, state.file.name);
+  form.append('mask', await canvasBlob(maskCanvasBinary()), 'mask.png');
+  if (els.seed.value !== '') form.append('seed', els.seed.value);
+  form.append('sampler', els.sampler.value);
+  if (els.steps.value !== '') form.append('steps', els.steps.value);
+  els.progress.value = 0;
+  els.progress.removeAttribute('value'); // indeterminate until the first step
+  setStatus('Uploading…');
+  state.job = { id: null, source: null, started: performance.now() };
+  updateButtons();
+  let res, body;
+  try {
+    res = await fetch('api/jobs', { method: 'POST', body: form });
+    body = await res.json();
+  } catch (e) {
+    finishJob(`The server could not be reached (${e.message}).`, true);
+    return;
+  }
+  if (!res.ok) { finishJob(body.error || `The server refused the job (HTTP ${res.status}).`, true); return; }
+  if (!state.job) { // cancelled while uploading
+    fetch(`api/jobs/${encodeURIComponent(body.id)}`, { method: 'DELETE' });
+    return;
+  }
+  state.job.id = body.id;
+  const source = new EventSource(`api/jobs/${encodeURIComponent(body.id)}/events`);
+  state.job.source = source;
+  const data = (ev) => JSON.parse(ev.data);
+  source.addEventListener('queued', (ev) => {
+    const d = data(ev);
+    els.progress.removeAttribute('value');
+    setStatus(d.ahead > 0 ? `Queued: place ${d.position} (${d.ahead} job${d.ahead === 1 ? '' : 's'} ahead).` : 'Queued: starting next.');
+  });
+  source.addEventListener('progress', (ev) => {
+    const d = data(ev);
+    if (d.step === 0) {
+      els.progress.removeAttribute('value');
+      setStatus('Starting: loading the model…');
+      return;
+    }
+    els.progress.max = d.T;
+    els.progress.value = d.step;
+    const eta = d.eta != null && d.step < d.T ? ` · about ${Math.ceil(d.eta)} s left` : '';
+    setStatus(`Step ${d.step} / ${d.T} · ${STAGES[d.stage] || d.stage}${eta}`);
+  });
+  source.addEventListener('preview', (ev) => {
+    const d = data(ev);
+    els.previewTexture.src = d.texture;
+    els.previewStructure.src = d.structure;
+    els.previewT.textContent = `t = ${d.t}`;
+  });
+  source.addEventListener('done', async (ev) => {
+    const d = data(ev);
+    source.close();
+    try {
+      const r = await fetch(d.result);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const blob = await r.blob();
+      const img = await loadImageElement(blob);
+      clearResult();
+      state.resultImage = img;
+      state.resultUrl = img.src;
+      state.showingResult = true;
+      drawBase();
+      els.downloadResult.href = img.src;
+      els.downloadResult.download = `${state.name}-inpainted.png`;
+      els.downloadResult.classList.remove('disabled');
+      els.downloadResult.removeAttribute('aria-disabled');
+      els.progress.max = 1;
+      els.progress.value = 1;
+      finishJob(`Done in ${d.seconds.toFixed(1)} s: ${d.holePixels.toLocaleString()} pixels filled (${d.width} × ${d.height}).`);
+    } catch (e) {
+      finishJob(`The result could not be loaded (${e.message}).`, true);
+    }
+  });
+  source.addEventListener('error', (ev) => {
+    if (ev.data) { // a job error event; connection errors carry no data
+      const d = data(ev);
+      source.close();
+      els.progress.value = 0;
+      finishJob(d.cancelled ? 'Cancelled.' : `Failed: ${d.message}`, !d.cancelled);
+    } else if (source.readyState === EventSource.CLOSED) {
+      finishJob('Lost the connection to the server.', true);
+    }
+  });
+}
+
+function finishJob(message, isError = false) {
+  if (state.job?.source) state.job.source.close();
+  state.job = null;
+  if (!els.progress.hasAttribute('value')) els.progress.value = 0;
+  setStatus(message, isError);
+  updateButtons();
+  updateToggle();
+}
+
+async function cancel() {
+  const job = state.job;
+  if (!job) return;
+  if (!job.id) { finishJob('Cancelled.'); return; }
+  setStatus('Cancelling…');
+  els.cancel.disabled = true;
+  try {
+    await fetch(`api/jobs/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
+  } catch (e) {
+    setStatus(`Could not cancel (${e.message}).`, true);
+  }
+}
+
+async function loadInfo() {
+  try {
+    const info = await (await fetch('api/info')).json();
+    els.steps.value = String(info.T);
+    if (info.fixedT) {
+      els.steps.readOnly = true;
+      els.steps.title = `This model was trained with T = ${info.T}`;
+    }
+  } catch {
+    // the defaults in the page still work
+  }
+}
+
+// ---------- wiring ----------
+
+els.fileImage.addEventListener('change', () => { openImage(els.fileImage.files[0]); els.fileImage.value = ''; });
+els.fileMask.addEventListener('change', () => { uploadMask(els.fileMask.files[0]); els.fileMask.value = ''; });
+els.brush.addEventListener('click', () => setTool('brush'));
+els.eraser.addEventListener('click', () => setTool('eraser'));
+els.size.addEventListener('input', updateCursorSize);
+els.undo.addEventListener('click', undo);
+els.redo.addEventListener('click', redo);
+els.clear.addEventListener('click', clearMask);
+els.downloadMask.addEventListener('click', async () => download(await canvasBlob(maskCanvasBinary()), `${state.name}-mask.png`));
+els.seedRandom.addEventListener('click', () => { els.seed.value = String(Math.floor(Math.random() * 2 ** 31)); });
+els.run.addEventListener('click', run);
+els.cancel.addEventListener('click', cancel);
+els.toggle.addEventListener('click', toggleResult);
+els.adopt.addEventListener('click', adoptResult);
+// the label-styled "buttons" open their file pickers from the keyboard too
+for (const [label, input] of [[document.querySelector('label[for="file-image"]'), els.fileImage], [document.querySelector('label[for="file-mask"]'), els.fileMask]]) {
+  label.tabIndex = 0;
+  input.tabIndex = -1;
+  label.setAttribute('role', 'button');
+  label.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); input.click(); }
+  });
+}
+
+document.addEventListener('keydown', (ev) => {
+  const t = ev.target;
+  const typing = t instanceof HTMLInputElement && t.type !== 'range' && t.type !== 'file' || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+  const mod = ev.ctrlKey || ev.metaKey;
+  if (mod && ev.key === 'Enter') { ev.preventDefault(); run(); return; }
+  if (ev.key === 'Escape' && state.job) { ev.preventDefault(); cancel(); return; }
+  if (typing) return;
+  const key = ev.key.toLowerCase();
+  if (mod && key === 'z') { ev.preventDefault(); ev.shiftKey ? redo() : undo(); return; }
+  if (mod && key === 'y') { ev.preventDefault(); redo(); return; }
+  if (mod || ev.altKey) return;
+  if (ev.key === '[') changeSize(1 / 1.2);
+  else if (ev.key === ']') changeSize(1.2);
+  else if (key === 'b') setTool('brush');
+  else if (key === 'e') setTool('eraser');
+  else if (key === 't') toggleResult();
+});
+
+// drag and drop anywhere on the page
+let dragDepth = 0;
+window.addEventListener('dragenter', (ev) => {
+  if (![...(ev.dataTransfer?.types || [])].includes('Files')) return;
+  ev.preventDefault();
+  dragDepth++;
+  els.dropHint.hidden = false;
+  els.stage.classList.add('dragging');
+});
+window.addEventListener('dragover', (ev) => { ev.preventDefault(); });
+window.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) { dragDepth = 0; els.dropHint.hidden = true; els.stage.classList.remove('dragging'); }
+});
+window.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  dragDepth = 0;
+  els.dropHint.hidden = true;
+  els.stage.classList.remove('dragging');
+  const file = ev.dataTransfer?.files?.[0];
+  if (file) openImage(file);
+});
+
+updateCursorSize();
+updateButtons();
+loadInfo();
