@@ -1,0 +1,77 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeImage, type RasterImage } from '../src/image/io.js';
+
+const ROOT = resolve(__dirname, '..');
+const NETS = resolve(ROOT, '../shared/fixtures/parity/nets');
+const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { status: r.status, out: r.stdout, err: r.stderr.trim() };
+}
+
+const FAST = ['--checkpoints', NETS, '--steps', '10', '--size', '32', '-q'];
+
+function image(W: number, H: number, f: (x: number, y: number, c: number) => number, C: 1 | 3 = 3): RasterImage {
+  const data = new Uint8Array(W * H * C);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) data[(y * W + x) * C + c] = f(x, y, c);
+  return { width: W, height: H, channels: C, bitDepth: 8, data };
+}
+
+beforeAll(async () => {
+  await writeImage(join(dir, 'photo.png'), image(120, 80, (x, y, c) => (x * 2 + y * (c + 1)) & 255));
+  await writeImage(join(dir, 'mask.png'), image(120, 80, (x, y) => ((x - 60) ** 2 + (y - 40) ** 2 < 150 ? 255 : 0), 1));
+  mkdirSync(join(dir, 'in'));
+  mkdirSync(join(dir, 'masks'));
+  for (const n of ['a', 'b', 'c']) await writeImage(join(dir, 'in', `${n}.png`), image(64, 48, (x, y, c) => (x * 3 + y + c * 40) & 255));
+  for (const n of ['a', 'b']) await writeImage(join(dir, 'masks', `${n}.png`), image(64, 48, (x, y) => (Math.abs(x - 32) < 6 && Math.abs(y - 20) < 8 ? 255 : 0), 1));
+});
+
+describe('strdiffusion inpaint (CLI)', () => {
+  it('same seed -> identical files; the output has the input size', () => {
+    const a = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o1.png'), '--seed', '4', ...FAST);
+    const b = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o2.png'), '--seed', '4', ...FAST);
+    expect(a.status, a.err).toBe(0);
+    expect(b.status, b.err).toBe(0);
+    expect(a.out).toMatch(/wrote .*o1\.png \(120x80/);
+    expect(readFileSync(join(dir, 'o1.png')).equals(readFileSync(join(dir, 'o2.png')))).toBe(true);
+  });
+
+  it('batch form pairs by name and reports images without a mask', () => {
+    const r = cli('inpaint', '--image', join(dir, 'in'), '--mask', join(dir, 'masks'), '--out', join(dir, 'outdir'), ...FAST);
+    expect(r.status, r.err).toBe(0);
+    expect(r.err).toContain('skipped c.png: no mask named like it');
+    expect(readdirSync(join(dir, 'outdir')).sort()).toEqual(['a.png', 'b.png']);
+  });
+
+  it('bad input: one clear line, exit code 1, nothing written', () => {
+    const cases: [string[], RegExp][] = [
+      [['--image', join(dir, 'nope.png'), '--mask', join(dir, 'mask.png')], /^strdiffusion: image not found: /],
+      [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'in', 'a.png')], /^strdiffusion: mask is 64x48 but the image is 120x80 \(use --resize-mask/],
+      [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--sampler', 'fast'], /^strdiffusion: --sampler must be one of/],
+      [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--checkpoints', join(dir, 'in')], /^strdiffusion: checkpoint folder .* has no structure network/],
+    ];
+    for (const [args, msg] of cases) {
+      const out = join(dir, 'never.png');
+      const r = cli('inpaint', ...args, '--out', out, '--steps', '10', '--size', '32', '-q');
+      expect(r.status).toBe(1);
+      expect(r.err.split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(msg);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('--save-trajectory writes states and a strip', () => {
+    const t = join(dir, 'traj');
+    const r = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o3.png'), '--save-trajectory', t, '--trajectory-every', '5', ...FAST);
+    expect(r.status, r.err).toBe(0);
+    const files = readdirSync(t);
+    expect(files).toContain('strip.png');
+    expect(files.filter((f) => f.startsWith('texture_t')).length).toBeGreaterThanOrEqual(3);
+    expect(files.filter((f) => f.startsWith('structure_t')).length).toBeGreaterThanOrEqual(3);
+  });
+});
