@@ -5,6 +5,8 @@ import type { ParityContext } from './types.js';
 import type { StateDict } from '../weights/types.js';
 import { readPth } from '../weights/pth.js';
 import { checkWeights } from '../nn/models.js';
+import type { NetRunner } from '../exec/types.js';
+import { getExecutor } from '../exec/registry.js';
 
 /** Translate an official constructor description ({class, in_nc, nf, ...}) into our config. */
 export function configFromOfficial(c: any): { kind: NetKind; cfg: NetConfig } {
@@ -38,4 +40,18 @@ export function fixtureNet(ctx: ParityContext, kind: NetKind, weightsFile?: stri
     cache.set(path, sd);
   }
   return { cfg, weights: sd };
+}
+
+const runners = new Map<string, Promise<NetRunner>>();
+
+/** One runner per (fixtures folder, executor, network), shared by every case of a parity run. */
+export function fixtureRunner(ctx: ParityContext, exec: string, kind: NetKind): Promise<NetRunner> {
+  const key = `${ctx.dir}|${exec}|${kind}`;
+  let r = runners.get(key);
+  if (!r) {
+    const { cfg, weights } = fixtureNet(ctx, kind);
+    r = getExecutor(exec).then((e) => e.createRunner(kind, cfg, weights));
+    runners.set(key, r);
+  }
+  return r;
 }

@@ -6,6 +6,7 @@
  * behaviours. Nothing is ever imported or executed, so a malicious `os.system` reference fails
  * with an error instead of running.
  */
+import { halfToFloat } from './safetensors.js';
 import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import type { F32Tensor } from '../util/tensor.js';
@@ -46,14 +47,6 @@ interface StorageKind {
   decode: (dv: DataView, off: number, n: number) => Float32Array;
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 function decoder(get: (dv: DataView, o: number) => number, bytes: number) {
   return (dv: DataView, off: number, n: number): Float32Array => {

@@ -16,7 +16,8 @@ const DTYPE_BYTES: Record<string, number> = {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function halfToFloat(h: number): number {
+/** IEEE half -> number (also used by the .pth reader for HalfStorage). */
+export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;

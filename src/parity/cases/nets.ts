@@ -1,23 +1,11 @@
 /** Network forward cases: each network on each selected executor vs the official outputs. */
 import type { CaseHandler, ParityCase, ParityContext, CheckResult } from '../types.js';
 import { check } from '../types.js';
-import type { NetKind, NetRunner } from '../../exec/types.js';
-import { getExecutor } from '../../exec/registry.js';
-import { fixtureNet } from '../fixture-nets.js';
+import type { NetKind } from '../../exec/types.js';
+import { fixtureRunner } from '../fixture-nets.js';
 import { maxAbsDiff, type F32Tensor } from '../../util/tensor.js';
 
-const runners = new Map<string, NetRunner>();
-
-async function runner(ctx: ParityContext, exec: string, kind: NetKind): Promise<NetRunner> {
-  const key = `${ctx.dir}|${exec}|${kind}`;
-  let r = runners.get(key);
-  if (!r) {
-    const { cfg, weights } = fixtureNet(ctx, kind);
-    r = await (await getExecutor(exec)).createRunner(kind, cfg, weights);
-    runners.set(key, r);
-  }
-  return r;
-}
+const runner = fixtureRunner;
 
 function f32(ctx: ParityContext, entry: any): F32Tensor {
   const a = ctx.load(entry);

@@ -5,9 +5,7 @@
  * forced from the recording only when a D margin is within the D score tolerance.
  */
 import { IRSDE, tapeFromDir, type TapeNoise } from '../../sde/index.js';
-import { getExecutor } from '../../exec/registry.js';
-import type { NetKind, NetRunner } from '../../exec/types.js';
-import { fixtureNet } from '../fixture-nets.js';
+import { fixtureRunner } from '../fixture-nets.js';
 import { check, type CaseHandler, type CheckResult, type ParityCase, type ParityContext } from '../types.js';
 import { maxAbsDiff, type F32Tensor } from '../../util/tensor.js';
 import {
@@ -41,18 +39,7 @@ interface RefStep {
   tape_range: [number, number];
 }
 
-const runners = new Map<string, NetRunner>();
-
-async function runner(ctx: ParityContext, exec: string, kind: NetKind): Promise<NetRunner> {
-  const key = `${ctx.dir}|${exec}|${kind}`;
-  let r = runners.get(key);
-  if (!r) {
-    const { cfg, weights } = fixtureNet(ctx, kind);
-    r = await (await getExecutor(exec)).createRunner(kind, cfg, weights);
-    runners.set(key, r);
-  }
-  return r;
-}
+const runner = fixtureRunner;
 
 const tapes = new Map<string, TapeNoise>();
 
