@@ -1,12 +1,15 @@
 /**
  * `npm run bench [-- --size 256] [--json] [--config official|mini] [--executor onnx,tfjs]
- *  [--nets texture,structure,discriminator] [--reps 3] [--threads N] [--force]`
+ *  [--nets texture,structure,discriminator] [--reps 3] [--threads N] [--force]
+ *  [--batch 1] [--precision fp32|int8]`
  *
- * One forward of each network (random weights, batch 1) per executor: median seconds of `reps`
+ * One forward of each network (random weights, batch --batch, default 1) per executor: median seconds of `reps`
  * runs after one warm-up run, GFLOP/s from the analytic count (bench/flops.ts), peak RSS and the
  * onnx/tfjs time ratio. Each (network, executor) runs in its own child process, so peak RSS is
  * that case's own, and a backend that runs out of memory (tfjs-wasm has a 4 GiB heap) is
- * reported as "did not fit" instead of ending the benchmark.
+ * reported as "did not fit" instead of ending the benchmark. `--precision int8` runs the onnx
+ * executor's dynamically quantised graphs (tfjs always runs float32); with `--batch B` the table
+ * also gives seconds per image (= seconds per forward / B).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -31,6 +34,8 @@ interface Options {
   reps: number;
   threads: number;
   force: boolean;
+  batch: number;
+  precision: 'fp32' | 'int8';
 }
 
 interface CaseResult {
@@ -48,6 +53,10 @@ interface CaseResult {
    * other jobs competing for the cores, so cpuSeconds / threads estimates an idle machine's time */
   cpuSeconds?: number;
   gflop: number;
+  batch?: number;
+  precision?: string;
+  /** seconds / batch */
+  secondsPerImage?: number;
   gflops?: number;
   peakRssMiB?: number;
   onnxOverTfjs?: number;
@@ -73,7 +82,11 @@ function parseArgs(args: string[]): Options & { child?: { net: NetKind; executor
   const reps = int('--reps', 3);
   if (reps < 3) throw new Error('--reps must be at least 3 (the figure is a median)');
   const child = get('--child');
+  const precision = get('--precision') ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`--precision must be fp32 or int8 (got "${precision}")`);
   return {
+    batch: int('--batch', 1),
+    precision,
     size: int('--size', 256),
     json: args.includes('--json'),
     config: get('--config') ?? 'official',
@@ -92,28 +105,29 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function inputsFor(kind: NetKind, cfg: NetConfig, size: number) {
+function inputsFor(kind: NetKind, cfg: NetConfig, size: number, batch = 1) {
   const rng = new SeededNoise(7);
-  const img = (c: number) => ({ shape: [1, c, size, size], data: rng.normal([1, c, size, size]) });
-  const S = { shape: [1, 1, size, size], data: Float32Array.from(rng.normal([1, 1, size, size]), (v) => (v > 1 ? 1 : 0)) };
-  if (kind === 'discriminator') return { x: img((cfg as DiscConfig).nc - 1), S, t: [50] };
+  const img = (c: number) => ({ shape: [batch, c, size, size], data: rng.normal([batch, c, size, size]) });
+  const S = { shape: [batch, 1, size, size], data: Float32Array.from(rng.normal([batch, 1, size, size]), (v) => (v > 1 ? 1 : 0)) };
+  const t = Array.from({ length: batch }, () => 50);
+  if (kind === 'discriminator') return { x: img((cfg as DiscConfig).nc - 1), S, t };
   const c = cfg as UNetConfig;
-  return { x: img(c.inNc), mu: img(c.inNc), S: c.spade ? S : undefined, t: [50] };
+  return { x: img(c.inNc), mu: img(c.inNc), S: c.spade ? S : undefined, t };
 }
 
 /** One (network, executor) case, in this process. */
 async function runCase(o: Options, net: NetKind, executor: string): Promise<CaseResult> {
   const cfg = presetConfigs(o.config)[net];
-  const gflop = countOps(net, cfg, 1, o.size, o.size).flop / 1e9;
-  const base: CaseResult = { net, executor, status: 'ok', gflop };
+  const gflop = countOps(net, cfg, o.batch, o.size, o.size).flop / 1e9;
+  const base: CaseResult = { net, executor, status: 'ok', gflop, batch: o.batch, precision: executor === 'onnx' ? o.precision : 'fp32' };
   let runner: NetRunner | undefined;
   try {
     const weights = randomWeights(net, cfg);
     base.params = paramCount(weights);
-    const inputs = inputsFor(net, cfg, o.size);
+    const inputs = inputsFor(net, cfg, o.size, o.batch);
     if (executor === 'onnx') {
       const { OnnxExecutor } = await import('../src/exec/onnx/executor.js');
-      runner = await new OnnxExecutor({ threads: o.threads }).createRunner(net, cfg, weights);
+      runner = await new OnnxExecutor({ threads: o.threads, precision: o.precision }).createRunner(net, cfg, weights);
     } else {
       const { TfjsExecutor } = await import('../src/exec/tfjs.js');
       runner = await new TfjsExecutor().createRunner(net, cfg, weights);
@@ -134,6 +148,7 @@ async function runCase(o: Options, net: NetKind, executor: string): Promise<Case
     base.times = times;
     base.cpuSeconds = median(cpu);
     base.seconds = median(times);
+    base.secondsPerImage = base.seconds / o.batch;
     base.minSeconds = Math.min(...times);
     base.gflops = gflop / base.seconds;
   } catch (e) {
@@ -151,7 +166,7 @@ const MARK = 'BENCH_RESULT ';
 
 /** Run one case in a child process; a crash (e.g. a wasm heap abort) becomes a result. */
 function runChild(o: Options, net: NetKind, executor: string, args: string[]): Promise<CaseResult> {
-  const gflop = countOps(net, presetConfigs(o.config)[net], 1, o.size, o.size).flop / 1e9;
+  const gflop = countOps(net, presetConfigs(o.config)[net], o.batch, o.size, o.size).flop / 1e9;
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args, '--child', `${net}:${executor}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,14 +202,14 @@ export async function main(args: string[]): Promise<void> {
   const load0 = loadavg()[0]!;
   if (!o.json) {
     console.log(`load average at start ${load0.toFixed(1)}`);
-    console.log(`forward benchmark: ${o.config} config, batch 1, ${o.size}x${o.size}, ${o.threads} thread(s) (onnx), median of ${o.reps} after 1 warm-up`);
+    console.log(`forward benchmark: ${o.config} config, batch ${o.batch}, ${o.size}x${o.size}, ${o.threads} thread(s) (onnx, ${o.precision}), median of ${o.reps} after 1 warm-up`);
   }
   for (const net of o.nets) {
     const byExec = new Map<string, CaseResult>();
     for (const executor of o.executors) {
       let r: CaseResult;
       if (executor === 'tfjs' && o.size > TFJS_MAX_SIZE && !o.force) {
-        const gflop = countOps(net, presetConfigs(o.config)[net], 1, o.size, o.size).flop / 1e9;
+        const gflop = countOps(net, presetConfigs(o.config)[net], o.batch, o.size, o.size).flop / 1e9;
         r = { net, executor, status: 'skipped', detail: `size > ${TFJS_MAX_SIZE} (tfjs-wasm's 4 GiB heap; --force to try)`, gflop };
       } else {
         if (!o.json) process.stderr.write(`  ${net} / ${executor} ...\n`);
@@ -206,16 +221,16 @@ export async function main(args: string[]): Promise<void> {
     const on = byExec.get('onnx');
     const tf = byExec.get('tfjs');
     if (on?.seconds && tf?.seconds) on.onnxOverTfjs = tf.onnxOverTfjs = on.seconds / tf.seconds;
-    if (o.size === 256 && o.config === 'official' && on?.seconds) on.pytorchSeconds = PYTORCH_256[net];
+    if (o.size === 256 && o.config === 'official' && o.batch === 1 && on?.seconds) on.pytorchSeconds = PYTORCH_256[net];
   }
   if (o.json) {
-    console.log(JSON.stringify({ config: o.config, size: o.size, batch: 1, threads: o.threads, reps: o.reps, loadavg: [load0, loadavg()[0]], cores: availableParallelism(), results }, null, 2));
+    console.log(JSON.stringify({ config: o.config, size: o.size, batch: o.batch, precision: o.precision, threads: o.threads, reps: o.reps, loadavg: [load0, loadavg()[0]], cores: availableParallelism(), results }, null, 2));
     return;
   }
-  const head = ['network', 'executor', 'status', 'params', 'GFLOP', 'setup s', 'median s', 'min s', 'CPU s', 'GFLOP/s', 'peak RSS MiB', 'onnx/tfjs', 'PyTorch s'];
+  const head = ['network', 'executor', 'status', 'params', 'GFLOP', 'setup s', 'median s', 's/image', 'min s', 'CPU s', 'GFLOP/s', 'peak RSS MiB', 'onnx/tfjs', 'PyTorch s'];
   const rows = results.map((r) => [
     r.net, r.executor, r.status, r.params ? `${(r.params / 1e6).toFixed(1)} M` : '-', fmt(r.gflop, 1), fmt(r.setupSeconds, 2),
-    fmt(r.seconds, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.gflops, 1), fmt(r.peakRssMiB, 0), fmt(r.onnxOverTfjs, 2), fmt(r.pytorchSeconds, 2),
+    fmt(r.seconds, 3), fmt(r.secondsPerImage, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.gflops, 1), fmt(r.peakRssMiB, 0), fmt(r.onnxOverTfjs, 2), fmt(r.pytorchSeconds, 2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

@@ -28,6 +28,8 @@ export interface InpaintOptions extends MaskOptions {
   /** model window size (default 256, the training size) */
   size?: number;
   executor?: 'onnx' | 'tfjs';
+  /** onnx executor only: 'int8' runs dynamically quantised convolutions (default 'fp32') */
+  precision?: 'fp32' | 'int8';
   onProgress?: (info: StepInfo & { T: number }) => void;
   /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
@@ -52,17 +54,26 @@ interface LoadedModel {
 
 const cache = new Map<string, Promise<LoadedModel>>();
 
-export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor'> = {}): Promise<LoadedModel> {
+export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<LoadedModel> {
   const dirs = checkpointDirs(opts.checkpoints);
   const exec = opts.executor ?? (process.env.STRDIFFUSION_EXECUTOR as 'onnx' | 'tfjs' | undefined) ?? 'onnx';
-  const key = `${dirs.join('|')}|${opts.T ?? ''}|${exec}`;
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`precision must be fp32 or int8 (got "${precision}")`);
+  if (precision !== 'fp32' && exec !== 'onnx') throw new Error(`precision ${precision} needs the onnx executor (got ${exec})`);
+  const key = `${dirs.join('|')}|${opts.T ?? ''}|${exec}|${precision}`;
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
       const model = loadModel(dirs, { T: opts.T });
       const e = await getExecutor(exec);
       const runners = {} as Record<NetKind, NetRunner>;
-      for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k]);
+      if (precision !== 'fp32') {
+        const { OnnxExecutor } = await import('../exec/onnx/executor.js');
+        if (!(e instanceof OnnxExecutor)) throw new Error(`precision ${precision} needs the onnx executor`);
+        for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k], { precision });
+      } else {
+        for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k]);
+      }
       return { model, runners };
     })();
     cache.set(key, p);

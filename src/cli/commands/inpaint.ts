@@ -30,6 +30,7 @@ interface Opts {
   resizeMask?: boolean;
   size: string;
   executor?: string;
+  precision?: string;
   quiet?: boolean;
 }
 
@@ -94,11 +95,13 @@ export function register(program: Command): void {
     .option('--resize-mask', 'scale a mask of another size to the image')
     .option('--size <n>', 'model window size', '256')
     .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--precision <p>', 'onnx executor: fp32 (default) or int8 (dynamically quantised convolutions: approximate)')
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
       if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
+      if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8') throw new Error(`--precision must be fp32 or int8 (got "${o.precision}")`);
       const seed = int(o.seed, 'seed');
       const T = int(o.steps, 'steps');
       const size = int(o.size, 'size')!;
@@ -112,6 +115,7 @@ export function register(program: Command): void {
         invertMask: o.invertMask,
         resizeMask: o.resizeMask,
         executor: o.executor as InpaintOptions['executor'],
+        precision: o.precision as InpaintOptions['precision'],
       };
       const batch = statSync(o.image).isDirectory();
       let jobs: [string, string, string][];

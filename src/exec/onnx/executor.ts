@@ -7,9 +7,16 @@ import * as ort from 'onnxruntime-node';
 import type { StateDict } from '../../weights/types.js';
 import type { F32Tensor } from '../../util/tensor.js';
 import type { Executor, NetConfig, NetInputs, NetKind, NetRunner } from '../types.js';
-import { describeModel, exportOnnx, type ExportShape } from './export.js';
+import { describeModel, exportOnnx, type ExportShape, type Precision, type QuantOptions } from './export.js';
 
-export interface OnnxExecutorOptions {
+/** Per-runner choices (also accepted by OnnxExecutor as defaults for all its runners). */
+export interface OnnxRunnerOptions {
+  /** 'fp32' (default) or 'int8' (dynamically quantised convolutions; see exportOnnx) */
+  precision?: Precision;
+  quant?: QuantOptions;
+}
+
+export interface OnnxExecutorOptions extends OnnxRunnerOptions {
   /** intra-op threads; default STRDIFFUSION_THREADS or the number of cores */
   threads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -57,7 +64,14 @@ export class OnnxRunner implements NetRunner {
     private readonly cfg: NetConfig,
     private readonly weights: StateDict,
     private readonly opts: OnnxExecutorOptions = {},
-  ) {}
+  ) {
+    const p = opts.precision ?? 'fp32';
+    if (p !== 'fp32' && p !== 'int8') throw new Error(`unknown precision "${p}" (expected fp32 or int8)`);
+  }
+
+  get precision(): Precision {
+    return this.opts.precision ?? 'fp32';
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -71,7 +85,8 @@ export class OnnxRunner implements NetRunner {
     if (!s) {
       this.exports++;
       // the exported bytes are only referenced here, so they can be collected once the session owns its copy
-      s = ort.InferenceSession.create(exportOnnx(this.kind, this.cfg, this.weights, shape), sessionOptions(this.opts));
+      const bytes = exportOnnx(this.kind, this.cfg, this.weights, shape, { precision: this.opts.precision, quant: this.opts.quant });
+      s = ort.InferenceSession.create(bytes, sessionOptions(this.opts));
       s.catch(() => this.sessions.delete(key));
       this.sessions.set(key, s);
     }
@@ -117,7 +132,11 @@ export class OnnxRunner implements NetRunner {
 export class OnnxExecutor implements Executor {
   readonly name = 'onnx';
   constructor(readonly options: OnnxExecutorOptions = {}) {}
-  async createRunner(kind: NetKind, cfg: NetConfig, weights: StateDict): Promise<NetRunner> {
-    return new OnnxRunner(kind, cfg, weights, this.options);
+  /** `opts` overrides the executor's precision for this one runner. */
+  async createRunner(kind: NetKind, cfg: NetConfig, weights: StateDict, opts: OnnxRunnerOptions = {}): Promise<NetRunner> {
+    const o: OnnxExecutorOptions = { ...this.options };
+    if (opts.precision !== undefined) o.precision = opts.precision;
+    if (opts.quant !== undefined) o.quant = opts.quant;
+    return new OnnxRunner(kind, cfg, weights, o);
   }
 }

@@ -7,7 +7,18 @@ import { unetForward } from '../../nn/unet.js';
 import { discriminatorForward } from '../../nn/discriminator.js';
 import type { StateDict } from '../../weights/types.js';
 import type { NetConfig, NetKind } from '../types.js';
-import { GraphBuilder, OPSET, SymOps, SymParams, type Sym } from './graph.js';
+import { GraphBuilder, OPSET, SymOps, SymParams, type Precision, type QuantOptions, type Sym } from './graph.js';
+
+export type { Precision, QuantOptions } from './graph.js';
+
+export interface ExportOptions {
+  /**
+   * 'fp32' (default): the float32 graph. 'int8': convolutions with constant weights and groups = 1
+   * dynamically quantised (int8 per-channel weights, uint8 per-tensor activations at run time).
+   */
+  precision?: Precision;
+  quant?: QuantOptions;
+}
 
 export interface ExportShape {
   batch: number;
@@ -63,10 +74,12 @@ export function describeModel(kind: NetKind, cfg: NetConfig, s: ExportShape): Mo
 }
 
 /** Serialised ONNX ModelProto of one network for one input size. */
-export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape): Uint8Array {
+export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape, opts: ExportOptions = {}): Uint8Array {
   const desc = describeModel(kind, cfg, shape);
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`export: unknown precision "${precision}" (expected fp32 or int8)`);
   const g = new GraphBuilder();
-  const ctx = { ops: new SymOps(g), p: new SymParams(weights, g) };
+  const ctx = { ops: new SymOps(g, precision, opts.quant), p: new SymParams(weights, g) };
   const ins = new Map<string, Sym>(desc.inputs.map((d) => [d.name, g.input(d.name, d.shape)]));
   const out =
     kind === 'discriminator'
@@ -77,9 +90,14 @@ export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, sh
     throw new Error(`export: ${kind} network traced to output [${out.shape}], expected [${want}]`);
   }
   g.output(out, 'out');
-  return g.toBytes({
-    graphName: `strdiffusion_${kind}`,
-    docString: `StrDiffusion ${kind} network, batch ${shape.batch}, ${shape.height}x${shape.width}`,
-    metadata: { kind, config: JSON.stringify(cfg), inputs: desc.inputs.map((d) => d.name).join(',') },
-  });
+  const metadata: Record<string, string> = { kind, config: JSON.stringify(cfg), inputs: desc.inputs.map((d) => d.name).join(',') };
+  let doc = `StrDiffusion ${kind} network, batch ${shape.batch}, ${shape.height}x${shape.width}`;
+  if (precision !== 'fp32') {
+    // the float weights of quantised convs are no longer read by any node
+    g.pruneUnusedInitializers();
+    metadata.precision = precision;
+    metadata.quantized_convs = `${ctx.ops.quantStats.int8} int8, ${ctx.ops.quantStats.fp32} float32`;
+    doc += `, ${precision} convolutions`;
+  }
+  return g.toBytes({ graphName: `strdiffusion_${kind}`, docString: doc, metadata });
 }

@@ -33,7 +33,7 @@ function attr(name: string, v: AttrValue): IAttributeProto {
   return { name, type: T.INT, i: v };
 }
 
-function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
+function bytesOf(a: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array): Uint8Array {
   // a view, not a copy: the official texture net has ~650 MB of weights
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
@@ -79,6 +79,8 @@ export class GraphBuilder {
   private counter = 0;
   private readonly consts = new Map<string, Sym>();
   private readonly names = new Set<string>();
+  /** the values of float32 initializers, by name (references, not copies): lets ops fold constants */
+  private readonly f32Values = new Map<string, Float32Array>();
 
   private fresh(prefix: string): string {
     let n: string;
@@ -122,7 +124,36 @@ export class GraphBuilder {
     if (data.length !== numel(shape)) throw new Error(`constant of shape [${shape}] given ${data.length} values`);
     const n = name ? this.claim(name) : this.fresh('const');
     this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) });
+    this.f32Values.set(n, data);
     return new Sym(n, shape);
+  }
+
+  /** The data of a float32 initializer, or undefined when `s` is computed (or not float32). */
+  constValue(s: Sym): Float32Array | undefined {
+    return this.f32Values.get(s.name);
+  }
+
+  /** An initializer of another element type (int8/uint8 weights, int32 biases). */
+  initializerTyped(dataType: 'int8' | 'uint8' | 'int32', data: Int8Array | Uint8Array | Int32Array, shape: readonly number[], name?: string): Sym {
+    if (data.length !== numel(shape)) throw new Error(`constant of shape [${shape}] given ${data.length} values`);
+    const DT = onnx.TensorProto.DataType;
+    const dt = dataType === 'int8' ? DT.INT8 : dataType === 'uint8' ? DT.UINT8 : DT.INT32;
+    const n = name ? this.claim(name) : this.fresh('const');
+    this.initializers.push({ name: n, dims: [...shape], dataType: dt, rawData: bytesOf(data) });
+    return new Sym(n, shape);
+  }
+
+  /** A node with several outputs (e.g. DynamicQuantizeLinear's y, scale, zero point). */
+  nodeMulti(opType: string, inputs: string[], outShapes: number[][], attrs: Record<string, AttrValue> = {}): Sym[] {
+    const outs = outShapes.map(() => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outs,
+      name: outs[0]!,
+      attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
+    });
+    return outs.map((o, i) => new Sym(o, outShapes[i]!));
   }
 
   private dedupe(kind: string, shape: readonly number[], bytes: Uint8Array, make: () => Sym): Sym {
@@ -148,6 +179,16 @@ export class GraphBuilder {
       this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(a) });
       return new Sym(n, shape);
     });
+  }
+
+  /** Drop initializers no node reads (float weights replaced by their int8 copies). */
+  pruneUnusedInitializers(): number {
+    const used = new Set<string>();
+    for (const n of this.nodes) for (const i of n.input ?? []) used.add(i);
+    const keep = this.initializers.filter((t) => used.has(t.name!));
+    const dropped = this.initializers.length - keep.length;
+    this.initializers.splice(0, this.initializers.length, ...keep);
+    return dropped;
   }
 
   /** Serialise to an ONNX ModelProto. Weight bytes are copied once, into the returned buffer. */
@@ -187,9 +228,50 @@ function normAxis(axis: number, rank: number): number {
   return a;
 }
 
+/** Numeric precision of an exported graph's convolutions. */
+export type Precision = 'fp32' | 'int8';
+
+/**
+ * How `int8` graphs quantise (dynamic quantisation: weights offline, activations at run time).
+ * Only convolutions with a constant weight and groups = 1 are quantised; the rest stays float32.
+ */
+export interface QuantOptions {
+  /** convs with fewer input or output channels stay float32 (init/final convs, SPADE's 1-channel input); default 8 */
+  minChannels?: number;
+  /** keep 1x1 convs (residual, attention projections) in float32 (default true: on the fixture
+   * nets it cuts the int8 error by about a quarter, and they are a small share of the work) */
+  skipPointwise?: boolean;
+}
+
+/** Per-output-channel symmetric int8 weights: scale_c = max|w_c| / 127, q = round(w / scale_c). */
+export function quantizeWeightsPerChannel(w: Float32Array, outChannels: number): { q: Int8Array; scale: Float32Array } {
+  const per = w.length / outChannels;
+  if (!Number.isInteger(per)) throw new Error(`quantize: ${w.length} weights do not split into ${outChannels} channels`);
+  const q = new Int8Array(w.length);
+  const scale = new Float32Array(outChannels);
+  for (let c = 0; c < outChannels; c++) {
+    const off = c * per;
+    let m = 0;
+    for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(w[off + i]!));
+    // an all-zero channel: any scale reproduces it; 1 avoids a division by zero
+    const sc = m > 0 ? Math.fround(m / 127) : 1;
+    scale[c] = sc;
+    for (let i = 0; i < per; i++) q[off + i] = Math.max(-127, Math.min(127, Math.round(w[off + i]! / sc)));
+  }
+  return { q, scale };
+}
+
 export class SymOps implements Ops<Sym> {
   readonly name = 'onnx';
-  constructor(readonly g: GraphBuilder) {}
+  /** number of convolutions emitted in int8 / kept in float32 (int8 graphs only) */
+  readonly quantStats = { int8: 0, fp32: 0 };
+  private readonly dq = new Map<string, Sym[]>();
+  private readonly qweights = new Map<string, { w: Sym; zp: Sym; scale: Float32Array }>();
+  constructor(
+    readonly g: GraphBuilder,
+    readonly precision: Precision = 'fp32',
+    readonly quant: QuantOptions = {},
+  ) {}
 
   shape(x: Sym): number[] {
     return [...x.shape];
@@ -211,6 +293,16 @@ export class SymOps implements Ops<Sym> {
     if (I * groups !== C) throw new Error(`conv2d: input has ${C} channels, weight [${w.shape}] with groups ${groups} expects ${I * groups}`);
     const oh = Math.floor((H + top + bottom - kh) / s) + 1;
     const ow = Math.floor((W + left + right - kw) / s) + 1;
+    if (this.precision === 'int8') {
+      const wData = this.g.constValue(w);
+      const minC = this.quant.minChannels ?? 8;
+      const quantize = groups === 1 && wData !== undefined && C >= minC && O >= minC && !((this.quant.skipPointwise ?? true) && kh === 1 && kw === 1);
+      if (quantize) {
+        this.quantStats.int8++;
+        return this.convInt8(x, w, wData, b, [B, O, oh, ow], { kernel_shape: [kh, kw], pads: [top, left, bottom, right], strides: [s, s], dilations: [1, 1] });
+      }
+      this.quantStats.fp32++;
+    }
     return this.g.node('Conv', b ? [x.name, w.name, b.name] : [x.name, w.name], [B, O, oh, ow], {
       kernel_shape: [kh, kw],
       // ONNX order: all begins then all ends, per spatial axis (H, W)
@@ -219,6 +311,42 @@ export class SymOps implements Ops<Sym> {
       dilations: [1, 1],
       group: groups,
     });
+  }
+
+  /**
+   * Dynamically quantised conv: x -> DynamicQuantizeLinear (uint8, per tensor, zero point z_x)
+   * -> ConvInteger with uint8 weights q + 128 (zero point 128: onnxruntime's CPU ConvInteger runs
+   * uint8 x uint8 several times faster than uint8 x int8) -> Cast float -> * (s_x * s_w[c]) + bias.
+   * ConvInteger pads with the input zero point, so zero padding stays exact.
+   * Measured (onnxruntime-node 1.30, 2-core AVX-512 VNNI EPYC): ConvInteger runs about as fast as
+   * the float Conv, so whole networks gain <= 10 %; QLinearConv (uint8 output) is ~1.9x faster but
+   * needs a static output scale, i.e. a calibration pass, which this dynamic mode does not have.
+   */
+  private convInt8(x: Sym, w: Sym, wData: Float32Array, b: Sym | null, outShape: number[], attrs: Record<string, AttrValue>): Sym {
+    const O = w.shape[0]!;
+    let xq = this.dq.get(x.name);
+    if (!xq) {
+      xq = this.g.nodeMulti('DynamicQuantizeLinear', [x.name], [[...x.shape], [], []]);
+      this.dq.set(x.name, xq);
+    }
+    let qw = this.qweights.get(w.name);
+    if (!qw) {
+      const { q, scale } = quantizeWeightsPerChannel(wData, O);
+      const u = new Uint8Array(q.length);
+      for (let i = 0; i < q.length; i++) u[i] = q[i]! + 128;
+      qw = { w: this.g.initializerTyped('uint8', u, w.shape, `${w.name}.int8`), zp: this.g.initializerTyped('uint8', Uint8Array.of(128), []), scale };
+      this.qweights.set(w.name, qw);
+    }
+    const [xu8, xScale, xZero] = xq as [Sym, Sym, Sym];
+    const acc = this.g.node('ConvInteger', [xu8.name, qw.w.name, xZero.name, qw.zp.name], outShape, attrs);
+    const f = this.g.node('Cast', [acc.name], outShape, { to: onnx.TensorProto.DataType.FLOAT });
+    const scale = this.mul(xScale, this.g.initializerF32(qw.scale, [1, O, 1, 1]));
+    let y = this.mul(f, scale);
+    if (b) {
+      const bData = this.g.constValue(b);
+      y = this.add(y, bData ? this.g.constF32(bData, [1, O, 1, 1]) : this.reshape(b, [1, O, 1, 1]));
+    }
+    return y;
   }
 
   linear(x: Sym, w: Sym, b: Sym | null): Sym {
