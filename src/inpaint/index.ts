@@ -25,11 +25,12 @@ export interface InpaintOptions extends MaskOptions {
   sampler?: SamplerVariant;
   /** resampling hyper-parameters etc. (official defaults) */
   samplerOptions?: Partial<SamplerOptions>;
-  /** model window size (default 256, the training size) */
+  /** model window size (default: the model's `size` in model.json, else 256, the official training size) */
   size?: number;
   executor?: 'onnx' | 'tfjs';
-  /** onnx executor only: 'int8' runs dynamically quantised convolutions (default 'fp32') */
-  precision?: 'fp32' | 'int8';
+  /** onnx executor only: 'int8' runs dynamically quantised convolutions, 'int8-static' QLinearConv
+   * calibrated on the first step's inputs (default 'fp32') */
+  precision?: 'fp32' | 'int8' | 'int8-static';
   onProgress?: (info: StepInfo & { T: number }) => void;
   /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
@@ -58,7 +59,7 @@ export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' 
   const dirs = checkpointDirs(opts.checkpoints);
   const exec = opts.executor ?? (process.env.STRDIFFUSION_EXECUTOR as 'onnx' | 'tfjs' | undefined) ?? 'onnx';
   const precision = opts.precision ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`precision must be fp32 or int8 (got "${precision}")`);
+  if (precision !== 'fp32' && precision !== 'int8' && precision !== 'int8-static') throw new Error(`precision must be fp32, int8 or int8-static (got "${precision}")`);
   if (precision !== 'fp32' && exec !== 'onnx') throw new Error(`precision ${precision} needs the onnx executor (got ${exec})`);
   const key = `${dirs.join('|')}|${opts.T ?? ''}|${exec}|${precision}`;
   let p = cache.get(key);
@@ -85,8 +86,7 @@ export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' 
 export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}): Promise<InpaintResult> {
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
-  const size = options.size ?? 256;
-  if (!Number.isInteger(size) || size < 16) throw new Error(`size must be an integer >= 16 (got ${size})`);
+  if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 16)) throw new Error(`size must be an integer >= 16 (got ${options.size})`);
   const img = await loadImage(image, 'image');
   const holes = await loadHoles(mask, img.width, img.height, options);
   const nHoles = holeCount(holes);
@@ -96,6 +96,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   }
   if (nHoles === holes.length) throw new Error('the mask covers the whole image: there is no known pixel to inpaint from');
   const { model, runners } = await loadInpaintModel(options);
+  const size = options.size ?? (typeof model.meta.size === 'number' ? model.meta.size : 256);
   const plan = planWindow(holeBox(holes, img.width, img.height)!, img.width, img.height, size);
   const { rgb, mask: m } = windowInputs(img, holes, plan);
   if (m.every((v) => v === 0)) throw new Error('the hole fills the whole model window: there is no known context');

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 
 export class TrajectoryRecorder {
   private frames: { t: number; y: Float32Array; x: Float32Array | null }[] = [];
-  constructor(private size: number, private every: number, private T: number) {}
+  constructor(private every: number, private T: number) {}
 
   /** hook for the sampler's onState(t, y, x) */
   record = (t: number, y: Float32Array, x: Float32Array | null): void => {
@@ -17,7 +17,8 @@ export class TrajectoryRecorder {
 
   async save(dir: string): Promise<string[]> {
     mkdirSync(dir, { recursive: true });
-    const s = this.size;
+    // the window size is the model's choice: read it off the states (y is [3, s, s])
+    const s = Math.round(Math.sqrt((this.frames[0]?.y.length ?? 0) / 3));
     const n = s * s;
     const files: string[] = [];
     const tiles: { y: Buffer; x: Buffer }[] = [];

@@ -29,7 +29,7 @@ export interface ServerOptions {
   checkpoints?: string[];
   /** default steps (undefined: the model's T) */
   T?: number;
-  /** model window size (default 256) */
+  /** model window size (default: the model's, else 256) */
   size?: number;
   executor?: 'onnx' | 'tfjs';
   /** largest accepted request body in bytes (default 20 MB) */
@@ -159,7 +159,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const host = opts.host ?? '127.0.0.1';
   const maxUploadBytes = opts.maxUploadBytes ?? 20e6;
   const maxPixels = opts.maxPixels ?? 50e6;
-  const size = opts.size ?? 256;
+  const size = opts.size;
   const log = opts.log ?? (() => {});
   const webRoot = realpathSync(opts.webRoot ?? WEB_ROOT);
   const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor });

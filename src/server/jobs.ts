@@ -42,7 +42,7 @@ export interface JobManagerOptions {
   checkpoints?: string[];
   /** default number of steps (undefined: the model's own T) */
   T?: number;
-  size: number;
+  size?: number;
   executor?: 'onnx' | 'tfjs';
   /** finished jobs (and their results) kept for clients to fetch */
   keepFinished?: number;

@@ -6,7 +6,7 @@ export interface WorkerInit {
   checkpoints?: string[];
   /** undefined: the model's own T */
   T?: number;
-  size: number;
+  size?: number;
   executor?: 'onnx' | 'tfjs';
 }
 

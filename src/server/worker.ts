@@ -16,7 +16,9 @@ function toByte(v: number): number {
   return v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
 }
 
-function previewPixels(y: Float32Array, x: Float32Array | null, size: number): { texture: Uint8Array; structure: Uint8Array } {
+function previewPixels(y: Float32Array, x: Float32Array | null): { texture: Uint8Array; structure: Uint8Array; size: number } {
+  // the window size is the model's (or the server's) choice: read it off the state [3, s, s]
+  const size = Math.round(Math.sqrt(y.length / 3));
   const n = size * size;
   const texture = new Uint8Array(3 * n);
   const structure = new Uint8Array(n);
@@ -27,7 +29,7 @@ function previewPixels(y: Float32Array, x: Float32Array | null, size: number): {
     texture[3 * i + 2] = toByte(b);
     structure[i] = toByte(x ? x[i]! : (r + g + b) / 3);
   }
-  return { texture, structure };
+  return { texture, structure, size };
 }
 
 async function run(req: RunRequest): Promise<void> {
@@ -52,9 +54,9 @@ async function run(req: RunRequest): Promise<void> {
         const index = T - t;
         const last = t === 1;
         if (!last && (index + 1) % req.previewEvery !== 0) return;
-        const { texture, structure } = previewPixels(y, x, init.size);
+        const { texture, structure, size } = previewPixels(y, x);
         send(
-          { type: 'preview', jobId: req.jobId, index, t, T, size: init.size, texture, structure, structureState: x !== null },
+          { type: 'preview', jobId: req.jobId, index, t, T, size, texture, structure, structureState: x !== null },
           [texture.buffer as ArrayBuffer, structure.buffer as ArrayBuffer],
         );
       },

@@ -28,7 +28,7 @@ interface Opts {
   trajectoryEvery: string;
   invertMask?: boolean;
   resizeMask?: boolean;
-  size: string;
+  size?: string;
   executor?: string;
   precision?: string;
   quiet?: boolean;
@@ -93,18 +93,18 @@ export function register(program: Command): void {
     .option('--trajectory-every <k>', 'save every k-th step', '10')
     .option('--invert-mask', 'the mask marks the known region instead of the hole')
     .option('--resize-mask', 'scale a mask of another size to the image')
-    .option('--size <n>', 'model window size', '256')
+    .option('--size <n>', "model window size (default: the model's, else 256)")
     .option('--executor <name>', 'onnx (default) or tfjs')
-    .option('--precision <p>', 'onnx executor: fp32 (default) or int8 (dynamically quantised convolutions: approximate)')
+    .option('--precision <p>', 'onnx executor: fp32 (default), int8 (dynamically quantised convolutions) or int8-static (QLinearConv calibrated on the first step, faster); int8 modes are approximate')
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
       if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
-      if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8') throw new Error(`--precision must be fp32 or int8 (got "${o.precision}")`);
+      if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8' && o.precision !== 'int8-static') throw new Error(`--precision must be fp32, int8 or int8-static (got "${o.precision}")`);
       const seed = int(o.seed, 'seed');
       const T = int(o.steps, 'steps');
-      const size = int(o.size, 'size')!;
+      const size = int(o.size, 'size');
       const every = int(o.trajectoryEvery, 'trajectory-every')!;
       const base: InpaintOptions = {
         checkpoints: o.checkpoints,
@@ -139,7 +139,7 @@ export function register(program: Command): void {
       for (const [img, mask, out] of jobs) {
         k++;
         const bar = o.quiet ? null : new ProgressBar(model.T, jobs.length > 1 ? `[${k}/${jobs.length}] ` : '');
-        const traj = o.saveTrajectory ? new TrajectoryRecorder(size, every, model.T) : null;
+        const traj = o.saveTrajectory ? new TrajectoryRecorder(every, model.T) : null;
         const res = await inpaint(img, mask, {
           ...base,
           onProgress: bar ? (s) => bar.update(s.index + 1, `t=${String(s.t).padStart(4)} ${s.stage}`) : undefined,

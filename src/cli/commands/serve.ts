@@ -10,7 +10,7 @@ interface Opts {
   host: string;
   checkpoints?: string[];
   steps?: string;
-  size: string;
+  size?: string;
   executor?: string;
   maxUploadMb: string;
   maxMegapixels: string;
@@ -30,13 +30,13 @@ export function register(program: Command): void {
     .option('--host <addr>', 'address to bind; anything but loopback exposes the server to the network', '127.0.0.1')
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
     .option('--steps <T>', "default diffusion steps T (default: the model's)")
-    .option('--size <n>', 'model window size', '256')
+    .option('--size <n>', "model window size (default: the model's, else 256)")
     .option('--executor <name>', 'onnx (default) or tfjs')
     .option('--max-upload-mb <n>', 'largest accepted upload (image + mask) in MB', '20')
     .option('--max-megapixels <n>', 'largest accepted image in megapixels', '50')
     .action(async (o: Opts) => {
       if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
-      const size = num(o.size, 'size', true, 16);
+      const size = o.size === undefined ? undefined : num(o.size, 'size', true, 16);
       console.error('loading the model ...');
       const srv = await startServer({
         port: num(o.port, 'port', true, 0),
@@ -50,7 +50,7 @@ export function register(program: Command): void {
         log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),
       });
       const info = srv.jobs.info;
-      console.error(`model ready (T = ${info.T}, window ${size}px)`);
+      console.error(`model ready (T = ${info.T}${size ? `, window ${size}px` : ''})`);
       if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) console.error(`warning: listening on ${o.host}: anyone who can reach this address can run jobs`);
       console.log(`StrDiffusion is serving on ${srv.url}  (Ctrl+C to stop)`);
       await new Promise<void>((done) => {
