@@ -1,14 +1,15 @@
 /**
  * `npm run bench [-- --size 256] [--json] [--config official|mini] [--executor onnx,tfjs]
  *  [--nets texture,structure,discriminator] [--reps 3] [--threads N] [--force]
- *  [--batch 1] [--precision fp32|int8]`
+ *  [--batch 1] [--precision fp32|int8|int8-static]`
  *
  * One forward of each network (random weights, batch --batch, default 1) per executor: median seconds of `reps`
  * runs after one warm-up run, GFLOP/s from the analytic count (bench/flops.ts), peak RSS and the
  * onnx/tfjs time ratio. Each (network, executor) runs in its own child process, so peak RSS is
  * that case's own, and a backend that runs out of memory (tfjs-wasm has a 4 GiB heap) is
  * reported as "did not fit" instead of ending the benchmark. `--precision int8` runs the onnx
- * executor's dynamically quantised graphs (tfjs always runs float32); with `--batch B` the table
+ * executor's dynamically quantised graphs, `--precision int8-static` its QLinearConv graphs (calibrated
+ * on the warm-up input, so the setup time includes the calibration; tfjs always runs float32); with `--batch B` the table
  * also gives seconds per image (= seconds per forward / B).
  */
 import { spawn } from 'node:child_process';
@@ -35,7 +36,7 @@ interface Options {
   threads: number;
   force: boolean;
   batch: number;
-  precision: 'fp32' | 'int8';
+  precision: 'fp32' | 'int8' | 'int8-static';
 }
 
 interface CaseResult {
@@ -83,7 +84,7 @@ function parseArgs(args: string[]): Options & { child?: { net: NetKind; executor
   if (reps < 3) throw new Error('--reps must be at least 3 (the figure is a median)');
   const child = get('--child');
   const precision = get('--precision') ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`--precision must be fp32 or int8 (got "${precision}")`);
+  if (precision !== 'fp32' && precision !== 'int8' && precision !== 'int8-static') throw new Error(`--precision must be fp32, int8 or int8-static (got "${precision}")`);
   return {
     batch: int('--batch', 1),
     precision,

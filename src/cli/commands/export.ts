@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { checkpointDirs, loadModel } from '../../model/checkpoints.js';
 import { NET_KINDS } from '../../nn/models.js';
 import type { NetKind } from '../../exec/types.js';
-import { describeModel, exportOnnx, type ModelDesc } from '../../exec/onnx/export.js';
+import { describeModel, exportOnnx, PRECISIONS, type ModelDesc, type Precision } from '../../exec/onnx/export.js';
+import { calibrateRanges, syntheticCalibrationInputs } from '../../exec/onnx/calibrate.js';
+import { sessionOptions } from '../../exec/onnx/executor.js';
 
 /** "256" or "256x384" (height x width) */
 export function parseSize(s: string): { height: number; width: number } {
@@ -32,7 +34,15 @@ export function register(program: Command): void {
     .option('--batch <N>', 'batch size the graphs are built for', '1')
     .option('--T <N>', 'diffusion length of the checkpoints (recorded in onnx.json for samplers)')
     .option('--nets <list>', 'comma-separated subset of structure,texture,discriminator')
-    .action(async (o: { checkpoints?: string; out: string; size: string; batch: string; T?: string; nets?: string }) => {
+    .option(
+      '--precision <p>',
+      'fp32 (default); int8 (dynamically quantised convolutions); int8-static (QLinearConv, calibrated here on synthetic inputs: ' +
+        'a smooth random image plus noise at t = T, T/2, T/10, so its accuracy on real images depends on how well those ranges cover them)',
+      'fp32',
+    )
+    .action(async (o: { checkpoints?: string; out: string; size: string; batch: string; T?: string; nets?: string; precision: string }) => {
+      if (!PRECISIONS.includes(o.precision as Precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${o.precision}")`);
+      const precision = o.precision as Precision;
       const { height, width } = parseSize(o.size);
       const batch = positiveInt('--batch', o.batch);
       const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];
@@ -43,10 +53,17 @@ export function register(program: Command): void {
       for (const kind of kinds) {
         const t0 = performance.now();
         const shape = { batch, height, width };
-        const bytes = exportOnnx(kind, model.configs[kind], model.weights[kind], shape);
+        let bytes: Uint8Array;
+        if (precision === 'int8-static') {
+          const inputs = syntheticCalibrationInputs(kind, model.configs[kind], shape, model.T);
+          const calibration = await calibrateRanges(kind, model.configs[kind], model.weights[kind], inputs, sessionOptions());
+          bytes = exportOnnx(kind, model.configs[kind], model.weights[kind], shape, { precision, quant: { calibration } });
+        } else {
+          bytes = exportOnnx(kind, model.configs[kind], model.weights[kind], shape, { precision });
+        }
         const file = `${kind}.onnx`;
         writeFileSync(join(o.out, file), bytes);
-        nets[kind] = { file, source: model.files[kind], bytes: bytes.byteLength, ...describeModel(kind, model.configs[kind], shape) };
+        nets[kind] = { file, source: model.files[kind], bytes: bytes.byteLength, ...describeModel(kind, model.configs[kind], shape), ...(precision === 'fp32' ? {} : { precision }) };
         console.log(`${kind.padEnd(13)} -> ${join(o.out, file)}  ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       }
       const info = {

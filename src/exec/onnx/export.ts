@@ -7,14 +7,17 @@ import { unetForward } from '../../nn/unet.js';
 import { discriminatorForward } from '../../nn/discriminator.js';
 import type { StateDict } from '../../weights/types.js';
 import type { NetConfig, NetKind } from '../types.js';
-import { GraphBuilder, OPSET, SymOps, SymParams, type Precision, type QuantOptions, type Sym } from './graph.js';
+import { GraphBuilder, OPSET, PRECISIONS, SymOps, SymParams, type Precision, type QuantOptions, type Sym } from './graph.js';
 
-export type { Precision, QuantOptions } from './graph.js';
+export type { Calibration, ConvRange, Precision, QuantOptions } from './graph.js';
+export { PRECISIONS } from './graph.js';
 
 export interface ExportOptions {
   /**
    * 'fp32' (default): the float32 graph. 'int8': convolutions with constant weights and groups = 1
    * dynamically quantised (int8 per-channel weights, uint8 per-tensor activations at run time).
+   * 'int8-static': the same convs as QLinearConv with activation ranges fixed by a calibration
+   * (`quant.calibration`, from exportCalibrationOnnx + a run on representative inputs).
    */
   precision?: Precision;
   quant?: QuantOptions;
@@ -73,13 +76,14 @@ export function describeModel(kind: NetKind, cfg: NetConfig, s: ExportShape): Mo
   return { kind, opset: OPSET, config: cfg, batch: B, height: H, width: W, inputs, outputs };
 }
 
-/** Serialised ONNX ModelProto of one network for one input size. */
-export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape, opts: ExportOptions = {}): Uint8Array {
+function checkPrecision(p: string): asserts p is Precision {
+  if (!PRECISIONS.includes(p as Precision)) throw new Error(`export: unknown precision "${p}" (expected ${PRECISIONS.join(', ')})`);
+}
+
+/** Trace the network on symbolic inputs; the output is checked against describeModel's. */
+function trace(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape, g: GraphBuilder, ops: SymOps): Sym {
   const desc = describeModel(kind, cfg, shape);
-  const precision = opts.precision ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'int8') throw new Error(`export: unknown precision "${precision}" (expected fp32 or int8)`);
-  const g = new GraphBuilder();
-  const ctx = { ops: new SymOps(g, precision, opts.quant), p: new SymParams(weights, g) };
+  const ctx = { ops, p: new SymParams(weights, g) };
   const ins = new Map<string, Sym>(desc.inputs.map((d) => [d.name, g.input(d.name, d.shape)]));
   const out =
     kind === 'discriminator'
@@ -89,15 +93,69 @@ export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, sh
   if (out.shape.length !== want.length || out.shape.some((d, i) => d !== want[i])) {
     throw new Error(`export: ${kind} network traced to output [${out.shape}], expected [${want}]`);
   }
+  return out;
+}
+
+/** Serialised ONNX ModelProto of one network for one input size. */
+export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape, opts: ExportOptions = {}): Uint8Array {
+  const precision = opts.precision ?? 'fp32';
+  checkPrecision(precision);
+  if (precision === 'int8-static' && !opts.quant?.calibration) throw new Error('export: int8-static needs quant.calibration (activation ranges; see exportCalibrationOnnx)');
+  const desc = describeModel(kind, cfg, shape);
+  const g = new GraphBuilder();
+  const ops = new SymOps(g, precision, opts.quant);
+  const out = trace(kind, cfg, weights, shape, g, ops);
   g.output(out, 'out');
   const metadata: Record<string, string> = { kind, config: JSON.stringify(cfg), inputs: desc.inputs.map((d) => d.name).join(',') };
   let doc = `StrDiffusion ${kind} network, batch ${shape.batch}, ${shape.height}x${shape.width}`;
   if (precision !== 'fp32') {
+    if (precision === 'int8-static' && ops.quantStats.int8 !== opts.quant!.calibration!.length) {
+      throw new Error(`export: calibration has ${opts.quant!.calibration!.length} conv ranges, the graph quantises ${ops.quantStats.int8} convs (different network or quant options?)`);
+    }
     // the float weights of quantised convs are no longer read by any node
     g.pruneUnusedInitializers();
     metadata.precision = precision;
-    metadata.quantized_convs = `${ctx.ops.quantStats.int8} int8, ${ctx.ops.quantStats.fp32} float32`;
+    metadata.quantized_convs = `${ops.quantStats.int8} int8, ${ops.quantStats.fp32} float32`;
     doc += `, ${precision} convolutions`;
   }
   return g.toBytes({ graphName: `strdiffusion_${kind}`, docString: doc, metadata });
+}
+
+/**
+ * The float32 graph plus two calibration outputs, `cal_min` and `cal_max` (length 2N for the N
+ * convs the int8 modes quantise under `quant`): [x0, y0, x1, y1, ...] = the min / max of each such
+ * conv's input and output (bias included), reduced in the graph so that no large intermediate
+ * tensor leaves onnxruntime. Feed it like the plain graph; `out` is the float32 result.
+ */
+export function exportCalibrationOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, shape: ExportShape, quant: QuantOptions = {}): { bytes: Uint8Array; convs: number } {
+  const g = new GraphBuilder();
+  const ops = new SymOps(g, 'fp32', { ...quant, calibration: undefined }, true);
+  const out = trace(kind, cfg, weights, shape, g, ops);
+  g.output(out, 'out');
+  const reduced = new Map<string, { min: Sym; max: Sym }>();
+  const red = (s: Sym) => {
+    let r = reduced.get(s.name);
+    if (!r) {
+      r = {
+        min: ops.reshape(g.node('ReduceMin', [s.name], [], { keepdims: 0 }), [1]),
+        max: ops.reshape(g.node('ReduceMax', [s.name], [], { keepdims: 0 }), [1]),
+      };
+      reduced.set(s.name, r);
+    }
+    return r;
+  };
+  const mins: Sym[] = [];
+  const maxs: Sym[] = [];
+  for (const t of ops.taps) {
+    for (const s of [t.x, t.y]) {
+      const r = red(s);
+      mins.push(r.min);
+      maxs.push(r.max);
+    }
+  }
+  if (mins.length === 0) throw new Error(`export: the ${kind} network has no conv to quantise`);
+  // Concat needs >= 2 inputs to be a node; with one conv there are still two values (x, y)
+  g.output(ops.concat(mins, 0), 'cal_min');
+  g.output(ops.concat(maxs, 0), 'cal_max');
+  return { bytes: g.toBytes({ graphName: `strdiffusion_${kind}_calibration` }), convs: ops.taps.length };
 }
