@@ -25,6 +25,7 @@ interface Opts {
   steps?: string;
   sampler: string;
   saveTrajectory?: string;
+  resampling?: string;
   trajectoryEvery: string;
   invertMask?: boolean;
   resizeMask?: boolean;
@@ -89,6 +90,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed (same seed -> same output)')
     .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
     .option('--save-trajectory <dir>', 'write texture/structure states and a strip image')
     .option('--trajectory-every <k>', 'save every k-th step', '10')
     .option('--invert-mask', 'the mask marks the known region instead of the hole')
@@ -106,7 +108,14 @@ export function register(program: Command): void {
       const T = int(o.steps, 'steps');
       const size = int(o.size, 'size');
       const every = int(o.trajectoryEvery, 'trajectory-every')!;
+      let samplerOptions: InpaintOptions['samplerOptions'];
+      if (o.resampling !== undefined) {
+        const v = o.resampling.split(',').map(Number);
+        if (v.length !== 4 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--resampling must be four positive integers uMax,uMin,jump,re (got "${o.resampling}")`);
+        samplerOptions = { uMax: v[0], uMin: v[1], jump: v[2], re: v[3] };
+      }
       const base: InpaintOptions = {
+        samplerOptions,
         checkpoints: o.checkpoints,
         T,
         seed: seed ?? 0,
