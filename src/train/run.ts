@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { loadCheckpoint } from '../weights/statedict.js';
 import { checkWeights } from '../nn/models.js';
 import { createTrainState, disposeTrainState, trainStep, type TrainState } from './step.js';
 import { MultiStepLR } from './lr.js';
@@ -35,6 +36,8 @@ export interface RunConfig {
   seed: number;
   ema: number | null;
   saveEvery: number;
+  /** start from these weights instead of the official random init (new runs only) */
+  init?: string | null;
 }
 
 export interface RunProgress {
@@ -149,7 +152,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
   } else {
     if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
-    weights = initWeights(cfg.kind, cfg.net, cfg.seed);
+    weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
   }
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
   writeJsonAtomic(join(opts.out, 'model.json'), { T: cfg.T, kind: cfg.kind, config: cfg.net, files: { [cfg.kind]: `${cfg.kind}.safetensors` } });

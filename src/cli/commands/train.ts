@@ -55,6 +55,7 @@ export function register(program: Command): void {
     .option('--milestones <list>', 'iterations where the U-Net LR halves', '2000000,4000000,6000000')
     .option('--out <dir>', 'run folder (default runs/<network>)')
     .option('--resume', 'continue the run in --out')
+    .option('--init <checkpoint>', 'start a new run from these weights (.safetensors/.pth, e.g. models/default/texture.safetensors) instead of a random init')
     .option('--seed <n>', 'random seed', '0')
     .option('--save-every <n>', 'checkpoint interval in iterations', '100')
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
@@ -81,6 +82,7 @@ export function register(program: Command): void {
         seed: Number(o.seed) || 0,
         ema,
         saveEvery: num(String(o.saveEvery), 'save-every'),
+        init: o.init ? resolve(String(o.init)) : null,
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
       const out = resolve(String(o.out ?? `runs/${k}`));
