@@ -13,12 +13,12 @@
  *    same order as skimage (a pixel in several categories takes the result of the last one);
  * 4. hysteresis: 8-connected components of {local max ∧ mag ≥ low} that contain a pixel ≥ high.
  */
+import { twoProdErr } from './gray.js';
 
 // ---------------------------------------------------------------------------------------------
 // Accurate elementary functions (libm-equivalent results)
 // ---------------------------------------------------------------------------------------------
 
-const SPLITTER = 134217729; // 2^27 + 1
 
 // double-double helpers: values are [hi, lo] with |lo| ≤ ulp(hi)/2
 function twoSum(a: number, b: number): [number, number] {
@@ -32,13 +32,7 @@ function quickTwoSum(a: number, b: number): [number, number] {
 }
 function twoProd(a: number, b: number): [number, number] {
   const p = a * b;
-  let t = SPLITTER * a;
-  const ah = t - (t - a);
-  const al = a - ah;
-  t = SPLITTER * b;
-  const bh = t - (t - b);
-  const bl = b - bh;
-  return [p, ((ah * bh - p) + ah * bl + al * bh) + al * bl];
+  return [p, twoProdErr(a, b, p)];
 }
 function ddAdd(ah: number, al: number, bh: number, bl: number): [number, number] {
   const [s, e] = twoSum(ah, bh);
