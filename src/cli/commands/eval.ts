@@ -10,6 +10,7 @@ import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, write
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
+import { optionalNumber } from '../args.js';
 
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
 
@@ -30,13 +31,6 @@ interface Opts {
   executor?: string;
   grid: string;
   quiet?: boolean;
-}
-
-function int(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
-  return n;
 }
 
 export function parseBaselines(s: string): BaselineName[] {
@@ -75,12 +69,12 @@ export function register(program: Command): void {
       if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
       const ratios = parseRatioList(o.maskRatios ?? '');
-      const count = int(o.count, 'count', 1)!;
-      const seed = int(o.seed, 'seed', 0)!;
-      const size = int(o.size, 'size', 16)!;
-      const grid = int(o.grid, 'grid', 0)!;
+      const count = optionalNumber(o.count, 'count', { min: 1 })!;
+      const seed = optionalNumber(o.seed, 'seed', { min: 0 })!;
+      const size = optionalNumber(o.size, 'size', { min: 16 })!;
+      const grid = optionalNumber(o.grid, 'grid', { min: 0 })!;
       if (o.T !== undefined && o.steps !== undefined && o.T !== o.steps) throw new Error(`--T ${o.T} and --steps ${o.steps} disagree`);
-      const T = int(o.T ?? o.steps, 'T', 1);
+      const T = optionalNumber(o.T ?? o.steps, 'T', { min: 1 });
       const baselines = parseBaselines(o.baselines);
 
       const methods: Method[] = [];

@@ -12,6 +12,7 @@ import { loadHoles } from '../../inpaint/mask.js';
 import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import type { SamplerVariant } from '../../sampler/index.js';
+import { optionalNumber } from '../args.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
@@ -33,13 +34,6 @@ interface Opts {
   executor?: string;
   precision?: string;
   quiet?: boolean;
-}
-
-function int(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer (got "${v}")`);
-  return n;
 }
 
 function listImages(dir: string): string[] {
@@ -104,10 +98,10 @@ export function register(program: Command): void {
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
       if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8' && o.precision !== 'int8-static') throw new Error(`--precision must be fp32, int8 or int8-static (got "${o.precision}")`);
-      const seed = int(o.seed, 'seed');
-      const T = int(o.steps, 'steps');
-      const size = int(o.size, 'size');
-      const every = int(o.trajectoryEvery, 'trajectory-every')!;
+      const seed = optionalNumber(o.seed, 'seed');
+      const T = optionalNumber(o.steps, 'steps');
+      const size = optionalNumber(o.size, 'size');
+      const every = optionalNumber(o.trajectoryEvery, 'trajectory-every')!;
       let samplerOptions: InpaintOptions['samplerOptions'];
       if (o.resampling !== undefined) {
         const v = o.resampling.split(',').map(Number);

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { startServer } from '../../server/index.js';
+import { optionalNumber, parseNumberOption } from '../args.js';
 
 interface Opts {
   port: string;
@@ -14,12 +15,6 @@ interface Opts {
   executor?: string;
   maxUploadMb: string;
   maxMegapixels: string;
-}
-
-function num(v: string, name: string, integer: boolean, min: number): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got "${v}")`);
-  return n;
 }
 
 export function register(program: Command): void {
@@ -36,17 +31,17 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'largest accepted image in megapixels', '50')
     .action(async (o: Opts) => {
       if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
-      const size = o.size === undefined ? undefined : num(o.size, 'size', true, 16);
+      const size = optionalNumber(o.size, 'size', { min: 16 });
       console.error('loading the model ...');
       const srv = await startServer({
-        port: num(o.port, 'port', true, 0),
+        port: parseNumberOption(o.port, 'port', { min: 0 }),
         host: o.host,
         checkpoints: o.checkpoints,
-        T: o.steps === undefined ? undefined : num(o.steps, 'steps', true, 2),
+        T: optionalNumber(o.steps, 'steps', { min: 2 }),
         size,
         executor: o.executor as 'onnx' | 'tfjs' | undefined,
-        maxUploadBytes: Math.round(num(o.maxUploadMb, 'max-upload-mb', false, 0.001) * 1e6),
-        maxPixels: Math.round(num(o.maxMegapixels, 'max-megapixels', false, 0.000001) * 1e6),
+        maxUploadBytes: Math.round(parseNumberOption(o.maxUploadMb, 'max-upload-mb', { integer: false, min: 0.001 }) * 1e6),
+        maxPixels: Math.round(parseNumberOption(o.maxMegapixels, 'max-megapixels', { integer: false, min: 0.000001 }) * 1e6),
         log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),
       });
       const info = srv.jobs.info;

@@ -11,6 +11,7 @@ import type { NetConfig, NetKind } from '../../exec/types.js';
 import { trainRun, type RunConfig } from '../../train/run.js';
 import { parseRatio } from '../../train/masks.js';
 import { ProgressBar } from '../progress.js';
+import { parseNumberOption } from '../args.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
 
@@ -30,12 +31,6 @@ function netConfig(kind: NetKind, spec: string): NetConfig {
   if (kind !== 'discriminator') validateUNetConfig(cfg as UNetConfig);
   else if (!(Number.isInteger((cfg as DiscConfig).ngf) && (cfg as DiscConfig).ngf >= 1)) throw new Error('ngf must be a positive integer');
   return cfg;
-}
-
-function num(v: string, name: string, integer = true): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n <= 0) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'} (got "${v}")`);
-  return n;
 }
 
 export function register(program: Command): void {
@@ -71,22 +66,22 @@ export function register(program: Command): void {
       const cfg: RunConfig = {
         kind: k,
         net: netConfig(k, String(o.config)),
-        T: num(String(o.T), 'T'),
-        size: num(String(o.size), 'size'),
-        batch: num(String(o.batch), 'batch'),
-        lr: num(String(o.lr), 'lr', false),
-        milestones: String(o.milestones).split(',').filter(Boolean).map((m) => num(m, 'milestones')),
+        T: parseNumberOption(String(o.T), 'T', { positive: true }),
+        size: parseNumberOption(String(o.size), 'size', { positive: true }),
+        batch: parseNumberOption(String(o.batch), 'batch', { positive: true }),
+        lr: parseNumberOption(String(o.lr), 'lr', { integer: false, positive: true }),
+        milestones: String(o.milestones).split(',').filter(Boolean).map((m) => parseNumberOption(m, 'milestones', { positive: true })),
         data,
         masks: o.masks ? resolve(String(o.masks)) : null,
         maskRatios: String(o.maskRatios).split(',').filter(Boolean).map(parseRatio),
         seed: Number(o.seed) || 0,
         ema,
-        saveEvery: num(String(o.saveEvery), 'save-every'),
+        saveEvery: parseNumberOption(String(o.saveEvery), 'save-every', { positive: true }),
         init: o.init ? resolve(String(o.init)) : null,
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
       const out = resolve(String(o.out ?? `runs/${k}`));
-      const steps = num(String(o.steps), 'steps');
+      const steps = parseNumberOption(String(o.steps), 'steps', { positive: true });
       let bar: ProgressBar | null = null;
       let stop = false;
       process.once('SIGINT', () => {

@@ -1,0 +1,25 @@
+/** Numeric command-line options: one parser, one wording for every command's errors. */
+export interface NumberRule {
+  /** default true */
+  integer?: boolean;
+  min?: number;
+  /** strictly greater than 0 */
+  positive?: boolean;
+}
+
+export function parseNumberOption(v: string, name: string, rule: NumberRule = {}): number {
+  const { integer = true, min, positive } = rule;
+  // Number('') is 0 and parseInt('3x') is 3: reject both
+  const n = v.trim() === '' ? NaN : Number(v);
+  const ok = Number.isFinite(n) && (!integer || Number.isInteger(n)) && (min === undefined || n >= min) && (!positive || n > 0);
+  if (!ok) {
+    const kind = integer ? 'integer' : 'number';
+    const what = positive ? `a positive ${kind}` : min !== undefined ? `${integer ? 'an' : 'a'} ${kind} >= ${min}` : `${integer ? 'an' : 'a'} ${kind}`;
+    throw new Error(`--${name} must be ${what} (got "${v}")`);
+  }
+  return n;
+}
+
+export function optionalNumber(v: string | undefined, name: string, rule: NumberRule = {}): number | undefined {
+  return v === undefined ? undefined : parseNumberOption(v, name, rule);
+}
