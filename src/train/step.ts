@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { IRSDE } from '../sde/irsde.js';
 import type { NetConfig, NetKind } from '../exec/types.js';
-import { TfParams, powerIteration } from '../exec/tfjs.js';
+import { TfParams } from '../exec/tfjs.js';
 import { registerTfGradients } from '../exec/tfjs-wasm-kernels.js';
 import type { StateDict } from '../weights/types.js';
 import type { F32Tensor } from '../util/tensor.js';
@@ -70,29 +70,6 @@ export interface TrainStepResult {
   aux?: F32Tensor[];
 }
 
-/**
- * PyTorch's train-mode spectral norm: one power iteration per forward, u and v kept. Done here,
- * outside the forward, because `TfParams.spectralWeight` in training mode creates the new u, v
- * inside the blocks' `tf.tidy`, which disposes them when the block returns.
- */
-export function spectralPowerIteration(params: TfParams): number {
-  let n = 0;
-  for (const key of [...params.tensors.keys()]) {
-    if (!key.endsWith('.weight_orig')) continue;
-    const prefix = key.slice(0, -'.weight_orig'.length);
-    const w = params.get(key);
-    const uKey = `${prefix}.weight_u`;
-    const vKey = `${prefix}.weight_v`;
-    const { u, v } = powerIteration(w.dataSync() as Float32Array, w.shape[0]!, params.get(uKey).dataSync() as Float32Array);
-    for (const [k, a] of [[uKey, u], [vKey, v]] as const) {
-      params.tensors.get(k)?.dispose();
-      params.tensors.set(k, tf.keep(tf.tensor1d(a, 'float32')));
-    }
-    n++;
-  }
-  return n;
-}
-
 /** Every trainable variable with its state_dict key. */
 function trainables(params: TfParams): [string, tf.Variable][] {
   return [...params.variables()];
@@ -113,9 +90,8 @@ export function trainStep(kind: NetKind, state: TrainState, batch: ObjectiveBatc
 /** `trainStep` after the host preparation (parity injects recorded inputs here). */
 export function trainStepPrepared(state: TrainState, prep: PreparedObjective, opts: TrainStepOptions = {}): TrainStepResult {
   const { params } = state;
-  // the texture net is in train mode: power iteration first, then a forward with the new u, v
-  params.training = false;
-  if (prep.kind === 'texture') spectralPowerIteration(params);
+  // train mode: each spectral-norm conv runs one power iteration in the forward and keeps u, v
+  params.training = true;
   const vars = trainables(params);
   const nameToKey = new Map(vars.map(([k, v]) => [v.name, k]));
   let aux: tf.Tensor[] = [];
