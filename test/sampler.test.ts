@@ -179,6 +179,47 @@ describe('sampler control flow (mock networks)', () => {
   });
 });
 
+describe('posterior step rule', () => {
+  /** networks that know the ground truth: ε = (x_t − mu_bar(x0, t)) / σ̄_t */
+  function oracleNets(sde: IRSDE, calls: { n: number }): SamplerNets {
+    const mk = (kind: NetKind, x0: Float32Array): NetRunner => ({
+      kind,
+      dispose() {},
+      async run({ x, mu, t }) {
+        calls.n++;
+        const mean = sde.muBar(x0, mu!.data, t[0]!, x.shape);
+        const sb = sde.sigmaBar(t[0]!);
+        return { shape: [...x.shape], data: Float32Array.from(x.data, (v, i) => (v - mean[i]!) / sb) };
+      },
+    });
+    return { structure: mk('structure', inputs.gray.data), texture: mk('texture', inputs.image.data), discriminator: mockNets(zeroCounts()).discriminator };
+  }
+
+  it('with exact noise predictions every variant recovers the ground truth in the hole; draws as with sde', async () => {
+    const sde = new IRSDE({ T: 20, maxSigma: 30, eps: 0.005, schedule: 'cosine' });
+    const m = inputs.mask.data;
+    const hw = m.length;
+    for (const variant of variants) {
+      const calls = { n: 0 };
+      const rec = new Recorder(new SeededNoise(3));
+      const res = await sample({ nets: oracleNets(sde, calls), sde, inputs, noise: rec, options: { variant, stepRule: 'posterior' } });
+      let worst = 0;
+      for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) if (!m[p]) worst = Math.max(worst, Math.abs(res.out[c * hw + p]! - inputs.image.data[c * hw + p]!));
+      expect(worst, variant).toBeLessThan(1e-4);
+      const recSde = new Recorder(new SeededNoise(3));
+      const sdeRes = await sample({ nets: oracleNets(sde, { n: 0 }), sde, inputs, noise: recSde, options: { variant } });
+      // with a discriminator the decisions (and so the draw count) depend on the states
+      if (variant === 'no-resampling' || variant === 'no-discriminator') expect(recSde.shapes).toEqual(rec.shapes);
+      // the Euler–Maruyama step does not land on x0 exactly (a sanity check that the rules differ)
+      expect(sdeRes.out).not.toEqual(res.out);
+    }
+  });
+
+  it('rejects an unknown step rule', async () => {
+    await expect(sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(0), options: { stepRule: 'euler' as never } })).rejects.toThrow(/unknown step rule "euler"/);
+  });
+});
+
 describe('sampler variants on the fixture networks (tfjs, T = 10)', () => {
   it('every variant runs end to end with finite outputs', async () => {
     const ctx = parityContext(FIXTURES, manifest, ['tfjs']);

@@ -61,6 +61,26 @@ describe('IRSDE operators', () => {
 
   for (const T of [100, 400]) {
     const sde = new IRSDE({ T });
+    it(`T=${T}: predictX0 inverts the marginal sample; posterior variance = σ̄²_{t−1} − A²σ̄²_t`, () => {
+      for (const t of [1, 2, Math.round(T / 4), Math.round(T / 2)]) {
+        const xtm = sde.generateStates(x0, mu, t, eps, shape);
+        const back = sde.predictX0(xtm, mu, eps, t, shape);
+        // dividing by exp(−θ̄_t dt) scales the float32 rounding of x_t by 1/meanFactor
+        const tol = 4e-7 / sde.meanFactor(t);
+        for (let i = 0; i < n; i++) expect(Math.abs(back[i]! - x0[i]!)).toBeLessThan(tol);
+        const clamped = sde.predictX0(xtm, mu, eps, t, shape, [0.2, 0.6]);
+        for (let i = 0; i < n; i++) expect(clamped[i]).toBeCloseTo(Math.min(0.6, Math.max(0.2, back[i]!)), 6);
+        // law of total variance for the OU posterior q(x_{t−1} | x_t, x0)
+        const A = sde.optimumCoefs(t).A;
+        const expected = sde.sigmaBar(t - 1) ** 2 - A * A * sde.sigmaBar(t) ** 2;
+        expect(Math.abs(sde.posteriorStd(t) ** 2 - expected)).toBeLessThan(1e-6 * sde.sigmaBar(t - 1) ** 2 + 1e-9);
+      }
+      expect(sde.posteriorStd(1)).toBe(0);
+      const z = new Float32Array(n).fill(1);
+      const p = sde.posteriorStep(xt, x0, mu, 3, z, shape);
+      const m = sde.reverseOptimumStep(xt, x0, mu, 3, shape);
+      for (let i = 0; i < n; i++) expect(p[i]! - m[i]!).toBeCloseTo(sde.posteriorStd(3), 6);
+    });
     it(`T=${T}: optimum step at t=1 returns x0 (coefficients exactly 0 and 1)`, () => {
       expect(sde.optimumCoefs(1)).toEqual({ A: 0, B: 1 });
       // The official float32 evaluates (x0 − μ)·1 + 0 + μ, so x0 comes back up to that one rounding.

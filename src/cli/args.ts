@@ -23,3 +23,11 @@ export function parseNumberOption(v: string, name: string, rule: NumberRule = {}
 export function optionalNumber(v: string | undefined, name: string, rule: NumberRule = {}): number | undefined {
   return v === undefined ? undefined : parseNumberOption(v, name, rule);
 }
+
+export const STEP_RULE_HELP = "reverse step per network call: sde (official) or posterior (x0 prediction clamped to [0,1], steadier for small models); default: the model's model.json, else sde";
+
+export function parseStepRule(v: string | undefined): 'sde' | 'posterior' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'sde' && v !== 'posterior') throw new Error(`--step-rule must be sde or posterior (got "${v}")`);
+  return v;
+}

@@ -13,7 +13,7 @@ import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
 import { SeededNoise, type NoiseSource } from '../sde/noise.js';
 import { structureOf } from '../structure/index.js';
-import { sample, type SamplerOptions, type SamplerVariant, type StepInfo } from '../sampler/index.js';
+import { sample, type SamplerOptions, type SamplerVariant, type StepInfo, type StepRule } from '../sampler/index.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -23,6 +23,9 @@ export interface InpaintOptions extends MaskOptions {
   /** same seed -> same output, bit for bit, on the same machine */
   seed?: number;
   sampler?: SamplerVariant;
+  /** how a state moves one level per network call: 'sde' (official) or 'posterior' (clamped x̂0;
+   * see SamplerOptions.stepRule). Default: the model's `stepRule` in model.json, else 'sde'. */
+  stepRule?: StepRule;
   /** resampling hyper-parameters etc. (official defaults) */
   samplerOptions?: Partial<SamplerOptions>;
   /** model window size (default: the model's `size` in model.json, else 256, the official training size) */
@@ -117,6 +120,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     options: {
       ...options.samplerOptions,
       variant: options.sampler ?? 'official',
+      stepRule: options.stepRule ?? model.meta.stepRule ?? 'sde',
       onStep: options.onProgress ? (info: StepInfo) => options.onProgress!({ ...info, T: model.T }) : undefined,
       onState: options.onState,
     },

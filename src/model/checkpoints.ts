@@ -20,6 +20,10 @@ export interface ModelMeta {
   T?: number;
   /** weight file per network, relative to the folder */
   files?: Partial<Record<NetKind, string>>;
+  /** model window size the model was made for */
+  size?: number;
+  /** the sampler step rule the model was made for (default 'sde', the official one) */
+  stepRule?: 'sde' | 'posterior';
   [k: string]: unknown;
 }
 
@@ -89,9 +93,13 @@ function readMeta(dir: string): ModelMeta {
   const p = join(dir, 'model.json');
   if (!existsSync(p)) return {};
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
+    const meta = JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
+    if (meta.stepRule !== undefined && meta.stepRule !== 'sde' && meta.stepRule !== 'posterior') {
+      throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(meta.stepRule)})`);
+    }
+    return meta;
   } catch (e) {
-    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${p}: ${e instanceof SyntaxError ? 'not valid JSON (' + e.message + ')' : (e as Error).message}`);
   }
 }
 

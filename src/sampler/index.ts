@@ -13,6 +13,7 @@ export {
 } from './strdiffusion.js';
 export type {
   SamplerVariant,
+  StepRule,
   Decision,
   Stage,
   StepEnd,

@@ -39,6 +39,7 @@ import type { F32Tensor } from '../util/tensor.js';
 const fr = Math.fround;
 
 export type SamplerVariant = 'official' | 'improved' | 'no-resampling' | 'no-discriminator';
+export type StepRule = 'sde' | 'posterior';
 export type Decision = 'accept' | 'average' | 'stop';
 export type Stage = 'early' | 'late';
 /** how an early step's resampling loop ended (the fixture's `steps[].end`) */
@@ -131,6 +132,16 @@ export interface SamplerOptions {
   /** early stage is t = T … trunc(stageSwitch·T), late stage the rest (official 0.4) */
   stageSwitch?: number;
   variant?: SamplerVariant;
+  /**
+   * How one network call moves a state from level t to t − 1:
+   * - `sde` (default, official): the Euler–Maruyama reverse-SDE step with score −ε̂/σ̄_t;
+   * - `posterior` (not in the official code): x̂0 implied by ε̂, clamped to [0, 1], then a draw
+   *   from the exact posterior q(x_{t−1} | x_t, x̂0) (the training target's distribution). The SDE
+   *   step amplifies whatever part of the noise ε̂ misses by up to 1/exp(−θ̄_T dt) over the run, so
+   *   a network that is not trained to convergence (such as the bundled small model) drifts into
+   *   saturated colours; clamping x̂0 keeps every state in range. Same draws as `sde`.
+   */
+  stepRule?: StepRule;
   onStep?: (info: StepInfo) => void;
   /**
    * Called after every step with the step's t and the new states (level t − 1); x is the carried
@@ -182,7 +193,7 @@ export interface SamplerContext {
   /** known structure x_0 = gray ⊙ m */
   gS: Float32Array;
   image: Float32Array;
-  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant'>> & SamplerOptions;
+  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'stepRule'>> & SamplerOptions;
   /** last early level: trunc(stageSwitch·T), at least 1 */
   switchLevel: number;
   /** work buffers */
@@ -244,8 +255,10 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     ...OFFICIAL_RESAMPLING,
     stageSwitch: OFFICIAL_STAGE_SWITCH,
     variant: 'official' as SamplerVariant,
+    stepRule: 'sde' as StepRule,
     ...stripUndefined(options),
   };
+  if (opts.stepRule !== 'sde' && opts.stepRule !== 'posterior') throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
   if (opts.uMin < 1 || opts.uMax < 1) throw new Error('sampler: uMin and uMax must be ≥ 1');
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);
@@ -321,8 +334,15 @@ class Ops {
     const c = this.ctx;
     this.calls.structure++;
     const eps = await c.nets.structure.run({ x: { shape: c.shapeX, data: x }, mu: { shape: c.shapeX, data: c.muS }, t: [t] });
-    const score = c.sde.scoreFromNoise(eps.data, t, c.shapeX);
-    return c.sde.reverseSdeStep(x, c.muS, score, t, this.noise.normal([...c.shapeX]), c.shapeX);
+    return this.reverse(x, c.muS, eps.data, t, c.shapeX);
+  }
+
+  /** one reverse step of a state from its noise prediction, by the context's step rule */
+  private reverse(x: Float32Array, mu: Float32Array, eps: Float32Array, t: number, shape: number[]): Float32Array {
+    const sde = this.ctx.sde;
+    const z = this.noise.normal([...shape]);
+    if (this.ctx.opts.stepRule === 'posterior') return sde.posteriorStep(x, sde.predictX0(x, mu, eps, t, shape, [0, 1]), mu, t, z, shape);
+    return sde.reverseSdeStep(x, mu, sde.scoreFromNoise(eps, t, shape), t, z, shape);
   }
 
   /** stepY(y, t, S): texture net guided by S, then reverse_sde_step of sde; one [1,3] draw */
@@ -335,8 +355,7 @@ class Ops {
       S: { shape: c.shapeX, data: S },
       t: [t],
     });
-    const score = c.sde.scoreFromNoise(eps.data, t, c.shapeY);
-    return c.sde.reverseSdeStep(y, c.mu, score, t, this.noise.normal([...c.shapeY]), c.shapeY);
+    return this.reverse(y, c.mu, eps.data, t, c.shapeY);
   }
 
   /** forward_step of S_sde with the coefficients of `level`; one [1,1] draw */

@@ -217,6 +217,34 @@ export class IRSDE {
     });
   }
 
+  /**
+   * Not in the official code (the `posterior` step rule of the sampler): the x0 implied by a
+   * noise prediction, x̂0 = μ + (x − μ − σ̄_t·ε)/exp(−θ̄_t dt), optionally clamped to [lo, hi].
+   */
+  predictX0(x: ArrayLike<number>, mu: ArrayLike<number>, eps: ArrayLike<number>, t: Level, shape: readonly number[], clamp?: [number, number]): Float32Array {
+    return this.map('predictX0', t, shape, [x, mu, eps], (i, l) => {
+      const v = fr(mu[i]! + fr(fr(fr(x[i]! - mu[i]!) - fr(this.sigmaBar(this.lvl(l)) * eps[i]!)) / this.meanFactor(l)));
+      return clamp ? Math.min(clamp[1], Math.max(clamp[0], v)) : v;
+    });
+  }
+
+  /**
+   * Standard deviation of the exact OU posterior q(x_{t−1} | x_t, x0): with a = exp(−θ_t dt) and
+   * b = exp(−θ̄_t dt), σ̄_{t−1}·sqrt((1 − a²)/(1 − b²)); 0 at t = 1.
+   */
+  posteriorStd(t: number): number {
+    this.lvl(t);
+    const a = Math.exp(-this.thetas[t]! * this.dt);
+    const b = Math.exp(-this.thetasCumsum[t]! * this.dt);
+    return this.sigmaBars[t - 1]! * Math.sqrt((1 - a * a) / (1 - b * b));
+  }
+
+  /** Sample of q(x_{t−1} | x_t, x0): reverse_optimum_step (its mean) + posteriorStd(t)·z. */
+  posteriorStep(xt: ArrayLike<number>, x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
+    const mean = this.reverseOptimumStep(xt, x0, mu, t, shape);
+    return this.map('posteriorStep', t, shape, [z], (i, l) => fr(mean[i]! + fr(fr(this.posteriorStd(l)) * z[i]!)));
+  }
+
   /** noise_state: μ + z·λ (the test-time terminal state). */
   noiseState(mu: ArrayLike<number>, z: ArrayLike<number>): Float32Array {
     if (mu.length !== z.length) throw new Error(`IRSDE.noiseState: mu has ${mu.length} values, z ${z.length}`);

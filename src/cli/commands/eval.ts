@@ -10,7 +10,7 @@ import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, write
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
-import { optionalNumber } from '../args.js';
+import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
 
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
 
@@ -27,6 +27,7 @@ interface Opts {
   out: string;
   size: string;
   sampler: string;
+  stepRule?: string;
   model: boolean;
   executor?: string;
   grid: string;
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'report folder', 'eval-report')
     .option('--size <n>', 'model size: images are evaluated at size×size', '256')
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
     .option('--executor <name>', 'onnx (default) or tfjs')
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
@@ -79,7 +81,7 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, executor: o.executor as 'onnx' | 'tfjs' | undefined }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), executor: o.executor as 'onnx' | 'tfjs' | undefined }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
@@ -96,7 +98,7 @@ export function register(program: Command): void {
         methods,
         outDir: out,
         gridSamples: grid,
-        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? o.sampler : null, baselines, model: o.model },
+        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? o.sampler : null, stepRule: o.model ? (o.stepRule ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined
           : (done, total, info) => {

@@ -12,7 +12,7 @@ import { loadHoles } from '../../inpaint/mask.js';
 import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import type { SamplerVariant } from '../../sampler/index.js';
-import { optionalNumber } from '../args.js';
+import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
@@ -25,6 +25,7 @@ interface Opts {
   seed?: string;
   steps?: string;
   sampler: string;
+  stepRule?: string;
   saveTrajectory?: string;
   resampling?: string;
   trajectoryEvery: string;
@@ -84,6 +85,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed (same seed -> same output)')
     .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
     .option('--save-trajectory <dir>', 'write texture/structure states and a strip image')
     .option('--trajectory-every <k>', 'save every k-th step', '10')
@@ -114,6 +116,7 @@ export function register(program: Command): void {
         T,
         seed: seed ?? 0,
         sampler: o.sampler as SamplerVariant,
+        stepRule: parseStepRule(o.stepRule),
         size,
         invertMask: o.invertMask,
         resizeMask: o.resizeMask,
