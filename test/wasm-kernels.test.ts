@@ -47,6 +47,7 @@ const CASES: [string, number[], number[], number, Pad, boolean][] = [
   ['3x3 s2 valid (unread rows)', [2, 12, 12, 3], [3, 3, 3, 4], 2, 'valid', false],
   ['4x4 s2 p1 (U-Net downsample)', [2, 9, 8, 3], [4, 4, 3, 5], 2, P1, false],
   ['1x1 s1 (matmul path)', [2, 9, 9, 4], [1, 1, 4, 6], 1, 'valid', false],
+  ['1x1 s1, more inputs than outputs (transposed matmul path)', [2, 9, 9, 7], [1, 1, 7, 3], 1, 'valid', false],
   ['1x1 s2 (cropped dy)', [2, 9, 9, 4], [1, 1, 4, 6], 2, 'valid', false],
   ['7x7 s1 p3 (init_conv)', [2, 12, 12, 2], [7, 7, 2, 4], 1, [[0, 0], [3, 3], [3, 3], [0, 0]], false],
   ['3x3 s1 asymmetric pad', [1, 7, 9, 2], [3, 3, 2, 3], 1, [[0, 0], [0, 2], [2, 1], [0, 0]], false],
