@@ -362,3 +362,19 @@ describe('loadCheckpoint', () => {
     expect(loadCheckpoint(join(FIX, 'nets/structure.pth')).size).toBe(151);
   });
 });
+
+describe('model.json settings', () => {
+  it('window size and step rule are read and checked', async () => {
+    const { modelWindowSize, loadModel, DEFAULT_MODEL_DIR } = await import('../src/model/checkpoints.js');
+    const dir = mkdtempSync(join(tmpdir(), 'strd-meta-'));
+    expect(modelWindowSize([dir])).toBeUndefined();
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ T: 50, size: 96 }));
+    expect(modelWindowSize([dir, DEFAULT_MODEL_DIR])).toBe(96);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ T: 50, size: 'big' }));
+    expect(() => modelWindowSize([dir])).toThrow(/model\.json: size must be an integer >= 16 \(got "big"\)/);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ T: 50, stepRule: 'euler' }));
+    expect(() => loadModel([dir])).toThrow(/model\.json: stepRule must be "sde" or "posterior" \(got "euler"\)/);
+    writeFileSync(join(dir, 'model.json'), '{"T": 5');
+    expect(() => loadModel([dir])).toThrow(/model\.json: not valid JSON/);
+  });
+});

@@ -103,6 +103,18 @@ function readMeta(dir: string): ModelMeta {
   }
 }
 
+/** The window size the model was made for (`size` in the first model.json that has one). */
+export function modelWindowSize(dirs: string[]): number | undefined {
+  for (const d of dirs) {
+    const s = existsSync(d) ? readMeta(d).size : undefined;
+    if (s !== undefined) {
+      if (!Number.isInteger(s) || s < 16) throw new Error(`${join(d, 'model.json')}: size must be an integer >= 16 (got ${JSON.stringify(s)})`);
+      return s;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Load the three networks from `dirs` (searched in order). `T` overrides model.json. Fixture
  * folders (no model.json) default to T = 100, like the parity fixtures' sampler run.

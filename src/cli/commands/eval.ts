@@ -3,6 +3,7 @@
  * baselines on fixed, seeded (image, mask) pairs, scored per hole-ratio bucket like the paper's
  * tables; writes report.md, report.html, results.json and sample PNGs.
  */
+import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -25,7 +26,7 @@ interface Opts {
   steps?: string;
   baselines: string;
   out: string;
-  size: string;
+  size?: string;
   sampler: string;
   stepRule?: string;
   model: boolean;
@@ -54,7 +55,7 @@ export function register(program: Command): void {
     .option('--steps <n>', 'alias of --T')
     .option('--baselines <list>', `comma-separated: ${BASELINES.join(', ')} (or none)`, BASELINES.join(','))
     .option('--out <dir>', 'report folder', 'eval-report')
-    .option('--size <n>', 'model size: images are evaluated at size×size', '256')
+    .option('--size <n>', "images are evaluated at size×size (default: the model's window size from model.json, else 256)")
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
@@ -73,7 +74,7 @@ export function register(program: Command): void {
       const ratios = parseRatioList(o.maskRatios ?? '');
       const count = optionalNumber(o.count, 'count', { min: 1 })!;
       const seed = optionalNumber(o.seed, 'seed', { min: 0 })!;
-      const size = optionalNumber(o.size, 'size', { min: 16 })!;
+      const size = optionalNumber(o.size, 'size', { min: 16 }) ?? (o.model ? modelWindowSize(checkpointDirs(o.checkpoints)) : undefined) ?? 256;
       const grid = optionalNumber(o.grid, 'grid', { min: 0 })!;
       if (o.T !== undefined && o.steps !== undefined && o.T !== o.steps) throw new Error(`--T ${o.T} and --steps ${o.steps} disagree`);
       const T = optionalNumber(o.T ?? o.steps, 'T', { min: 1 });
