@@ -2,12 +2,32 @@
  * Copies the weights of three training runs into a model folder with a model.json describing
  * them (config, T, iterations, data, the commands that made them):
  *   npx tsx scripts/package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator
+ *       [--weights ema|last] [--size N] [--step-rule sde|posterior] [--data TEXT]
+ * --weights last takes the last iterate of each run's latest checkpoint instead of the run's
+ * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
+ * beta 0.995 still carries a visible share of earlier, worse weights).
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
-const [out, ...runs] = process.argv.slice(2);
-if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator');
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    weights: { type: 'string', default: 'ema' },
+    size: { type: 'string' },
+    'step-rule': { type: 'string' },
+    data: { type: 'string' },
+  },
+});
+const [out, ...runs] = positionals;
+if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--step-rule sde|posterior] [--data TEXT]');
+if (values.weights !== 'ema' && values.weights !== 'last') throw new Error(`--weights must be ema or last (got "${values.weights}")`);
+const size = values.size === undefined ? undefined : Number(values.size);
+if (size !== undefined && !(Number.isInteger(size) && size >= 16)) throw new Error(`--size must be an integer >= 16 (got "${values.size}")`);
+const stepRule = values['step-rule'];
+if (stepRule !== undefined && stepRule !== 'sde' && stepRule !== 'posterior') throw new Error(`--step-rule must be sde or posterior (got "${stepRule}")`);
+
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
 let T: number | undefined;
@@ -19,17 +39,22 @@ for (const run of runs) {
   if (T !== undefined && T !== cfg.run.T) throw new Error(`runs disagree on T (${T} vs ${cfg.run.T})`);
   T = cfg.run.T;
   // the run's top-level weights are the EMA weights when the run kept an EMA
-  copyFileSync(join(run, `${kind}.safetensors`), join(out, `${kind}.safetensors`));
+  const last = values.weights === 'last' || !cfg.run.ema;
+  const src = last ? join(run, latest, `${kind}.safetensors`) : join(run, `${kind}.safetensors`);
+  if (!existsSync(src)) throw new Error(`${src} not found`);
+  copyFileSync(src, join(out, `${kind}.safetensors`));
   const { data, masks, ...settings } = cfg.run;
-  nets[kind] = { iterations: state.iteration, weights: cfg.run.ema ? `EMA (beta ${cfg.run.ema})` : 'last iterate', settings, command: cfg.command };
+  nets[kind] = { iterations: state.iteration, weights: last ? 'last iterate' : `EMA (beta ${cfg.run.ema})`, settings, command: cfg.command };
 }
 writeFileSync(
   join(out, 'model.json'),
   JSON.stringify(
     {
       T,
+      ...(size !== undefined ? { size } : {}),
+      ...(stepRule !== undefined ? { stepRule } : {}),
       description: 'StrDiffusion default model of this project: small config (nf 8, ngf 8), trained on CPU with the project trainer',
-      data: 'photos of the Debian packages mate-backgrounds, lomiri-wallpapers-16.04, lomiri-wallpapers-20.04 (scripts/prepare-train-data.ts: short side 320 px); masks: generated irregular masks, hole ratio 10-50 %',
+      data: values.data ?? 'photos of the Debian packages mate-backgrounds, lomiri-wallpapers-16.04, lomiri-wallpapers-20.04 and python3-skimage (its data folder) (scripts/prepare-train-data.ts: short side 320 px); masks: generated irregular masks, hole ratio 10-50 %',
       files: { structure: 'structure.safetensors', texture: 'texture.safetensors', discriminator: 'discriminator.safetensors' },
       networks: nets,
       packaged: new Date().toISOString(),
@@ -38,4 +63,4 @@ writeFileSync(
     2,
   ) + '\n',
 );
-console.log(`packaged ${out} (T = ${T})`);
+console.log(`packaged ${out} (T = ${T}${size ? `, size ${size}` : ''}${stepRule ? `, step rule ${stepRule}` : ''}, ${values.weights} weights)`);
