@@ -329,7 +329,7 @@ class Ops {
     return c.sde.generateStates(c.gS, c.muS, level, this.noise.normal([...c.shapeX]), c.shapeX);
   }
 
-  /** stepS(x, t): structure net, then reverse_sde_step of S_sde; one [1,1] draw */
+  /** stepS(x, t): structure net, then one reverse step (official: reverse_sde_step of S_sde); one [1,1] draw */
   async stepS(x: Float32Array, t: number): Promise<Float32Array> {
     const c = this.ctx;
     this.calls.structure++;
@@ -345,7 +345,7 @@ class Ops {
     return sde.reverseSdeStep(x, mu, sde.scoreFromNoise(eps, t, shape), t, z, shape);
   }
 
-  /** stepY(y, t, S): texture net guided by S, then reverse_sde_step of sde; one [1,3] draw */
+  /** stepY(y, t, S): texture net guided by S, then one reverse step (official: reverse_sde_step of sde); one [1,3] draw */
   async stepY(y: Float32Array, t: number, S: Float32Array): Promise<Float32Array> {
     const c = this.ctx;
     this.calls.texture++;
