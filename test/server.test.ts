@@ -131,13 +131,15 @@ describe('strdiffusion serve: API', () => {
     const info = await (await fetch(`${base}api/info`)).json();
     expect(info).toMatchObject({ T: 10, size: 32, maxUploadBytes: 300_000, maxPixels: 200_000 });
     expect(info.samplers).toContain('official');
+    expect(info.stepRule).toBe('sde');
   });
 
   it('runs a job: queued/progress/preview/done events, then a PNG whose known pixels are the input', async () => {
-    const res = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '5', sampler: 'official' } }) });
+    const res = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '5', sampler: 'official', stepRule: 'posterior' } }) });
     expect(res.status).toBe(202);
-    const { id } = await res.json();
+    const { id, stepRule } = await res.json();
     expect(typeof id).toBe('string');
+    expect(stepRule).toBe('posterior');
     const evs = await events(base, id);
     const names = evs.map((e) => e.event);
     expect(names.at(-1)).toBe('done');
@@ -291,6 +293,9 @@ describe('strdiffusion serve: API', () => {
       const bad = await post(form({ image, mask, fields: { sampler: 'nope' } }));
       expect(bad.status).toBe(400);
       expect(bad.body.error).toMatch(/sampler must be one of/);
+      const badRule = await post(form({ image, mask, fields: { stepRule: 'euler' } }));
+      expect(badRule.status).toBe(400);
+      expect(badRule.body.error).toMatch(/stepRule must be sde or posterior/);
       expect((await post(form({ image, mask, fields: { seed: '-1' } }))).status).toBe(400);
       expect((await post(form({ image, mask, fields: { steps: 'ten' } }))).status).toBe(400);
       const empty = await post(form({ image, mask: await png(W, H, 1, () => 0) }));

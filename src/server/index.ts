@@ -1,7 +1,7 @@
 /**
  * `strdiffusion serve`: a small HTTP server for the web page in web/ and its JSON/SSE API.
  *
- *   POST   /api/jobs             multipart: files image, mask; fields seed, sampler, steps -> {id}
+ *   POST   /api/jobs             multipart: files image, mask; fields seed, sampler, stepRule, steps -> {id}
  *   GET    /api/jobs/:id         status JSON
  *   GET    /api/jobs/:id/events  Server-Sent Events: queued, progress, preview, done, error
  *   GET    /api/jobs/:id/result  the result PNG
@@ -175,6 +175,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const seed = int(up.fields.get('seed'), 'seed', 0, 2 ** 31 - 1) ?? Math.floor(Math.random() * 2 ** 31);
     const sampler = (up.fields.get('sampler') || 'official') as SamplerVariant;
     if (!SAMPLERS.includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLERS.join(', ')} (got "${sampler}")`);
+    const stepRule = up.fields.get('stepRule') || undefined;
+    if (stepRule !== undefined && stepRule !== 'sde' && stepRule !== 'posterior') throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
     const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
     const image = await decodeImageBuffer(imageBuf, 'image', { maxPixels });
     const mask = await decodeImageBuffer(maskBuf, 'mask', { maxPixels });
@@ -184,17 +186,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const holes = holeCount(holesFromRaster(mask));
     if (holes === 0) throw new HttpError(422, 'the mask has no hole: paint (white) the region to fill');
     if (holes === image.width * image.height) throw new HttpError(422, 'the mask covers the whole image: there is no known pixel to inpaint from');
-    const job = jobs.submit({ image, mask, seed, sampler, steps });
+    const job = jobs.submit({ image, mask, seed, sampler, stepRule, steps });
     log(`job ${job.id}: ${image.width}x${image.height}, ${holes} hole pixels, seed ${seed}, ${sampler}, T=${job.T}`);
     job.listeners.add((ev, d) => {
       if (ev === 'done') log(`job ${job.id}: done in ${(d.seconds as number).toFixed(1)}s`);
       if (ev === 'error') log(`job ${job.id}: ${d.message}`);
     });
-    sendJson(res, 202, { id: job.id, status: job.status, seed, sampler, steps: job.T, ...jobs.position(job), events: `/api/jobs/${job.id}/events`, result: `/api/jobs/${job.id}/result` }, { Location: `/api/jobs/${job.id}` });
+    sendJson(res, 202, { id: job.id, status: job.status, seed, sampler, stepRule: stepRule ?? model.stepRule, steps: job.T, ...jobs.position(job), events: `/api/jobs/${job.id}/events`, result: `/api/jobs/${job.id}/result` }, { Location: `/api/jobs/${job.id}` });
   }
 
   function status(job: Job): Record<string, unknown> {
-    return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, steps: job.T, width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
+    return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, stepRule: job.stepRule ?? model.stepRule, steps: job.T, width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
   }
 
   function events(req: IncomingMessage, res: ServerResponse, job: Job): void {
@@ -280,7 +282,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: ['sde', 'posterior'], maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });

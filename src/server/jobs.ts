@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import type { RasterImage } from '../image/io.js';
-import type { SamplerVariant } from '../sampler/index.js';
+import type { SamplerVariant, StepRule } from '../sampler/index.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 import { encodePng, rawToPngDataUrl } from './images.js';
 import { HttpError } from './errors.js';
@@ -21,6 +21,7 @@ export interface Job {
   T: number;
   seed: number;
   sampler: SamplerVariant;
+  stepRule?: StepRule;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;
@@ -53,6 +54,7 @@ export interface JobManagerOptions {
 export interface ModelInfo {
   T: number;
   fixedT: boolean;
+  stepRule: StepRule;
 }
 
 class ModelRunner {
@@ -75,7 +77,7 @@ class ModelRunner {
     this.worker = worker;
     this.ready = new Promise<ModelInfo>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT });
+        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT, stepRule: m.stepRule });
         else this.mgr.onWorkerMessage(this, m);
       });
       worker.on('error', (e: Error) => {
@@ -160,6 +162,7 @@ class ModelRunner {
       mask: job.mask!,
       seed: job.seed,
       sampler: job.sampler,
+      stepRule: job.stepRule,
       previewEvery: Math.max(1, Math.round(info.T / 25)),
       cancel: job.cancel,
     };
@@ -217,7 +220,7 @@ export class JobManager {
     return r;
   }
 
-  submit(input: { image: RasterImage; mask: RasterImage; seed: number; sampler: SamplerVariant; steps?: number }): Job {
+  submit(input: { image: RasterImage; mask: RasterImage; seed: number; sampler: SamplerVariant; stepRule?: StepRule; steps?: number }): Job {
     const info = this.info;
     const steps = input.steps ?? info.T;
     if (steps !== info.T && info.fixedT) throw new HttpError(400, `steps must be ${info.T} for this model (its schedule is fixed by model.json)`);
@@ -230,6 +233,7 @@ export class JobManager {
       T: steps,
       seed: input.seed,
       sampler: input.sampler,
+      stepRule: input.stepRule,
       createdAt: Date.now(),
       width: input.image.width,
       height: input.image.height,

@@ -1,6 +1,6 @@
 /** Messages between the job manager (main thread) and an inpainting worker. */
 import type { RasterImage } from '../image/io.js';
-import type { SamplerVariant } from '../sampler/index.js';
+import type { SamplerVariant, StepRule } from '../sampler/index.js';
 
 export interface WorkerInit {
   checkpoints?: string[];
@@ -17,6 +17,8 @@ export interface RunRequest {
   mask: RasterImage;
   seed: number;
   sampler: SamplerVariant;
+  /** undefined: the model's default (model.json), else 'sde' */
+  stepRule?: StepRule;
   /** a preview every this many steps (and at the last step) */
   previewEvery: number;
   /** Int32Array view: [0] != 0 asks the run to stop at the next step */
@@ -67,6 +69,8 @@ export interface ReadyMsg {
   T: number;
   /** the checkpoint's model.json fixes T (other step counts are refused) */
   fixedT: boolean;
+  /** the model's default step rule */
+  stepRule: StepRule;
 }
 
 export type FromWorker = ProgressMsg | PreviewMsg | DoneMsg | ErrorMsg | ReadyMsg;

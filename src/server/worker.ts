@@ -43,6 +43,7 @@ async function run(req: RunRequest): Promise<void> {
       executor: init.executor,
       seed: req.seed,
       sampler: req.sampler,
+      stepRule: req.stepRule,
       warn: () => {},
       // the sampler has no abort signal; an exception from its step callback unwinds the run
       onProgress: (info) => {
@@ -70,7 +71,7 @@ async function run(req: RunRequest): Promise<void> {
 
 // load the networks up front so a bad checkpoint is reported before any job is accepted
 const { model } = await loadInpaintModel({ checkpoints: init.checkpoints, T: init.T, executor: init.executor });
-send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number' });
+send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', stepRule: model.meta.stepRule ?? 'sde' });
 
 let chain = Promise.resolve();
 port.on('message', (m: RunRequest) => {
