@@ -6,7 +6,7 @@ const els = {
   fileImage: $('file-image'), fileMask: $('file-mask'),
   brush: $('tool-brush'), eraser: $('tool-eraser'), size: $('brush-size'), sizeValue: $('brush-size-value'),
   undo: $('undo'), redo: $('redo'), clear: $('clear'), downloadMask: $('download-mask'),
-  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), steps: $('steps'),
+  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), stepRule: $('step-rule'), steps: $('steps'),
   run: $('run'), cancel: $('cancel'),
   stage: $('stage'), empty: $('empty'), box: $('canvas-box'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
   cursor: $('cursor'), dropHint: $('drop-hint'),
@@ -438,6 +438,7 @@ async function run() {
   form.append('mask', await canvasBlob(maskCanvasBinary()), 'mask.png');
   if (els.seed.value !== '') form.append('seed', els.seed.value);
   form.append('sampler', els.sampler.value);
+  if (els.stepRule.value !== '') form.append('stepRule', els.stepRule.value);
   if (els.steps.value !== '') form.append('steps', els.steps.value);
   els.progress.value = 0;
   els.progress.removeAttribute('value'); // indeterminate until the first step
@@ -546,6 +547,7 @@ async function loadInfo() {
   try {
     const info = await (await fetch('api/info')).json();
     els.steps.value = String(info.T);
+    if (info.stepRule) els.stepRule.options[0].textContent = `model default (${info.stepRule})`;
     if (info.fixedT) {
       els.steps.readOnly = true;
       els.steps.title = `This model was trained with T = ${info.T}`;
