@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeImage, type RasterImage } from '../src/image/io.js';
@@ -73,5 +73,35 @@ describe('strdiffusion inpaint (CLI)', () => {
     expect(files).toContain('strip.png');
     expect(files.filter((f) => f.startsWith('texture_t')).length).toBeGreaterThanOrEqual(3);
     expect(files.filter((f) => f.startsWith('structure_t')).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('strdiffusion convert (CLI)', () => {
+  it('writes .safetensors + model.json that load to the same weights; refuses to overwrite', async () => {
+    const { loadModel } = await import('../src/model/checkpoints.js');
+    const out = join(dir, 'converted');
+    const r = cli('convert', '--checkpoints', NETS, '--out', out, '--T', '100', '--size', '64');
+    expect(r.status, r.err).toBe(0);
+    expect(r.out).toMatch(/model\.json with T = 100/);
+    const meta = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+    expect(meta).toMatchObject({ T: 100, size: 64 });
+    const a = loadModel([NETS], { T: 100 });
+    const b = loadModel([out]);
+    expect(b.T).toBe(100);
+    for (const k of ['structure', 'texture', 'discriminator'] as const) {
+      expect(b.files[k].endsWith('.safetensors')).toBe(true);
+      expect([...b.weights[k].keys()]).toEqual([...a.weights[k].keys()]);
+      for (const [key, t] of a.weights[k]) expect(b.weights[k].get(key)!.data, `${k} ${key}`).toEqual(t.data);
+    }
+    const again = cli('convert', '--checkpoints', NETS, '--out', out, '--T', '100');
+    expect(again.status).toBe(1);
+    expect(again.err).toMatch(/exists; pass --force to overwrite/);
+    // a plain folder of .pth files without model.json (the fixture folder itself defaults to T = 100)
+    const plain = join(dir, 'plain-pth');
+    mkdirSync(plain);
+    for (const k of ['structure', 'texture', 'discriminator']) copyFileSync(join(NETS, `${k}.pth`), join(plain, `${k}.pth`));
+    const noT = cli('convert', '--checkpoints', plain, '--out', join(dir, 'converted2'));
+    expect(noT.status).toBe(1);
+    expect(noT.err).toMatch(/T of .* is unknown/);
   });
 });
