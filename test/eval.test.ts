@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { calculatePsnr, calculateSsim, capPsnr, gaussianKernel1D, gaussianWindow, holeL1, holePsnr, imageMetrics, PSNR_CAP, type Plane } from '../src/eval/metrics.js';
 import { baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, type EvalResults } from '../src/eval/index.js';
+import { meanFill } from '../src/eval/baselines.js';
 import { planPairs } from '../src/eval/pairs.js';
 import { parseBaselines } from '../src/cli/commands/eval.js';
 
@@ -87,6 +88,16 @@ describe('eval inputs', () => {
     expect(parseBaselines('telea,NS')).toEqual(['telea', 'ns']);
     expect(parseBaselines('none')).toEqual([]);
     expect(() => parseBaselines('telea,patchmatch')).toThrow(/unknown baseline "patchmatch"/);
+    expect(parseBaselines('mean')).toEqual(['mean']);
+  });
+
+  it('mean fill writes the known pixels\' per-channel mean into the hole only', () => {
+    const img = { width: 3, height: 2, channels: 3 as const, bitDepth: 8 as const, data: Uint8Array.from([10, 20, 30, 12, 22, 33, 200, 200, 200, 14, 24, 36, 255, 0, 0, 16, 26, 40]) };
+    const holes = Uint8Array.from([0, 0, 1, 0, 1, 0]);
+    const out = meanFill(img, holes);
+    // known: (10,20,30) (12,22,33) (14,24,36) (16,26,40) -> mean (13, 23, 34.75 -> 35)
+    expect([...out.data]).toEqual([10, 20, 30, 12, 22, 33, 13, 23, 35, 14, 24, 36, 13, 23, 35, 16, 26, 40]);
+    expect(() => meanFill(img, new Uint8Array(6).fill(1))).toThrow(/no known pixel/);
   });
 
   it('missing or empty folders are clear errors', async () => {

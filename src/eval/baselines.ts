@@ -80,10 +80,34 @@ export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method:
   }
 }
 
-export const BASELINES = ['telea', 'ns'] as const;
+/**
+ * The no-learning floor: every hole pixel gets the per-channel mean of the known pixels (rounded).
+ * Any useful inpainting method should beat it; PSNR favours it over methods that invent texture.
+ */
+export function meanFill(img: RasterImage, holes: Uint8Array): RasterImage {
+  if (img.bitDepth !== 8 || img.channels !== 3) throw new Error(`mean-fill baseline: expects 8-bit RGB, got ${img.channels} channel(s) at ${img.bitDepth} bit`);
+  if (holes.length !== img.width * img.height) throw new Error('mean-fill baseline: hole map and image sizes differ');
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let p = 0; p < holes.length; p++) {
+    if (holes[p]) continue;
+    for (let c = 0; c < 3; c++) sum[c]! += img.data[p * 3 + c]!;
+    n++;
+  }
+  if (n === 0) throw new Error('mean-fill baseline: no known pixel');
+  const mean = sum.map((v) => Math.round(v / n));
+  const data = Uint8Array.from(img.data as Uint8Array);
+  for (let p = 0; p < holes.length; p++) if (holes[p]) for (let c = 0; c < 3; c++) data[p * 3 + c] = mean[c]!;
+  return { width: img.width, height: img.height, channels: 3, bitDepth: 8, data };
+}
+
+export const BASELINES = ['telea', 'ns', 'mean'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 
 export function baselineMethod(name: BaselineName, radius = 3): Method {
+  if (name === 'mean') {
+    return { name, label: 'mean fill (known-pixel mean per channel)', prepare: async () => {}, run: async (img, holes) => meanFill(img, holes), info: () => ({}) };
+  }
   return {
     name,
     label: name === 'telea' ? `OpenCV Telea (r=${radius})` : `OpenCV Navier–Stokes (r=${radius})`,
