@@ -23,7 +23,7 @@ function netConfig(kind: NetKind, spec: string): NetConfig {
     try {
       raw = JSON.parse(existsSync(spec) ? readFileSync(spec, 'utf8') : spec);
     } catch {
-      throw new Error(`--config must be mini, official, tiny, a JSON object or a JSON file (got "${spec}")`);
+      throw new Error(`--config must be official, mini, small, tiny, a JSON object or a JSON file (got "${spec}")`);
     }
     const base = presetConfigs('official')[kind];
     cfg = { ...base, ...(raw[kind] ?? raw) } as NetConfig;
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .requiredOption('--data <dir>', 'folder of training images (recursive)')
     .option('--masks <dir>', 'folder of mask images (white = hole); default: generated irregular masks')
     .option('--mask-ratios <list>', 'hole-ratio ranges of generated masks', '0.1-0.2,0.2-0.3,0.3-0.4,0.4-0.5')
-    .option('--config <name|json>', 'mini, official, tiny, or JSON ({"nf": 16} / {"texture": {...}})', 'mini')
+    .option('--config <name|json>', 'official (nf 64), mini (nf 16), small (nf 8, the bundled model), tiny (nf 4), or JSON ({"nf": 16} / {"texture": {...}})', 'mini')
     .option('--size <n>', 'crop size', '64')
     .option('--batch <n>', 'batch size', '16')
     .option('--steps <n>', 'iterations to run (added to a resumed run)', '1000')
