@@ -1,4 +1,6 @@
-/** Numeric command-line options: one parser, one wording for every command's errors. */
+/** Command-line option parsers: one parser, one wording for every command's errors. */
+import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
+
 export interface NumberRule {
   /** default true */
   integer?: boolean;
@@ -26,8 +28,8 @@ export function optionalNumber(v: string | undefined, name: string, rule: Number
 
 export const STEP_RULE_HELP = "reverse step per network call: sde (official) or posterior (x0 prediction clamped to [0,1], steadier for small models); default: the model's model.json, else sde";
 
-export function parseStepRule(v: string | undefined): 'sde' | 'posterior' | undefined {
+export function parseStepRule(v: string | undefined): StepRule | undefined {
   if (v === undefined) return undefined;
-  if (v !== 'sde' && v !== 'posterior') throw new Error(`--step-rule must be sde or posterior (got "${v}")`);
+  if (!isStepRule(v)) throw new Error(`--step-rule must be sde or posterior (got "${v}")`);
   return v;
 }

@@ -7,7 +7,7 @@ import type { ImageInput, RasterImage } from '../image/io.js';
 import { loadImage } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
-import { checkpointDirs, loadModel, modelWindowSize, type Model } from '../model/checkpoints.js';
+import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
 import { getExecutor } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
@@ -99,7 +99,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   }
   if (nHoles === holes.length) throw new Error('the mask covers the whole image: there is no known pixel to inpaint from');
   const { model, runners } = await loadInpaintModel(options);
-  const size = options.size ?? modelWindowSize(checkpointDirs(options.checkpoints)) ?? 256;
+  const size = options.size ?? model.size ?? 256;
   const plan = planWindow(holeBox(holes, img.width, img.height)!, img.width, img.height, size);
   const { rgb, mask: m } = windowInputs(img, holes, plan);
   if (m.every((v) => v === 0)) throw new Error('the hole fills the whole model window: there is no known context');

@@ -5,6 +5,7 @@
  * the official checkpoints need no metadata; T cannot be inferred and comes from `model.json`
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
+import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ export interface ModelMeta {
   /** model window size the model was made for */
   size?: number;
   /** the sampler step rule the model was made for (default 'sde', the official one) */
-  stepRule?: 'sde' | 'posterior';
+  stepRule?: StepRule;
   [k: string]: unknown;
 }
 
@@ -33,6 +34,8 @@ export interface Model {
   weights: Record<NetKind, StateDict>;
   files: Record<NetKind, string>;
   meta: ModelMeta;
+  /** window size the model was made for (modelWindowSize of its folders) */
+  size?: number;
 }
 
 /** File stems accepted for each network, most specific first. */
@@ -94,7 +97,7 @@ function readMeta(dir: string): ModelMeta {
   if (!existsSync(p)) return {};
   try {
     const meta = JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
-    if (meta.stepRule !== undefined && meta.stepRule !== 'sde' && meta.stepRule !== 'posterior') {
+    if (meta.stepRule !== undefined && !isStepRule(meta.stepRule)) {
       throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(meta.stepRule)})`);
     }
     return meta;
@@ -154,7 +157,7 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
   }
   if (!Number.isInteger(T) || T < 2) throw new Error(`T must be an integer >= 2 (got ${T})`);
-  return { T, configs, weights, files, meta: metas.get(dirs[0]!)! };
+  return { T, configs, weights, files, meta: metas.get(dirs[0]!)!, size: modelWindowSize(dirs) };
 }
 
 /** `--checkpoints a,b,c` or repeated: folders in search order; none -> the default model. */

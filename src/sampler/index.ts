@@ -10,6 +10,8 @@ export {
   stageOf,
   OFFICIAL_RESAMPLING,
   OFFICIAL_STAGE_SWITCH,
+  STEP_RULES,
+  isStepRule,
 } from './strdiffusion.js';
 export type {
   SamplerVariant,

@@ -39,7 +39,11 @@ import type { F32Tensor } from '../util/tensor.js';
 const fr = Math.fround;
 
 export type SamplerVariant = 'official' | 'improved' | 'no-resampling' | 'no-discriminator';
-export type StepRule = 'sde' | 'posterior';
+export const STEP_RULES = ['sde', 'posterior'] as const;
+export type StepRule = (typeof STEP_RULES)[number];
+export function isStepRule(v: unknown): v is StepRule {
+  return (STEP_RULES as readonly unknown[]).includes(v);
+}
 export type Decision = 'accept' | 'average' | 'stop';
 export type Stage = 'early' | 'late';
 /** how an early step's resampling loop ended (the fixture's `steps[].end`) */
@@ -258,7 +262,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     stepRule: 'sde' as StepRule,
     ...stripUndefined(options),
   };
-  if (opts.stepRule !== 'sde' && opts.stepRule !== 'posterior') throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
+  if (!isStepRule(opts.stepRule)) throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
   if (opts.uMin < 1 || opts.uMax < 1) throw new Error('sampler: uMin and uMax must be ≥ 1');
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);

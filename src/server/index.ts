@@ -14,7 +14,7 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
-import type { SamplerVariant } from '../sampler/index.js';
+import { isStepRule, STEP_RULES, type SamplerVariant } from '../sampler/index.js';
 import { holeCount, holesFromRaster } from '../inpaint/mask.js';
 import { decodeImageBuffer } from './images.js';
 import { HttpError } from './errors.js';
@@ -176,7 +176,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const sampler = (up.fields.get('sampler') || 'official') as SamplerVariant;
     if (!SAMPLERS.includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLERS.join(', ')} (got "${sampler}")`);
     const stepRule = up.fields.get('stepRule') || undefined;
-    if (stepRule !== undefined && stepRule !== 'sde' && stepRule !== 'posterior') throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
+    if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
     const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
     const image = await decodeImageBuffer(imageBuf, 'image', { maxPixels });
     const mask = await decodeImageBuffer(maskBuf, 'mask', { maxPixels });
@@ -282,7 +282,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: ['sde', 'posterior'], maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });
