@@ -222,8 +222,12 @@ export class IRSDE {
    * noise prediction, x̂0 = μ + (x − μ − σ̄_t·ε)/exp(−θ̄_t dt), optionally clamped to [lo, hi].
    */
   predictX0(x: ArrayLike<number>, mu: ArrayLike<number>, eps: ArrayLike<number>, t: Level, shape: readonly number[], clamp?: [number, number]): Float32Array {
+    // per-level scalars once per level, as in muBar (meanFactor is an exp)
+    const cache = new Map<number, { sb: number; f: number }>();
     return this.map('predictX0', t, shape, [x, mu, eps], (i, l) => {
-      const v = fr(mu[i]! + fr(fr(fr(x[i]! - mu[i]!) - fr(this.sigmaBar(this.lvl(l)) * eps[i]!)) / this.meanFactor(l)));
+      let c = cache.get(l);
+      if (!c) cache.set(l, (c = { sb: this.sigmaBar(this.lvl(l)), f: this.meanFactor(l) }));
+      const v = fr(mu[i]! + fr(fr(fr(x[i]! - mu[i]!) - fr(c.sb * eps[i]!)) / c.f));
       return clamp ? Math.min(clamp[1], Math.max(clamp[0], v)) : v;
     });
   }
@@ -242,7 +246,12 @@ export class IRSDE {
   /** Sample of q(x_{t−1} | x_t, x0): reverse_optimum_step (its mean) + posteriorStd(t)·z. */
   posteriorStep(xt: ArrayLike<number>, x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
     const mean = this.reverseOptimumStep(xt, x0, mu, t, shape);
-    return this.map('posteriorStep', t, shape, [z], (i, l) => fr(mean[i]! + fr(fr(this.posteriorStd(l)) * z[i]!)));
+    const cache = new Map<number, number>();
+    return this.map('posteriorStep', t, shape, [z], (i, l) => {
+      let sd = cache.get(l);
+      if (sd === undefined) cache.set(l, (sd = fr(this.posteriorStd(l))));
+      return fr(mean[i]! + fr(sd * z[i]!));
+    });
   }
 
   /** noise_state: μ + z·λ (the test-time terminal state). */
