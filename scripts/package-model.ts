@@ -10,6 +10,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { optionalNumber, parseStepRule } from '../src/cli/args.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,10 +24,8 @@ const { values, positionals } = parseArgs({
 const [out, ...runs] = positionals;
 if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--step-rule sde|posterior] [--data TEXT]');
 if (values.weights !== 'ema' && values.weights !== 'last') throw new Error(`--weights must be ema or last (got "${values.weights}")`);
-const size = values.size === undefined ? undefined : Number(values.size);
-if (size !== undefined && !(Number.isInteger(size) && size >= 16)) throw new Error(`--size must be an integer >= 16 (got "${values.size}")`);
-const stepRule = values['step-rule'];
-if (stepRule !== undefined && stepRule !== 'sde' && stepRule !== 'posterior') throw new Error(`--step-rule must be sde or posterior (got "${stepRule}")`);
+const size = optionalNumber(values.size, 'size', { min: 16 });
+const stepRule = parseStepRule(values['step-rule']);
 
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
