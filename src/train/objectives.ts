@@ -5,20 +5,18 @@
  * - `prepareObjective` does everything that carries no gradient on the host, with the
  *   float32-emulated IR-SDE (marginal samples, posterior-mean targets, the structure guide S,
  *   the discriminator's anchor input), so these match the official tensors to an ulp;
- * - `objectiveLoss` is the differentiable part on tfjs: the network call(s), the reverse mean
- *   step and the loss. tfjs' autodiff gives the gradients.
+ * - the differentiable part (the network call(s), the reverse mean step and the loss) is
+ *   ./loss-ops.ts, written once against the operator interface for both trainers.
  *
  * The randomness (t ∈ {2..T}, then one normal draw for the state, then one for the structure
  * state in texture/discriminator training — the official call order) goes through `drawTraining`,
  * so a recorded tape and injected t reproduce the official iteration.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import type { IRSDE } from '../sde/irsde.js';
 import type { NoiseSource } from '../sde/noise.js';
 import type { NetConfig, NetKind } from '../exec/types.js';
-import { tfForward, type TfParams } from '../exec/tfjs.js';
 import type { F32Tensor } from '../util/tensor.js';
-import { discriminatorLossTf, matchingLossTf, reverseMeanFromNoiseTf } from './losses.js';
+import { filledMean, parseFill, type Fill } from '../sde/fill.js';
 
 const fr = Math.fround;
 
@@ -28,6 +26,13 @@ export interface ObjectiveBatch {
   gray: F32Tensor;
   edge: F32Tensor;
   mask: F32Tensor;
+  /**
+   * What the texture mean μ holds in the hole (src/sde/fill.ts; texture and discriminator
+   * objectives only): `zero` (default, official) μ = GT ⊙ m, `mean` / `telea` μ = GT ⊙ m + F ⊙ (1 − m)
+   * with F computed from the known pixels of each sample. `telea` needs OpenCV.js loaded
+   * (`await prepareFill('telea')` once before training).
+   */
+  fill?: Fill;
 }
 
 /** The random inputs of one iteration. */
@@ -68,7 +73,7 @@ export interface PreparedObjective {
   mask: F32Tensor;
   /** U-Nets: the noisy state x_t / y_t; D: y_t (the "fake") */
   state: F32Tensor;
-  /** U-Nets: SDE mean μ (edge⊙m or GT⊙m) */
+  /** U-Nets: SDE mean μ (edge⊙m, or GT⊙m + F⊙(1−m) with the batch's fill; F = 0 for `zero`) */
   mu: F32Tensor;
   /** posterior mean x*_{t−1} / y*_{t−1}: the U-Net target, the D's "real" */
   target: F32Tensor;
@@ -105,6 +110,8 @@ export function maskMul(x: F32Tensor, m: F32Tensor, invert = false): Float32Arra
  * Host side of one objective: the states, targets and guide of the official iteration.
  * Structure: μS = edge⊙m, x_t ~ marginal(x0 = gray), target x*_{t−1}. Texture / D: μ = GT⊙m,
  * y_t ~ marginal(x0 = GT), target y*_{t−1}, and S = x*_{t−1} of a structure state at the same t.
+ * With `batch.fill` other than `zero`, μ = GT⊙m + F⊙(1−m) for y_t, y*_{t−1}, the U-Net's μ input
+ * and (through y_t, y*) the discriminator's three inputs; μS is always edge⊙m.
  */
 export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatch, draws: TrainDraws): PreparedObjective {
   const { t } = draws;
@@ -124,7 +131,8 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
   }
   if (!draws.zS) throw new Error(`${kind} objective: the structure-state draw zS is missing`);
   const shape = batch.GT.shape;
-  const mu = { shape: [...shape], data: maskMul(batch.GT, m) };
+  const fill = batch.fill === undefined ? 'zero' : parseFill(batch.fill, 'ObjectiveBatch.fill');
+  const mu = { shape: [...shape], data: fill === 'zero' ? maskMul(batch.GT, m) : filledMean(fill, batch.GT, m) };
   const yt = sde.generateStates(batch.GT.data, mu.data, t, draws.z, shape);
   const ystar = sde.reverseOptimumStep(yt, batch.GT.data, mu.data, t, shape);
   const xt = sde.generateStates(batch.gray.data, muS.data, t, draws.zS, batch.gray.shape);
@@ -142,39 +150,4 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
     prep.anchor = { shape: [...shape], data: Float32Array.from(a, (v, i) => fr(v + b[i]!)) };
   }
   return prep;
-}
-
-const tfT = (x: F32Tensor) => tf.tensor(x.data, x.shape, 'float32');
-
-/** Everything the differentiable part produced, for parity checks. */
-export interface ObjectiveOutputs {
-  loss: tf.Scalar;
-  /** U-Nets: [ε̂, x̂_{t−1}]; D: [D_real, D_fake, D_anchor] */
-  aux: tf.Tensor[];
-}
-
-/**
- * The differentiable part: network call(s) and loss. Call inside `tf.variableGrads` (or a tidy);
- * every tensor it creates belongs to the caller's scope.
- */
-export function objectiveForward(cfg: NetConfig, params: TfParams, prep: PreparedObjective): ObjectiveOutputs {
-  const t = tf.tensor1d(prep.t, 'float32');
-  const mask = tfT(prep.mask);
-  const state = tfT(prep.state);
-  const S = prep.S && tfT(prep.S);
-  if (prep.kind === 'discriminator') {
-    const Dreal = tfForward('discriminator', cfg, params, { x: tfT(prep.target), S, t });
-    const Dfake = tfForward('discriminator', cfg, params, { x: state, S, t });
-    const Danchor = tfForward('discriminator', cfg, params, { x: tfT(prep.anchor!), S, t });
-    return { loss: discriminatorLossTf(Dreal, Dfake, Danchor), aux: [Dreal, Dfake, Danchor] };
-  }
-  const mu = tfT(prep.mu);
-  const eps = tfForward(prep.kind, cfg, params, { x: state, mu, S, t });
-  const xhat = reverseMeanFromNoiseTf(state, mu, eps, prep.coefs);
-  return { loss: matchingLossTf(xhat, tfT(prep.target), mask), aux: [eps, xhat] };
-}
-
-/** The loss only (for `tf.variableGrads`). */
-export function objectiveLoss(cfg: NetConfig, params: TfParams, prep: PreparedObjective): tf.Scalar {
-  return objectiveForward(cfg, params, prep).loss;
 }

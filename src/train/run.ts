@@ -11,14 +11,13 @@ import type { StateDict } from '../weights/types.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { loadCheckpoint } from '../weights/statedict.js';
 import { checkWeights } from '../nn/models.js';
-import { createTrainState, disposeTrainState, trainStep, type TrainState } from './step.js';
+import { createTrainer, trainStep, type NetTrainer, type TrainExecutor } from './trainer.js';
 import { MultiStepLR } from './lr.js';
 import { ADAM_DISC, ADAM_UNET } from './adam.js';
 import { initWeights } from './init.js';
 import { ImageFolderLoader } from './data.js';
 import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from './masks.js';
 import { SeededNoise } from '../sde/noise.js';
-import { initTf } from '../exec/tfjs.js';
 import { lossCurveSvg } from './plot.js';
 
 export interface RunConfig {
@@ -58,6 +57,10 @@ export interface TrainRunOptions {
   onLog?: (msg: string) => void;
   /** stop early (e.g. on SIGINT) after saving */
   shouldStop?: () => boolean;
+  /** where forward + backward run (default onnx) */
+  executor?: TrainExecutor;
+  /** onnx: intra-op threads */
+  threads?: number;
 }
 
 /** Settings that must agree between a run folder and `--resume`. */
@@ -90,13 +93,13 @@ export function latestCheckpoint(out: string): string | null {
   return existsSync(join(dir, 'state.json')) ? dir : null;
 }
 
-function saveCheckpoint(out: string, cfg: RunConfig, state: TrainState, ema: Map<string, Float32Array> | null): void {
+function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map<string, Float32Array> | null): void {
   const name = `ckpt-${String(state.iteration).padStart(8, '0')}`;
   const tmp = join(out, `.${name}.tmp-${process.pid}`);
   try {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    const weights = state.params.toStateDict();
+    const weights = state.toStateDict();
     writeSafetensors(join(tmp, `${cfg.kind}.safetensors`), weights, { kind: cfg.kind, iteration: String(state.iteration) });
     const adam = state.adam.stateDict();
     const opt: StateDict = new Map();
@@ -137,7 +140,6 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   if (cfg.kind === 'discriminator' && cfg.batch > 4 && cfg.batch % 4 !== 0) {
     throw new Error(`--batch ${cfg.batch}: the discriminator's minibatch-stddev needs a batch <= 4 or a multiple of 4`);
   }
-  await initTf();
   mkdirSync(opts.out, { recursive: true });
   const cfgPath = join(opts.out, 'config.json');
   let weights: StateDict;
@@ -157,7 +159,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
   writeJsonAtomic(join(opts.out, 'model.json'), { T: cfg.T, kind: cfg.kind, config: cfg.net, files: { [cfg.kind]: `${cfg.kind}.safetensors` } });
   const adamOpts = { ...(cfg.kind === 'discriminator' ? ADAM_DISC : ADAM_UNET), lr: cfg.lr };
-  const state = createTrainState(cfg.kind, cfg.net, weights, {
+  const state = await createTrainer(opts.executor ?? 'onnx', cfg.kind, cfg.net, weights, {
+    threads: opts.threads,
     T: cfg.T,
     adam: adamOpts,
     schedule: new MultiStepLR(cfg.lr, cfg.kind === 'discriminator' ? [] : cfg.milestones, 0.5),
@@ -180,7 +183,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     }
     log(`resumed ${opts.out} at iteration ${st.iteration}`);
   }
-  if (cfg.ema && !ema) ema = new Map([...state.params.toStateDict()].map(([k, t]) => [k, Float32Array.from(t.data)]));
+  if (cfg.ema && !ema) ema = new Map([...state.toStateDict()].map(([k, t]) => [k, Float32Array.from(t.data)]));
 
   // resumed runs continue with fresh but reproducible streams
   const streamSeed = cfg.seed + state.iteration * 7919;
@@ -200,10 +203,10 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const t0 = performance.now();
       const batch = await loader.next();
       const mask = await masks.batch(cfg.batch);
-      const r = trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask }, noise);
+      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask }, noise);
       if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at iteration ${state.iteration}; lower --lr`);
       if (ema) {
-        const cur = state.params.toStateDict();
+        const cur = state.toStateDict();
         const b = cfg.ema!;
         for (const [k, a] of ema) {
           const p = cur.get(k)!.data;
@@ -226,7 +229,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     }
   } finally {
     await loader.close();
-    disposeTrainState(state);
+    await state.dispose();
   }
   return { iteration: state.iteration, loss: last };
 }

@@ -81,6 +81,10 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   /** the values of float32 initializers, by name (references, not copies): lets ops fold constants */
   private readonly f32Values = new Map<string, Float32Array>();
+  /** the values of int64 constants (shapes, axes, indices): the reverse-mode transform reads them */
+  private readonly i64Values = new Map<string, number[]>();
+  /** the shape of every value (inputs, initializers, node outputs): the reverse-mode transform needs them */
+  readonly shapes = new Map<string, readonly number[]>();
 
   private fresh(prefix: string): string {
     let n: string;
@@ -98,6 +102,7 @@ export class GraphBuilder {
 
   input(name: string, shape: number[]): Sym {
     this.inputs.push(valueInfo(this.claim(name), shape));
+    this.shapes.set(name, [...shape]);
     return new Sym(name, shape);
   }
 
@@ -116,6 +121,7 @@ export class GraphBuilder {
       name: out,
       attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
     });
+    this.shapes.set(out, [...outShape]);
     return new Sym(out, outShape);
   }
 
@@ -125,12 +131,25 @@ export class GraphBuilder {
     const n = name ? this.claim(name) : this.fresh('const');
     this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) });
     this.f32Values.set(n, data);
+    this.shapes.set(n, [...shape]);
     return new Sym(n, shape);
   }
 
   /** The data of a float32 initializer, or undefined when `s` is computed (or not float32). */
   constValue(s: Sym): Float32Array | undefined {
     return this.f32Values.get(s.name);
+  }
+
+  /** The values of an int64 constant made by constI64, or undefined. */
+  constI64Value(name: string): number[] | undefined {
+    return this.i64Values.get(name);
+  }
+
+  /** The shape of any value of the graph. */
+  shapeOf(name: string): readonly number[] {
+    const s = this.shapes.get(name);
+    if (!s) throw new Error(`graph: no shape recorded for value "${name}"`);
+    return s;
   }
 
   /** An initializer of another element type (int8/uint8 weights, int32 biases). */
@@ -140,6 +159,7 @@ export class GraphBuilder {
     const dt = dataType === 'int8' ? DT.INT8 : dataType === 'uint8' ? DT.UINT8 : DT.INT32;
     const n = name ? this.claim(name) : this.fresh('const');
     this.initializers.push({ name: n, dims: [...shape], dataType: dt, rawData: bytesOf(data) });
+    this.shapes.set(n, [...shape]);
     return new Sym(n, shape);
   }
 
@@ -153,6 +173,7 @@ export class GraphBuilder {
       name: outs[0]!,
       attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
     });
+    outs.forEach((o, i) => this.shapes.set(o, [...outShapes[i]!]));
     return outs.map((o, i) => new Sym(o, outShapes[i]!));
   }
 
@@ -177,6 +198,8 @@ export class GraphBuilder {
     return this.dedupe('i64', shape, bytesOf(a), () => {
       const n = this.fresh('idx');
       this.initializers.push({ name: n, dims: [...shape], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(a) });
+      this.i64Values.set(n, [...values]);
+      this.shapes.set(n, [...shape]);
       return new Sym(n, shape);
     });
   }

@@ -10,10 +10,9 @@ import type { NetKind } from '../../exec/types.js';
 import { fixtureNet } from '../fixture-nets.js';
 import { readPth } from '../../weights/pth.js';
 import { maxAbs, maxAbsDiff, type F32Tensor } from '../../util/tensor.js';
-import { initTf } from '../../exec/tfjs.js';
 import { TapeNoise } from '../../sde/noise.js';
 import { isSpectralBuffer } from '../../nn/spade.js';
-import { createTrainState, disposeTrainState, trainStep } from '../../train/step.js';
+import { createTrainer, isTrainExecutor, trainStep, type TrainExecutor } from '../../train/trainer.js';
 import { Adam } from '../../train/adam.js';
 import type { ObjectiveBatch } from '../../train/objectives.js';
 
@@ -43,8 +42,16 @@ function worst(pairs: [string, ArrayLike<number>, ArrayLike<number>][]): { err: 
 }
 
 const trainStepCase: CaseHandler = async (c, ctx) => {
-  const backend = await initTf();
-  const exec = 'tfjs';
+  const out: CheckResult[] = [];
+  for (const exec of ctx.executors) {
+    if (!isTrainExecutor(exec)) continue;
+    out.push(...(await trainStepOn(exec, c, ctx)));
+  }
+  return out;
+};
+
+/** One official iteration replayed on one executor. */
+async function trainStepOn(exec: TrainExecutor, c: ParityCase, ctx: ParityContext): Promise<CheckResult[]> {
   const kind = kindOf(c);
   const f = c.files;
   const tol = c.tolerance ?? {};
@@ -60,9 +67,9 @@ const trainStepCase: CaseHandler = async (c, ctx) => {
   }), `${name} tape`);
   const { cfg, weights } = fixtureNet(ctx, kind, f.init_weights);
   const adamOpts = { lr: opt.lr ?? 1e-4, betas: (opt.betas ?? [0.9, 0.99]) as [number, number], eps: opt.eps ?? 1e-8, weightDecay: opt.weight_decay ?? 0 };
-  const state = createTrainState(kind, cfg, weights, { T: c.config?.T ?? 400, adam: adamOpts });
+  const state = await createTrainer(exec, kind, cfg, weights, { T: c.config?.T ?? 400, adam: adamOpts });
   try {
-    const r = trainStep(kind, state, batch, tape, { t, grads: true, inspect: true });
+    const r = await trainStep(kind, state, batch, tape, { t, grads: true, inspect: true });
     const p = r.prepared!;
 
     // host-side SDE inputs (float32-emulated: expected within an ulp or two)
@@ -87,7 +94,7 @@ const trainStepCase: CaseHandler = async (c, ctx) => {
 
     // loss
     const refLoss = c.values?.loss ?? ctx.load(f.loss).data[0];
-    out.push(check(`${name} loss`, exec, Math.abs(r.loss - refLoss), tol.loss_atol ?? 1e-6, `ours ${r.loss.toPrecision(9)} ref ${Number(refLoss).toPrecision(9)} (backend ${backend})`));
+    out.push(check(`${name} loss`, exec, Math.abs(r.loss - refLoss), tol.loss_atol ?? 1e-6, `ours ${r.loss.toPrecision(9)} ref ${Number(refLoss).toPrecision(9)} `));
 
     // gradients, per tensor: |ours − ref| ≤ rtol·max|ref| + atol
     const rtol = tol.grad_rtol_of_tensor_max ?? 1e-5;
@@ -125,7 +132,7 @@ const trainStepCase: CaseHandler = async (c, ctx) => {
 
     // parameters after the optimizer step (u/v separately below)
     const after = readPth(ctx.path(f.after));
-    const sd = state.params.toStateDict();
+    const sd = state.toStateDict();
     const afterPairs: [string, ArrayLike<number>, ArrayLike<number>][] = [];
     const missing: string[] = [];
     for (const [k, ref] of after) {
@@ -156,10 +163,10 @@ const trainStepCase: CaseHandler = async (c, ctx) => {
     const wr = worst([...host].map(([k, a]) => [k, a, after.get(k)!.data] as [string, ArrayLike<number>, ArrayLike<number>]));
     out.push(check(`${name} adam on reference grads`, exec, wr.err, tol.after_from_reference_grads_atol ?? 1e-7, `worst ${wr.label}`));
   } finally {
-    disposeTrainState(state);
+    await state.dispose();
   }
   return out;
-};
+}
 
 export const handlers: Record<string, CaseHandler> = {
   train_step: trainStepCase,
