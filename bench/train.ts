@@ -1,42 +1,24 @@
 /**
- * `npm run bench -- --train [--json] [--steps 3] [--batch 4] [--size 64] [--preset mini]
- * [--nets structure,texture,discriminator]`: seconds per training step (forward + backward +
- * Adam) of each network on tfjs (wasm unless STRDIFFUSION_TF_BACKEND says otherwise), median of
- * the timed steps after one warm-up step.
+ * `npm run bench -- --train [--json] [--steps 3] [--batch 4] [--size 64,128] [--preset small,mini]
+ * [--nets structure,texture,discriminator] [--executors onnx,tfjs] [--threads 1]`: one training
+ * step (forward + backward + Adam) of each network on each executor, side by side in one run.
+ * Each case runs in its own child process so that its peak RSS is its own; per case: median
+ * wall seconds per step, CPU seconds per step (user + system, all threads) and peak RSS, after
+ * one warm-up step (which includes building the graph / session).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { initTf } from '../src/exec/tfjs.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { presetConfigs } from '../src/nn/config.js';
-import { paramSpec } from '../src/nn/models.js';
 import { NET_KINDS } from '../src/nn/models.js';
 import type { NetKind } from '../src/exec/types.js';
-import type { StateDict } from '../src/weights/types.js';
-import { numel } from '../src/util/tensor.js';
 import { SeededNoise } from '../src/sde/noise.js';
-import { createTrainState, disposeTrainState, trainStep } from '../src/train/step.js';
+import { initWeights } from '../src/train/init.js';
+import { createTrainer, isTrainExecutor, trainStep, TRAIN_EXECUTORS, type TrainExecutor } from '../src/train/trainer.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';
 
 function opt(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && i + 1 < args.length ? args[i + 1]! : def;
-}
-
-/** PyTorch-default-like uniform init (fan-in scaled); LayerNorm gains 1, u/v unit vectors. */
-function randomWeights(kind: NetKind, cfg: ReturnType<typeof presetConfigs>[NetKind], rng: SeededNoise): StateDict {
-  const sd: StateDict = new Map();
-  for (const [k, shape] of paramSpec(kind, cfg)) {
-    const n = numel(shape);
-    const data = new Float32Array(n);
-    if (k.endsWith('.g')) data.fill(1);
-    else if (k.endsWith('.weight_u') || k.endsWith('.weight_v')) data.fill(1 / Math.sqrt(n));
-    else {
-      const fanIn = shape.length > 1 ? n / shape[0]! : n;
-      const b = 1 / Math.sqrt(fanIn);
-      for (let i = 0; i < n; i++) data[i] = (2 * rng.uniform() - 1) * b;
-    }
-    sd.set(k, { shape, data });
-  }
-  return sd;
 }
 
 function randomBatch(B: number, size: number, rng: SeededNoise): ObjectiveBatch {
@@ -47,42 +29,84 @@ function randomBatch(B: number, size: number, rng: SeededNoise): ObjectiveBatch 
   return { GT: img(3, () => rng.uniform()), gray: img(1, () => rng.uniform()), edge: img(1, () => (rng.uniform() < 0.1 ? 1 : 0)), mask };
 }
 
-export async function main(args: string[]): Promise<void> {
-  const json = args.includes('--json');
-  const steps = Math.max(3, Number(opt(args, 'steps', '3')));
-  const B = Number(opt(args, 'batch', '4'));
-  const size = Number(opt(args, 'size', '64'));
-  const preset = opt(args, 'preset', 'mini');
-  const nets = opt(args, 'nets', NET_KINDS.join(',')).split(',') as NetKind[];
-  const backend = await initTf();
-  const configs = presetConfigs(preset);
-  const rng = new SeededNoise(1);
-  const batch = randomBatch(B, size, rng);
-  const results: Record<string, unknown>[] = [];
-  for (const kind of nets) {
-    const cfg = configs[kind];
-    const weights = randomWeights(kind, cfg, rng);
-    const nParams = [...weights.values()].reduce((a, v) => a + v.data.length, 0);
-    const state = createTrainState(kind, cfg, weights);
-    const noise = new SeededNoise(7);
-    const times: number[] = [];
-    let loss = NaN;
-    for (let i = 0; i <= steps; i++) {
-      const t0 = performance.now();
-      loss = trainStep(kind, state, batch, noise).loss;
-      const dt = (performance.now() - t0) / 1000;
-      if (i > 0) times.push(dt);
-      if (!json) process.stderr.write(`  ${kind} step ${i}${i === 0 ? ' (warm-up)' : ''}: ${dt.toFixed(2)} s, loss ${loss.toPrecision(4)}\n`);
+interface CaseSpec {
+  executor: TrainExecutor;
+  net: NetKind;
+  preset: string;
+  batch: number;
+  size: number;
+  steps: number;
+  threads: number;
+}
+
+/** One case in this process: prints one JSON line. */
+async function runCase(c: CaseSpec): Promise<void> {
+  const cfg = presetConfigs(c.preset)[c.net];
+  const weights = initWeights(c.net, cfg, 1);
+  const params = [...weights.values()].reduce((a, v) => a + v.data.length, 0);
+  const trainer = await createTrainer(c.executor, c.net, cfg, weights, { T: 100, threads: c.threads });
+  const batch = randomBatch(c.batch, c.size, new SeededNoise(1));
+  const noise = new SeededNoise(7);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let loss = NaN;
+  for (let i = 0; i <= c.steps; i++) {
+    const t0 = performance.now();
+    const u0 = process.cpuUsage();
+    loss = (await trainStep(c.net, trainer, batch, noise)).loss;
+    const u = process.cpuUsage(u0);
+    if (i > 0) {
+      wall.push((performance.now() - t0) / 1000);
+      cpu.push((u.user + u.system) / 1e6);
     }
-    disposeTrainState(state);
-    const sorted = [...times].sort((a, b) => a - b);
-    const median = sorted[sorted.length >> 1]!;
-    results.push({ net: kind, preset, params: nParams, batch: B, size, steps: times.length, median_s: median, min_s: sorted[0], times_s: times, last_loss: loss, tensors_after: tf.memory().numTensors });
   }
-  const report = { bench: 'train_step', backend, threads: 1, results };
-  if (json) console.log(JSON.stringify(report, null, 2));
-  else {
-    console.log(`training step (fwd + bwd + Adam), tfjs ${backend}, preset ${preset}, batch ${B}, ${size}x${size}`);
-    for (const r of results) console.log(`  ${String(r.net).padEnd(14)} ${(r.median_s as number).toFixed(3)} s/step (median of ${r.steps}; min ${(r.min_s as number).toFixed(3)})  ${((r.params as number) / 1e6).toFixed(2)} M params`);
+  await trainer.dispose();
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  console.log(JSON.stringify({ ...c, params, s_per_step: med(wall), cpu_s_per_step: med(cpu), min_s: Math.min(...wall), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), last_loss: loss }));
+}
+
+export async function main(args: string[]): Promise<void> {
+  const one = opt(args, 'case', '');
+  if (one) return runCase(JSON.parse(one) as CaseSpec);
+  const json = args.includes('--json');
+  const steps = Math.max(1, Number(opt(args, 'steps', '3')));
+  const batch = Number(opt(args, 'batch', '4'));
+  const sizes = opt(args, 'size', '64,128').split(',').map(Number);
+  const presets = opt(args, 'preset', 'small,mini').split(',');
+  const threads = Number(opt(args, 'threads', '1'));
+  const nets = opt(args, 'nets', NET_KINDS.join(',')).split(',') as NetKind[];
+  const executors = opt(args, 'executors', TRAIN_EXECUTORS.join(',')).split(',');
+  for (const e of executors) if (!isTrainExecutor(e)) throw new Error(`--executors: unknown executor "${e}" (expected ${TRAIN_EXECUTORS.join(', ')})`);
+  for (const p of presets) presetConfigs(p);
+  const self = fileURLToPath(import.meta.url);
+  const results: Record<string, unknown>[] = [];
+  for (const preset of presets) for (const size of sizes) for (const net of nets) for (const executor of executors) {
+    const spec: CaseSpec = { executor: executor as TrainExecutor, net, preset, batch, size, steps, threads };
+    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--case', JSON.stringify(spec)], { encoding: 'utf8', env: { ...process.env, STRDIFFUSION_THREADS: String(threads) } });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    let res: Record<string, unknown>;
+    try {
+      res = JSON.parse(line);
+    } catch {
+      res = { ...spec, error: (r.stderr || line).trim().split('\n').slice(-3).join(' ') };
+    }
+    results.push(res);
+    if (!json) {
+      const f = (k: string, d = 3) => (typeof res[k] === 'number' ? (res[k] as number).toFixed(d) : '-');
+      console.log(`${preset.padEnd(6)} ${String(size).padStart(3)}² ${net.padEnd(13)} ${executor.padEnd(5)} ${f('s_per_step')} s/step  cpu ${f('cpu_s_per_step')} s  peak ${res.peak_rss_mb ?? '-'} MB${res.error ? `  ERROR ${res.error}` : ''}`);
+    }
   }
+  // ratio tfjs / onnx per case (same run, same machine state)
+  const ratios: Record<string, unknown>[] = [];
+  for (const r of results) {
+    if (r.executor !== 'onnx' || typeof r.s_per_step !== 'number') continue;
+    const tf = results.find((q) => q.executor === 'tfjs' && q.net === r.net && q.preset === r.preset && q.size === r.size);
+    if (tf && typeof tf.s_per_step === 'number') ratios.push({ net: r.net, preset: r.preset, size: r.size, tfjs_over_onnx: Number((tf.s_per_step / r.s_per_step).toFixed(2)) });
+  }
+  if (json) console.log(JSON.stringify({ bench: 'train_step', batch, threads, results, ratios }, null, 2));
+  else for (const q of ratios) console.log(`  ${q.preset} ${q.size}² ${q.net}: onnx ${q.tfjs_over_onnx}× faster than tfjs`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main(process.argv.slice(2));
 }
