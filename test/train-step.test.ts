@@ -15,7 +15,7 @@ import { SeededNoise } from '../src/sde/noise.js';
 import type { NetKind } from '../src/exec/types.js';
 import { Adam, ADAM_DISC, ADAM_UNET } from '../src/train/adam.js';
 import { MultiStepLR, officialUNetSchedule } from '../src/train/lr.js';
-import { createTrainState, disposeTrainState, trainStep } from '../src/train/step.js';
+import { createTrainer, trainStep, TRAIN_EXECUTORS } from '../src/train/trainer.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';
 
 const FIXTURES = resolve(__dirname, '../../shared/fixtures/parity');
@@ -34,14 +34,14 @@ beforeAll(async () => {
   await initTf();
 });
 
-describe('training-step parity (tfjs)', () => {
-  it('train_structure, train_texture and train_discriminator match the official iteration', async () => {
-    const r = await runParity(FIXTURES, { filter: /^train_/ });
-    const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
+describe('training-step parity (onnx and tfjs)', () => {
+  it('train_structure, train_texture and train_discriminator match the official iteration on every executor', async () => {
+    const r = await runParity(FIXTURES, { filter: /^train_/, executors: [...TRAIN_EXECUTORS] });
+    const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name} ${x.executor}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
     expect(bad).toEqual([]);
     expect(r.skipped).toEqual([]);
-    // loss, inputs, outputs, grads, params, adam for three nets + u/v for the texture net
-    expect(r.passed).toBe(19);
+    // loss, inputs, outputs, grads, params, adam for three nets + u/v for the texture net, per executor
+    for (const e of TRAIN_EXECUTORS) expect(r.results.filter((x) => x.executor === e && x.pass).length).toBe(19);
   });
 });
 
@@ -117,15 +117,15 @@ describe('MultiStepLR (MultiStepLR_Restart without restarts)', () => {
 });
 
 describe('train step on tfjs', () => {
-  it('no tensor leak over 3 steps of each network', () => {
+  it('no tensor leak over 3 steps of each network', async () => {
     const batch = batchFromFixtures();
     const base = tf.memory().numTensors;
     for (const kind of ['structure', 'texture', 'discriminator'] as NetKind[]) {
-      const state = createTrainState(kind, FIXTURE[kind], weightsOf(kind));
+      const state = await createTrainer('tfjs', kind, FIXTURE[kind], weightsOf(kind));
       const noise = new SeededNoise(11);
       const counts: number[] = [];
       for (let i = 0; i < 3; i++) {
-        const r = trainStep(kind, state, batch, noise);
+        const r = await trainStep(kind, state, batch, noise);
         expect(Number.isFinite(r.loss)).toBe(true);
         for (const t of r.t) expect(t >= 2 && t <= 400).toBe(true);
         counts.push(tf.memory().numTensors);
@@ -134,20 +134,23 @@ describe('train step on tfjs', () => {
       expect(counts[2]).toBe(counts[0]);
       expect(state.iteration).toBe(3);
       expect(state.adam.step).toBe(3);
-      disposeTrainState(state);
+      await state.dispose();
       expect(tf.memory().numTensors).toBe(base);
     }
   });
 
-  it('overfitting one tiny batch: the loss is finite and decreases', () => {
+});
+
+describe.each(TRAIN_EXECUTORS)('train step on %s', (executor) => {
+  it('overfitting one tiny batch: the loss is finite and decreases', async () => {
     const batch = batchFromFixtures();
-    const state = createTrainState('structure', FIXTURE.structure, weightsOf('structure'), { adam: { lr: 1e-3, betas: [0.9, 0.99] } });
+    const state = await createTrainer(executor, 'structure', FIXTURE.structure, weightsOf('structure'), { adam: { lr: 1e-3, betas: [0.9, 0.99] } });
     const losses: number[] = [];
     for (let i = 0; i < 20; i++) {
       // the same t and noise every step: only the parameters change
-      losses.push(trainStep('structure', state, batch, new SeededNoise(5), { t: [150, 40] }).loss);
+      losses.push((await trainStep('structure', state, batch, new SeededNoise(5), { t: [150, 40] })).loss);
     }
-    disposeTrainState(state);
+    await state.dispose();
     for (const l of losses) expect(Number.isFinite(l)).toBe(true);
     expect(losses[19]!).toBeLessThan(0.7 * losses[0]!);
     let ups = 0;

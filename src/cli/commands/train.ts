@@ -12,6 +12,7 @@ import { trainRun, type RunConfig } from '../../train/run.js';
 import { parseRatio } from '../../train/masks.js';
 import { ProgressBar } from '../progress.js';
 import { parseNumberOption } from '../args.js';
+import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
 
@@ -54,6 +55,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '0')
     .option('--save-every <n>', 'checkpoint interval in iterations', '100')
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
+    .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
+    .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
     .option('-q, --quiet', 'no progress bar')
     .action(async (kind: string, o: Record<string, string | boolean | undefined>) => {
       if (!KINDS.includes(kind as NetKind)) throw new Error(`network must be one of ${KINDS.join(', ')} (got "${kind}")`);
@@ -80,17 +83,25 @@ export function register(program: Command): void {
         init: o.init ? resolve(String(o.init)) : null,
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
+      const executor = String(o.executor);
+      if (!isTrainExecutor(executor)) throw new Error(`--executor must be one of ${TRAIN_EXECUTORS.join(', ')} (got "${executor}")`);
+      const threads = o.threads === undefined ? undefined : parseNumberOption(String(o.threads), 'threads', { positive: true });
       const out = resolve(String(o.out ?? `runs/${k}`));
       const steps = parseNumberOption(String(o.steps), 'steps', { positive: true });
       let bar: ProgressBar | null = null;
       let stop = false;
-      process.once('SIGINT', () => {
+      const onSignal = () => {
         stop = true;
         console.error('\nstopping after this step (checkpoint will be saved)...');
-      });
+      };
+      // SIGTERM too: what `kill`, systemd and CI send; both save a checkpoint before exiting
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const res = await trainRun(cfg, {
         out,
         steps,
+        executor,
+        threads,
         resume: Boolean(o.resume),
         command: `strdiffusion train ${process.argv.slice(3).join(' ')}`,
         onLog: (m) => console.error(m),
