@@ -13,19 +13,11 @@
  * is reversed by Reshape + ReduceSum, other static Gathers by ScatterND(add).
  */
 import onnxProto from 'onnx-proto';
-import { GraphBuilder, Sym, type AttrValue } from './graph.js';
+import { numel, sameShape, GraphBuilder, Sym, type AttrValue } from './builder.js';
 
 type INodeProto = onnxProto.onnx.INodeProto;
 
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
 
 function attrOf(n: INodeProto, name: string): { i?: number; ints?: number[]; f?: number } | undefined {
   const a = n.attribute?.find((x) => x.name === name);

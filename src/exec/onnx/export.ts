@@ -7,10 +7,13 @@ import { unetForward } from '../../nn/unet.js';
 import { discriminatorForward } from '../../nn/discriminator.js';
 import type { StateDict } from '../../weights/types.js';
 import type { NetConfig, NetKind } from '../types.js';
-import { GraphBuilder, OPSET, PRECISIONS, SymOps, SymParams, type Precision, type QuantOptions, type Sym } from './graph.js';
+import { GraphBuilder, OPSET, type Sym } from './builder.js';
+import { PRECISIONS, type Precision, type QuantOptions } from './quant.js';
+import { SymOps } from './tracer.js';
+import { SymParams } from './params.js';
 
-export type { Calibration, ConvRange, Precision, QuantOptions } from './graph.js';
-export { PRECISIONS } from './graph.js';
+export type { Calibration, ConvRange, Precision, QuantOptions } from './quant.js';
+export { PRECISIONS } from './quant.js';
 
 export interface ExportOptions {
   /**

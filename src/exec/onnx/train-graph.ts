@@ -10,7 +10,8 @@ import type { ParamStore } from '../../nn/ops.js';
 import type { UNetConfig } from '../../nn/config.js';
 import { isSpectralBuffer } from '../../nn/spade.js';
 import { objective, type ObjectiveTensors } from '../../train/loss-ops.js';
-import { GraphBuilder, SymOps, type Sym } from './graph.js';
+import { GraphBuilder, type Sym } from './builder.js';
+import { SymOps } from './tracer.js';
 import { appendGradients } from './autodiff.js';
 
 /** Parameters as graph inputs, created on first use; spectral weights W/σ with σ = uᵀWv in the graph. */
