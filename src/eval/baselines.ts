@@ -2,62 +2,12 @@
  * Classical inpainting baselines through OpenCV's `cv.inpaint` (the photo module is part of the
  * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3.
  */
-import { createRequire } from 'node:module';
 import type { RasterImage } from '../image/io.js';
+import { loadOpenCv, openCvVersion } from '../image/opencv.js';
 import type { Method } from './methods.js';
 
-/** The slice of the OpenCV.js API used here (the package's own typings are large and loose). */
-interface CvMat {
-  data: Uint8Array;
-  delete(): void;
-}
-interface Cv {
-  Mat: new (rows?: number, cols?: number, type?: number) => CvMat;
-  CV_8UC1: number;
-  CV_8UC3: number;
-  INPAINT_TELEA: number;
-  INPAINT_NS: number;
-  inpaint(src: CvMat, mask: CvMat, dst: CvMat, radius: number, flags: number): void;
-  onRuntimeInitialized?: () => void;
-}
-
-// The Emscripten module object has a `then` method: resolving a promise with it directly makes
-// the promise machinery follow that `then` forever, so it always travels wrapped in an object.
-let cvPromise: Promise<{ cv: Cv }> | null = null;
-
-/** OpenCV.js, once its Emscripten runtime is ready (the module object exists before that). */
-export async function loadOpenCv(): Promise<{ cv: Cv }> {
-  if (!cvPromise) {
-    cvPromise = (async () => {
-      const req = createRequire(import.meta.url);
-      const c = req('@techstark/opencv-js') as Cv;
-      if (typeof (c as Partial<Cv>).Mat !== 'function') {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('OpenCV.js did not initialise within 60 s')), 60_000);
-          c.onRuntimeInitialized = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      if (typeof c.inpaint !== 'function' || c.INPAINT_TELEA === undefined || c.INPAINT_NS === undefined) {
-        throw new Error('this OpenCV.js build has no photo module (cv.inpaint): the telea/ns baselines are unavailable');
-      }
-      return { cv: c };
-    })();
-    cvPromise.catch(() => (cvPromise = null));
-  }
-  return cvPromise;
-}
-
-export function openCvVersion(): string {
-  try {
-    const req = createRequire(import.meta.url);
-    return (req('@techstark/opencv-js/package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
+// the loader moved to src/image/opencv.ts (the SDE's `telea` fill uses it too); re-exported for old importers
+export { loadOpenCv, openCvVersion };
 
 /** `cv.inpaint` on an 8-bit RGB image; `holes` 1 = hole per pixel. Channel order does not matter (both methods treat channels alike). */
 export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns', radius = 3): Promise<RasterImage> {

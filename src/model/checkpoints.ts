@@ -6,6 +6,7 @@
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
 import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
+import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,8 @@ export interface ModelMeta {
   size?: number;
   /** the sampler step rule the model was made for (default 'sde', the official one) */
   stepRule?: StepRule;
+  /** what the texture mean μ holds in the hole, as trained (src/sde/fill.ts; default 'zero', the official μ) */
+  fill?: Fill;
   [k: string]: unknown;
 }
 
@@ -36,6 +39,8 @@ export interface Model {
   meta: ModelMeta;
   /** window size the model was made for (modelWindowSize of its folders) */
   size?: number;
+  /** the texture mean's hole fill the model was trained with (`modelFill`): pass it to the sampler */
+  fill: Fill;
 }
 
 /** File stems accepted for each network, most specific first. */
@@ -100,6 +105,9 @@ function readMeta(dir: string): ModelMeta {
     if (meta.stepRule !== undefined && !isStepRule(meta.stepRule)) {
       throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(meta.stepRule)})`);
     }
+    if (meta.fill !== undefined && !isFill(meta.fill)) {
+      throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.fill)})`);
+    }
     return meta;
   } catch (e) {
     throw new Error(`${p}: ${e instanceof SyntaxError ? 'not valid JSON (' + e.message + ')' : (e as Error).message}`);
@@ -116,6 +124,32 @@ export function modelWindowSize(dirs: string[]): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The hole fill of the texture mean a model was trained with: `fill` in the model.json of the
+ * folders holding the texture and discriminator networks (both were trained with μ), else of any
+ * folder given; 'zero' (the official μ) when none says. Folders that disagree are an error.
+ * (The structure network never sees μ, so its folder's value is only a fallback.)
+ */
+export function modelFill(dirs: string[], files?: Partial<Record<NetKind, string>>): Fill {
+  const metas = dirs.map((d) => ({ dir: d, meta: existsSync(d) ? readMeta(d) : ({} as ModelMeta) }));
+  const owners = new Set<string>();
+  for (const k of ['texture', 'discriminator'] as NetKind[]) {
+    const f = files?.[k];
+    if (f) owners.add(resolve(dirname(f)));
+  }
+  const relevant = owners.size ? metas.filter((m) => owners.has(resolve(m.dir))) : metas;
+  const declared = (relevant.some((m) => m.meta.fill !== undefined) ? relevant : metas).filter((m) => m.meta.fill !== undefined);
+  const first = declared[0];
+  if (!first) return 'zero';
+  const other = declared.find((m) => m.meta.fill !== first.meta.fill);
+  if (other) {
+    throw new Error(
+      `the model folders disagree on the fill: ${join(first.dir, 'model.json')} says "${first.meta.fill}", ${join(other.dir, 'model.json')} says "${other.meta.fill}"`,
+    );
+  }
+  return first.meta.fill!;
 }
 
 /**
@@ -157,7 +191,7 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
   }
   if (!Number.isInteger(T) || T < 2) throw new Error(`T must be an integer >= 2 (got ${T})`);
-  return { T, configs, weights, files, meta: metas.get(dirs[0]!)!, size: modelWindowSize(dirs) };
+  return { T, configs, weights, files, meta: metas.get(dirs[0]!)!, size: modelWindowSize(dirs), fill: modelFill(dirs, files) };
 }
 
 /** `--checkpoints a,b,c` or repeated: folders in search order; none -> the default model. */

@@ -35,6 +35,7 @@ import type { IRSDE } from '../sde/irsde.js';
 import type { NoiseSource } from '../sde/noise.js';
 import type { NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
+import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
 
 const fr = Math.fround;
 
@@ -146,6 +147,14 @@ export interface SamplerOptions {
    *   saturated colours; clamping x̂0 keeps every state in range. Same draws as `sde`.
    */
   stepRule?: StepRule;
+  /**
+   * What the texture mean μ holds in the hole (src/sde/fill.ts): `zero` (default, official)
+   * μ = GT ⊙ m; `mean` / `telea` μ = GT ⊙ m + F ⊙ (1 − m) with F the per-channel mean or the
+   * OpenCV Telea inpainting of the known pixels. Must be the fill the model was trained with
+   * (`fill` in its model.json). `telea` needs OpenCV.js loaded: `sample` does that itself,
+   * callers of `makeContext` must `await prepareFill('telea')` first.
+   */
+  fill?: Fill;
   onStep?: (info: StepInfo) => void;
   /**
    * Called after every step with the step's t and the new states (level t − 1); x is the carried
@@ -190,14 +199,14 @@ export interface SamplerContext {
   shapeY: number[];
   shapeX: number[];
   mask: Float32Array;
-  /** μ = GT ⊙ m */
+  /** μ = GT ⊙ m (fill `zero`), else GT ⊙ m + F ⊙ (1 − m) */
   mu: Float32Array;
   /** μS = edge ⊙ m */
   muS: Float32Array;
   /** known structure x_0 = gray ⊙ m */
   gS: Float32Array;
   image: Float32Array;
-  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'stepRule'>> & SamplerOptions;
+  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'stepRule' | 'fill'>> & SamplerOptions;
   /** last early level: trunc(stageSwitch·T), at least 1 */
   switchLevel: number;
   /** work buffers */
@@ -260,9 +269,11 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     stageSwitch: OFFICIAL_STAGE_SWITCH,
     variant: 'official' as SamplerVariant,
     stepRule: 'sde' as StepRule,
+    fill: 'zero' as Fill,
     ...stripUndefined(options),
   };
   if (!isStepRule(opts.stepRule)) throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
+  if (!isFill(opts.fill)) throw new Error(`sampler: unknown fill "${opts.fill}" (${FILLS.join(', ')})`);
   if (opts.uMin < 1 || opts.uMax < 1) throw new Error('sampler: uMin and uMax must be ≥ 1');
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);
@@ -276,7 +287,8 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     shapeY: [...s],
     shapeX,
     mask: m,
-    mu: times(image.data, m, 3),
+    // the hole pixels of the image are unknown: the fill reads the known pixels only
+    mu: filledMean(opts.fill, image, mask),
     muS: times(edge.data, m, 1),
     gS: times(gray.data, m, 1),
     image: image.data,
@@ -558,6 +570,7 @@ export function toUint8(img: ArrayLike<number>): Uint8Array {
 /** The full sampler: terminal states (2 draws) then steps t = T … 1. */
 export async function sample(args: SampleArgs): Promise<SampleResult> {
   const { nets, sde, inputs, noise, options = {} } = args;
+  if (options.fill !== undefined && isFill(options.fill)) await prepareFill(options.fill);
   const ctx = makeContext(sde, nets, inputs, options);
   const T = sde.T;
   const counter = new Counter(noise);

@@ -1,0 +1,71 @@
+/**
+ * OpenCV.js (@techstark/opencv-js 4.5, with the photo module's `cv.inpaint`), loaded once.
+ *
+ * A leaf module (no project imports) so that every layer can use it: the eval baselines, the
+ * training batches and the sampler (the `telea` fill of the SDE mean, src/sde/fill.ts).
+ * Loading is asynchronous (the Emscripten runtime initialises after `require`); once
+ * `loadOpenCv()` has resolved, `loadedOpenCv()` returns the same object synchronously.
+ */
+import { createRequire } from 'node:module';
+
+/** The slice of the OpenCV.js API used in this project (the package's own typings are large and loose). */
+export interface CvMat {
+  data: Uint8Array;
+  data16U: Uint16Array;
+  delete(): void;
+}
+export interface Cv {
+  Mat: new (rows?: number, cols?: number, type?: number) => CvMat;
+  CV_8UC1: number;
+  CV_8UC3: number;
+  CV_16UC1: number;
+  INPAINT_TELEA: number;
+  INPAINT_NS: number;
+  inpaint(src: CvMat, mask: CvMat, dst: CvMat, radius: number, flags: number): void;
+  onRuntimeInitialized?: () => void;
+}
+
+// The Emscripten module object has a `then` method: resolving a promise with it directly makes
+// the promise machinery follow that `then` forever, so it always travels wrapped in an object.
+let cvPromise: Promise<{ cv: Cv }> | null = null;
+let loaded: Cv | null = null;
+
+/** OpenCV.js, once its Emscripten runtime is ready (the module object exists before that). */
+export async function loadOpenCv(): Promise<{ cv: Cv }> {
+  if (!cvPromise) {
+    cvPromise = (async () => {
+      const req = createRequire(import.meta.url);
+      const c = req('@techstark/opencv-js') as Cv;
+      if (typeof (c as Partial<Cv>).Mat !== 'function') {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('OpenCV.js did not initialise within 60 s')), 60_000);
+          c.onRuntimeInitialized = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (typeof c.inpaint !== 'function' || c.INPAINT_TELEA === undefined || c.INPAINT_NS === undefined) {
+        throw new Error('this OpenCV.js build has no photo module (cv.inpaint): Telea / Navier–Stokes inpainting is unavailable');
+      }
+      loaded = c;
+      return { cv: c };
+    })();
+    cvPromise.catch(() => (cvPromise = null));
+  }
+  return cvPromise;
+}
+
+/** The OpenCV.js module if `loadOpenCv()` has already resolved, else null. */
+export function loadedOpenCv(): Cv | null {
+  return loaded;
+}
+
+export function openCvVersion(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (req('@techstark/opencv-js/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}

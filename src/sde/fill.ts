@@ -1,0 +1,172 @@
+/**
+ * What the texture SDE's mean μ holds in the hole (not in the official code; see
+ * training-notes.md, "If the small model still cannot beat a flat fill").
+ *
+ * The official μ is GT ⊙ m (m = 1 known, 0 hole): the hole is black and the networks must turn
+ * black into content. With a classical fill F computed from the known pixels only,
+ *
+ *     μ = GT ⊙ m + F ⊙ (1 − m),
+ *
+ * the mean-reverting process starts from a plausible fill and the networks learn a residual.
+ * - `zero`  (official, default): F = 0, μ = GT ⊙ m exactly (bit for bit the official tensor);
+ * - `mean`:  F = the per-channel mean of the sample's known pixels;
+ * - `telea`: F = OpenCV's Telea inpainting (fast marching, radius 3) of the known pixels.
+ *
+ * A model trained with a fill must be sampled with the same one: training records it in the run
+ * folder's model.json (`"fill": "telea"`), and the sampler builds μ the same way.
+ *
+ * Everything is per sample of an NCHW batch x [B,C,H,W] with a mask [B,1,H,W]; a pixel counts
+ * as known when m ≥ 0.5 (the project's masks are 0/1). The hole pixels of x are never read
+ * (at inference they are unknown). A sample without any known pixel gets F = 0 (the official μ).
+ * `telea` needs OpenCV.js, whose loading is asynchronous: `await prepareFill('telea')` once, then
+ * every function here is synchronous.
+ */
+import type { F32Tensor } from '../util/tensor.js';
+import { loadOpenCv, loadedOpenCv, type Cv } from '../image/opencv.js';
+
+const fr = Math.fround;
+
+export const FILLS = ['zero', 'mean', 'telea'] as const;
+export type Fill = (typeof FILLS)[number];
+
+export function isFill(v: unknown): v is Fill {
+  return (FILLS as readonly unknown[]).includes(v);
+}
+
+/** `v` as a Fill, or an error naming the bad value (`what` says where it came from). */
+export function parseFill(v: unknown, what = 'fill'): Fill {
+  if (isFill(v)) return v;
+  throw new Error(`${what} must be one of ${FILLS.join(', ')} (got ${JSON.stringify(v) ?? String(v)})`);
+}
+
+/** Telea's neighbourhood radius (the eval baseline's, OpenCV's usual 3). */
+export const TELEA_RADIUS = 3;
+
+/** Makes `fill` usable synchronously: loads OpenCV.js for `telea`, nothing otherwise. */
+export async function prepareFill(fill: Fill): Promise<void> {
+  if (fill === 'telea') await loadOpenCv();
+}
+
+function requireCv(cv?: Cv): Cv {
+  const c = cv ?? loadedOpenCv();
+  if (!c) throw new Error("the telea fill needs OpenCV.js: call `await prepareFill('telea')` (or loadOpenCv()) first");
+  return c;
+}
+
+function dims(x: F32Tensor, mask: F32Tensor): [number, number, number, number] {
+  const [B, C, H, W] = x.shape as [number, number, number, number];
+  if (x.shape.length !== 4) throw new Error(`fill: expected an NCHW tensor, got [${x.shape.join(', ')}]`);
+  if (mask.shape.length !== 4 || mask.shape[0] !== B || mask.shape[1] !== 1 || mask.shape[2] !== H || mask.shape[3] !== W) {
+    throw new Error(`fill: mask [${mask.shape.join(', ')}] does not broadcast to [${x.shape.join(', ')}]`);
+  }
+  if (x.data.length !== B * C * H * W || mask.data.length !== B * H * W) throw new Error('fill: tensor data and shape disagree');
+  return [B, C, H, W];
+}
+
+/**
+ * The classical fill F [B,C,H,W] (float32): the fill value in the hole (m < 0.5), 0 at the known
+ * pixels (they are taken from x by `filledMean`). `zero` returns all zeros.
+ */
+export function holeFill(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Float32Array {
+  const [B, C, H, W] = dims(x, mask);
+  const hw = H * W;
+  const F = new Float32Array(x.data.length);
+  if (fill === 'zero') return F;
+  if (fill !== 'mean' && fill !== 'telea') parseFill(fill);
+  const c = fill === 'telea' ? requireCv(cv) : null;
+  for (let b = 0; b < B; b++) {
+    const m = mask.data.subarray(b * hw, (b + 1) * hw);
+    let known = 0;
+    for (let p = 0; p < hw; p++) if (m[p]! >= 0.5) known++;
+    if (known === 0 || known === hw) continue;
+    const xb = x.data.subarray(b * C * hw, (b + 1) * C * hw);
+    const Fb = F.subarray(b * C * hw, (b + 1) * C * hw);
+    if (fill === 'mean') meanFill(xb, m, C, hw, known, Fb);
+    else teleaFill(c!, xb, m, C, H, W, Fb);
+  }
+  return F;
+}
+
+/** Per-channel mean of the known pixels (float64 sum), written into the hole of F. */
+function meanFill(x: Float32Array, m: Float32Array, C: number, hw: number, known: number, F: Float32Array): void {
+  for (let ch = 0; ch < C; ch++) {
+    const o = ch * hw;
+    let s = 0;
+    for (let p = 0; p < hw; p++) if (m[p]! >= 0.5) s += x[o + p]!;
+    const v = fr(s / known);
+    for (let p = 0; p < hw; p++) if (m[p]! < 0.5) F[o + p] = v;
+  }
+}
+
+const Q = 65535;
+
+/**
+ * `cv.inpaint(…, INPAINT_TELEA)` channel by channel on 16-bit images (this OpenCV.js build
+ * returns garbage for CV_32FC1 input, and 8-bit would quantise to 1/255). Each channel's known
+ * values are mapped affinely from [lo, hi] onto 0…65535 (resolution (hi − lo)/65535, any value
+ * range works), the hole is set to 0 before the call so it cannot leak in, and the result is
+ * mapped back and clamped to [lo, hi] (Telea's gradient term can overshoot the known range).
+ */
+function teleaFill(cv: Cv, x: Float32Array, m: Float32Array, C: number, H: number, W: number, F: Float32Array): void {
+  const hw = H * W;
+  const src = new cv.Mat(H, W, cv.CV_16UC1);
+  const mask = new cv.Mat(H, W, cv.CV_8UC1);
+  const dst = new cv.Mat();
+  try {
+    for (let p = 0; p < hw; p++) mask.data[p] = m[p]! >= 0.5 ? 0 : 255;
+    for (let ch = 0; ch < C; ch++) {
+      const o = ch * hw;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let p = 0; p < hw; p++) {
+        if (m[p]! < 0.5) continue;
+        const v = x[o + p]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      if (!(hi > lo)) {
+        // a constant (or non-finite) channel: Telea of a constant is that constant
+        const v = Number.isFinite(lo) ? fr(lo) : 0;
+        for (let p = 0; p < hw; p++) if (m[p]! < 0.5) F[o + p] = v;
+        continue;
+      }
+      const scale = Q / (hi - lo);
+      const s16 = src.data16U;
+      for (let p = 0; p < hw; p++) s16[p] = m[p]! >= 0.5 ? Math.round((x[o + p]! - lo) * scale) : 0;
+      cv.inpaint(src, mask, dst, TELEA_RADIUS, cv.INPAINT_TELEA);
+      const d16 = dst.data16U;
+      const inv = (hi - lo) / Q;
+      for (let p = 0; p < hw; p++) {
+        if (m[p]! >= 0.5) continue;
+        F[o + p] = fr(Math.min(hi, Math.max(lo, lo + d16[p]! * inv)));
+      }
+    }
+  } finally {
+    src.delete();
+    mask.delete();
+    dst.delete();
+  }
+}
+
+/**
+ * The texture SDE mean μ = x ⊙ m + F ⊙ (1 − m) in float32, F = `holeFill(fill, x, mask)`.
+ * `zero` computes x ⊙ m only: bit for bit the official μ.
+ */
+export function filledMean(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Float32Array {
+  const [B, C, H, W] = dims(x, mask);
+  const hw = H * W;
+  const F = fill === 'zero' ? null : holeFill(fill, x, mask, cv);
+  const out = new Float32Array(x.data.length);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      const o = (b * C + c) * hw;
+      const mo = b * hw;
+      for (let k = 0; k < hw; k++) {
+        const mv = mask.data[mo + k]!;
+        const known = fr(x.data[o + k]! * mv);
+        out[o + k] = F ? fr(known + fr(F[o + k]! * fr(1 - mv))) : known;
+      }
+    }
+  }
+  return out;
+}
