@@ -167,7 +167,8 @@ export class ReverseMode {
     for (const n of forward) {
       const d = DIFF_INPUTS[n.opType!];
       const ins = n.input ?? [];
-      const idx = d === 'all' ? ins.map((_, i) => i) : d ?? [];
+      // an op without a rule depends on all its inputs, so that reaching it is an error (not a cut path)
+      const idx = d === 'all' || d === undefined ? ins.map((_, i) => i) : d;
       if (idx.some((i) => live.has(ins[i]!))) {
         if (!d) throw new Error(`autodiff: no gradient rule for ONNX op ${n.opType} (node ${n.name})`);
         for (const o of n.output ?? []) live.add(o);

@@ -1,6 +1,6 @@
 /**
  * ONNX export of the three networks: the network code in src/nn runs once on symbolic tensors
- * (./graph.ts) for one concrete (batch, height, width), with the weights as initializers.
+ * (./tracer.ts) for one concrete (batch, height, width), with the weights as initializers.
  */
 import type { DiscConfig, UNetConfig } from '../../nn/config.js';
 import { unetForward } from '../../nn/unet.js';
