@@ -30,6 +30,7 @@ const stepRule = parseStepRule(values['step-rule']);
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
 let T: number | undefined;
+let fill: string | undefined;
 for (const run of runs) {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
   const kind = cfg.run.kind as string;
@@ -37,6 +38,11 @@ for (const run of runs) {
   const state = JSON.parse(readFileSync(join(run, latest, 'state.json'), 'utf8'));
   if (T !== undefined && T !== cfg.run.T) throw new Error(`runs disagree on T (${T} vs ${cfg.run.T})`);
   T = cfg.run.T;
+  if (kind !== 'structure') {
+    const f = cfg.run.fill ?? 'zero';
+    if (fill !== undefined && fill !== f) throw new Error(`runs disagree on the fill (${fill} vs ${f})`);
+    fill = f;
+  }
   // the run's top-level weights are the EMA weights when the run kept an EMA
   const last = values.weights === 'last' || !cfg.run.ema;
   const src = last ? join(run, latest, `${kind}.safetensors`) : join(run, `${kind}.safetensors`);
@@ -52,6 +58,7 @@ writeFileSync(
       T,
       ...(size !== undefined ? { size } : {}),
       ...(stepRule !== undefined ? { stepRule } : {}),
+      ...(fill !== undefined && fill !== 'zero' ? { fill } : {}),
       description: 'StrDiffusion default model of this project: small config (nf 8, ngf 8), trained on CPU with the project trainer',
       data: values.data ?? 'photos of the Debian packages mate-backgrounds, lomiri-wallpapers-16.04, lomiri-wallpapers-20.04 and python3-skimage (its data folder) (scripts/prepare-train-data.ts: short side 320 px); masks: generated irregular masks, hole ratio 10-50 %',
       files: { structure: 'structure.safetensors', texture: 'texture.safetensors', discriminator: 'discriminator.safetensors' },

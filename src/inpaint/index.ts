@@ -121,6 +121,8 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
       ...options.samplerOptions,
       variant: options.sampler ?? 'official',
       stepRule: options.stepRule ?? model.meta.stepRule ?? 'sde',
+      // the texture mean must hold what it held in training
+      fill: model.fill,
       onStep: options.onProgress ? (info: StepInfo) => options.onProgress!({ ...info, T: model.T }) : undefined,
       onState: options.onState,
     },

@@ -19,6 +19,7 @@ import { ImageFolderLoader } from './data.js';
 import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from './masks.js';
 import { SeededNoise } from '../sde/noise.js';
 import { lossCurveSvg } from './plot.js';
+import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -37,6 +38,8 @@ export interface RunConfig {
   saveEvery: number;
   /** start from these weights instead of the official random init (new runs only) */
   init?: string | null;
+  /** texture / discriminator: what the SDE mean holds in the hole (src/sde/fill.ts; default zero = official) */
+  fill?: Fill;
 }
 
 export interface RunProgress {
@@ -149,6 +152,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     const prev = JSON.parse(readFileSync(cfgPath, 'utf8')).run as RunConfig;
     const why = sameIdentity(prev, cfg);
     if (why) throw new Error(`--resume: ${opts.out} is a run of another configuration (${why})`);
+    // runs from before the fill option have none: they used the official zero fill
+    if ((prev.fill ?? 'zero') !== (cfg.fill ?? 'zero')) throw new Error(`--resume: ${opts.out} was trained with --fill ${prev.fill ?? 'zero'}, not ${cfg.fill ?? 'zero'}`);
     resumeDir = latestCheckpoint(opts.out);
     if (!resumeDir) throw new Error(`--resume: ${opts.out} has no complete checkpoint yet`);
     weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
@@ -157,7 +162,13 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
   }
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
-  writeJsonAtomic(join(opts.out, 'model.json'), { T: cfg.T, kind: cfg.kind, config: cfg.net, files: { [cfg.kind]: `${cfg.kind}.safetensors` } });
+  writeJsonAtomic(join(opts.out, 'model.json'), {
+    T: cfg.T, kind: cfg.kind, config: cfg.net,
+    ...(cfg.kind !== 'structure' ? { fill: cfg.fill ?? 'zero' } : {}),
+    files: { [cfg.kind]: `${cfg.kind}.safetensors` },
+  });
+  const fill = parseFill(cfg.fill ?? 'zero', 'fill');
+  await prepareFill(fill);
   const adamOpts = { ...(cfg.kind === 'discriminator' ? ADAM_DISC : ADAM_UNET), lr: cfg.lr };
   const state = await createTrainer(opts.executor ?? 'onnx', cfg.kind, cfg.net, weights, {
     threads: opts.threads,
@@ -203,7 +214,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const t0 = performance.now();
       const batch = await loader.next();
       const mask = await masks.batch(cfg.batch);
-      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask }, noise);
+      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask, fill }, noise);
       if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at iteration ${state.iteration}; lower --lr`);
       if (ema) {
         const cur = state.toStateDict();

@@ -36,7 +36,8 @@ export function register(program: Command): void {
         files[k] = `${k}.safetensors`;
         writeSafetensors(join(out, files[k]!), model.weights[k], { kind: k, source: basename(model.files[k]) });
       }
-      const meta = { T: model.T, ...(size !== undefined ? { size } : {}), files, converted_from: Object.fromEntries(NET_KINDS.map((k) => [k, model.files[k]])) };
+      // keep every field of the source's model.json (size, stepRule, fill, descriptions), then ours
+      const meta = { ...model.meta, T: model.T, ...(size !== undefined ? { size } : {}), ...(model.fill !== 'zero' ? { fill: model.fill } : {}), files, converted_from: Object.fromEntries(NET_KINDS.map((k) => [k, model.files[k]])) };
       writeFileSync(join(out, 'model.json'), JSON.stringify(meta, null, 2) + '\n');
       console.log(`wrote ${out} (${NET_KINDS.map((k) => files[k]).join(', ')}, model.json with T = ${model.T})`);
     });

@@ -13,6 +13,7 @@ import { parseRatio } from '../../train/masks.js';
 import { ProgressBar } from '../progress.js';
 import { parseNumberOption } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
+import { FILLS, parseFill } from '../../sde/fill.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
 
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '0')
     .option('--save-every <n>', 'checkpoint interval in iterations', '100')
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
+    .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea = classical fill of the known pixels, recorded in model.json)`, 'zero')
     .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
     .option('-q, --quiet', 'no progress bar')
@@ -81,6 +83,7 @@ export function register(program: Command): void {
         ema,
         saveEvery: parseNumberOption(String(o.saveEvery), 'save-every', { positive: true }),
         init: o.init ? resolve(String(o.init)) : null,
+        fill: parseFill(String(o.fill), '--fill'),
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
       const executor = String(o.executor);
