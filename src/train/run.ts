@@ -20,6 +20,8 @@ import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, typ
 import { SeededNoise } from '../sde/noise.js';
 import { lossCurveSvg } from './plot.js';
 import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
+import { diagnoseUNet, diagnosticsSvg, discriminatorAccuracy, type DiagnosticsEntry } from './diagnostics.js';
+import type { ObjectiveBatch } from './objectives.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -64,6 +66,10 @@ export interface TrainRunOptions {
   executor?: TrainExecutor;
   /** onnx: intra-op threads */
   threads?: number;
+  /** U-Nets: write diagnostics (x̂0 hole error against t) every this many iterations (0 = never; default 1000) */
+  diagEvery?: number;
+  /** images for the diagnostics batch (default: the training folder) */
+  diagData?: string;
 }
 
 /** Settings that must agree between a run folder and `--resume`. */
@@ -201,6 +207,31 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3 });
   if (loader.skipped) log(`skipped ${loader.skipped} unreadable image(s)`);
   const masks = await maskSource({ ...cfg, seed: streamSeed });
+  // a fixed batch (its own seeds, unaffected by resuming) for the diagnostics of the U-Nets
+  const diagEvery = opts.diagEvery ?? 1000;
+  let diagBatch: ObjectiveBatch | null = null;
+  if (diagEvery > 0 && cfg.kind !== 'discriminator') {
+    const dl = await ImageFolderLoader.open({ root: opts.diagData ?? cfg.data, size: cfg.size, batchSize: 4, seed: 12345, sigma: 3 });
+    const b = await dl.next();
+    await dl.close();
+    const dm = new IrregularMaskGenerator({ size: cfg.size, ratios: [[0.3, 0.4]], seed: 12345 });
+    diagBatch = { GT: b.GT, gray: b.gray, edge: b.edge, mask: await dm.batch(4), fill: cfg.fill };
+  }
+  const diagPath = join(opts.out, 'diagnostics.jsonl');
+  const diagHistory: DiagnosticsEntry[] = existsSync(diagPath)
+    ? readFileSync(diagPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as DiagnosticsEntry).filter((r) => r.step <= state.iteration)
+    : [];
+  const runDiagnostics = async () => {
+    if (!diagBatch || cfg.kind === 'discriminator') return;
+    // the EMA is what gets shipped, so it is what is diagnosed
+    const cur = state.toStateDict();
+    const weights: StateDict = ema ? new Map([...cur].map(([k, t]) => [k, { shape: t.shape, data: ema!.get(k) ?? t.data }])) : cur;
+    const d = await diagnoseUNet(cfg.kind, cfg.net, weights, state.sde, diagBatch, { seed: 1, threads: 1 });
+    const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
+    diagHistory.push(entry);
+    appendFileSync(diagPath, JSON.stringify(entry) + '\n');
+    writeFileSync(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
+  };
   const noise = new SeededNoise(streamSeed + 1);
   const metricsPath = join(opts.out, 'metrics.jsonl');
   const history: { step: number; loss: number }[] = existsSync(metricsPath)
@@ -214,7 +245,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const t0 = performance.now();
       const batch = await loader.next();
       const mask = await masks.batch(cfg.batch);
-      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask, fill }, noise);
+      // the discriminator's scores are tiny: keep them for its accuracy
+      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask, fill }, noise, { inspect: cfg.kind === 'discriminator' });
       if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at iteration ${state.iteration}; lower --lr`);
       if (ema) {
         const cur = state.toStateDict();
@@ -227,7 +259,9 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const sec = (performance.now() - t0) / 1000;
       last = r.loss;
       smooth = Number.isNaN(smooth) ? r.loss : 0.98 * smooth + 0.02 * r.loss;
-      const rec = { step: state.iteration, loss: r.loss, lr: r.lr, seconds_per_step: Number(sec.toFixed(4)), t: r.t };
+      const rec: Record<string, unknown> = { step: state.iteration, loss: r.loss, lr: r.lr, seconds_per_step: Number(sec.toFixed(4)), t: r.t };
+      // fraction of the batch where D scores the real y* above the fake y_t
+      if (cfg.kind === 'discriminator' && r.aux) rec.d_accuracy = discriminatorAccuracy(r.aux);
       appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
       history.push({ step: state.iteration, loss: r.loss });
       opts.onProgress?.({ step: state.iteration, steps: target, loss: r.loss, smoothLoss: smooth, lr: r.lr, secondsPerStep: sec });
@@ -236,6 +270,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
         saveCheckpoint(opts.out, cfg, state, ema);
         writeFileSync(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
       }
+      if (diagEvery > 0 && (state.iteration % diagEvery === 0 || (stop && diagHistory.length === 0))) await runDiagnostics();
       if (stop) break;
     }
   } finally {

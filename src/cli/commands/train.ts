@@ -59,6 +59,8 @@ export function register(program: Command): void {
     .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea = classical fill of the known pixels, recorded in model.json)`, 'zero')
     .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
+    .option('--diag-every <n>', 'U-Nets: every n iterations write diagnostics.svg/.jsonl (x̂0 hole error against t, on forward-marginal states and along the sampler\'s own trajectory; 0 = never)', '1000')
+    .option('--diag-data <dir>', 'images for the diagnostics batch, e.g. a validation folder (default: --data)')
     .option('-q, --quiet', 'no progress bar')
     .action(async (kind: string, o: Record<string, string | boolean | undefined>) => {
       if (!KINDS.includes(kind as NetKind)) throw new Error(`network must be one of ${KINDS.join(', ')} (got "${kind}")`);
@@ -105,6 +107,8 @@ export function register(program: Command): void {
         steps,
         executor,
         threads,
+        diagEvery: parseNumberOption(String(o.diagEvery), 'diag-every', { min: 0 }),
+        diagData: o.diagData ? resolve(String(o.diagData)) : undefined,
         resume: Boolean(o.resume),
         command: `strdiffusion train ${process.argv.slice(3).join(' ')}`,
         onLog: (m) => console.error(m),
