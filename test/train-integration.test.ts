@@ -1,5 +1,5 @@
 /**
- * Slow: the structure loss goes down over ~200 steps on real photos. Runs with
+ * Slow: the structure loss goes down over ~200 steps on real photos (onnxruntime trainer). Runs with
  * STRDIFFUSION_SLOW=1 (about a minute or two); the default suite skips it.
  */
 import { describe, it, expect } from 'vitest';
@@ -29,7 +29,7 @@ describe.skipIf(!slow)('structure training on real photos', () => {
     const out = join(root, 'run');
     await trainRun(
       { kind: 'structure', net: FIXTURE.structure, T: 100, size: 32, batch: 4, lr: 1e-3, milestones: [], data, masks: null, maskRatios: [[0.1, 0.5]], seed: 1, ema: null, saveEvery: 100 },
-      { out, steps: 200 },
+      { out, steps: 200, executor: 'onnx', threads: 1, diagEvery: 100 },
     );
     const losses = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
@@ -37,5 +37,10 @@ describe.skipIf(!slow)('structure training on real photos', () => {
     const last = mean(losses.slice(-40));
     console.log(`structure loss: first 40 steps ${first.toFixed(4)}, last 40 steps ${last.toFixed(4)}`);
     expect(last).toBeLessThan(first * 0.8);
+    // the diagnostics ran twice (steps 100 and 200) with finite hole errors
+    const diag = readFileSync(join(out, 'diagnostics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(diag.map((d) => d.step)).toEqual([100, 200]);
+    for (const d of diag) for (const v of [...d.marginal, ...d.trajectory]) expect(Number.isFinite(v)).toBe(true);
+    expect(readFileSync(join(out, 'diagnostics.svg'), 'utf8')).toContain('<svg');
   });
 });
