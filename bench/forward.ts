@@ -1,16 +1,15 @@
 /**
- * `npm run bench [-- --size 256] [--json] [--config official|mini] [--executor onnx,tfjs]
- *  [--nets texture,structure,discriminator] [--reps 3] [--threads N] [--force]
+ * `npm run bench [-- --size 256] [--json] [--config official|mini] [--executor onnx]
+ *  [--nets texture,structure,discriminator] [--reps 3] [--threads N]
  *  [--batch 1] [--precision fp32|int8|int8-static]`
  *
  * One forward of each network (random weights, batch --batch, default 1) per executor: median seconds of `reps`
- * runs after one warm-up run, GFLOP/s from the analytic count (bench/flops.ts), peak RSS and the
- * onnx/tfjs time ratio. Each (network, executor) runs in its own child process, so peak RSS is
- * that case's own, and a backend that runs out of memory (tfjs-wasm has a 4 GiB heap) is
- * reported as "did not fit" instead of ending the benchmark. `--precision int8` runs the onnx
- * executor's dynamically quantised graphs, `--precision int8-static` its QLinearConv graphs (calibrated
- * on the warm-up input, so the setup time includes the calibration; tfjs always runs float32); with `--batch B` the table
- * also gives seconds per image (= seconds per forward / B).
+ * runs after one warm-up run, GFLOP/s from the analytic count (bench/flops.ts) and peak RSS. Each
+ * (network, executor) runs in its own child process, so peak RSS is that case's own, and a case
+ * that runs out of memory is reported as "did not fit" instead of ending the benchmark.
+ * `--precision int8` runs the onnx executor's dynamically quantised graphs, `--precision
+ * int8-static` its QLinearConv graphs (calibrated on the warm-up input, so the setup time includes
+ * the calibration); with `--batch B` the table also gives seconds per image (= seconds per forward / B).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -20,11 +19,10 @@ import { presetConfigs, type DiscConfig, type UNetConfig } from '../src/nn/confi
 import { NET_KINDS } from '../src/nn/models.js';
 import { SeededNoise } from '../src/sde/noise.js';
 import { countOps, paramCount, randomWeights } from './flops.js';
+import { EXECUTOR_NAMES, parseExecutor, unknownExecutor } from '../src/exec/registry.js';
 
 /** Official PyTorch 1.13 CPU, 2 threads, 256x256, batch 1, "fast phase" minimum (spec §9). */
 const PYTORCH_256: Record<NetKind, number> = { texture: 5.18, structure: 4.66, discriminator: 2.17 };
-/** tfjs-wasm cannot hold the full networks at large sizes; try only up to this unless --force. */
-const TFJS_MAX_SIZE = 64;
 
 interface Options {
   size: number;
@@ -34,7 +32,6 @@ interface Options {
   nets: NetKind[];
   reps: number;
   threads: number;
-  force: boolean;
   batch: number;
   precision: 'fp32' | 'int8' | 'int8-static';
 }
@@ -42,10 +39,10 @@ interface Options {
 interface CaseResult {
   net: NetKind;
   executor: string;
-  status: 'ok' | 'did not fit' | 'failed' | 'skipped';
+  status: 'ok' | 'did not fit' | 'failed';
   detail?: string;
   params?: number;
-  /** first call: export + session creation (onnx) or weight upload (tfjs), plus one forward */
+  /** first call: export + session creation, plus one forward */
   setupSeconds?: number;
   seconds?: number;
   minSeconds?: number;
@@ -60,7 +57,6 @@ interface CaseResult {
   secondsPerImage?: number;
   gflops?: number;
   peakRssMiB?: number;
-  onnxOverTfjs?: number;
   pytorchSeconds?: number;
 }
 
@@ -76,8 +72,8 @@ function parseArgs(args: string[]): Options & { child?: { net: NetKind; executor
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${v}")`);
     return n;
   };
-  const executors = (get('--executor') ?? 'onnx,tfjs').split(',').filter(Boolean);
-  for (const e of executors) if (e !== 'onnx' && e !== 'tfjs') throw new Error(`--executor: unknown executor "${e}"`);
+  const executors = (get('--executor') ?? EXECUTOR_NAMES.join(',')).split(',').filter(Boolean);
+  for (const e of executors) parseExecutor(e, '--executor');
   const nets = (get('--nets') ?? NET_KINDS.join(',')).split(',').filter(Boolean) as NetKind[];
   for (const n of nets) if (!NET_KINDS.includes(n)) throw new Error(`--nets: unknown network "${n}"`);
   const reps = int('--reps', 3);
@@ -95,7 +91,6 @@ function parseArgs(args: string[]): Options & { child?: { net: NetKind; executor
     nets,
     reps,
     threads: int('--threads', Number(process.env.STRDIFFUSION_THREADS) || availableParallelism()),
-    force: args.includes('--force'),
     child: child ? { net: child.split(':')[0] as NetKind, executor: child.split(':')[1]! } : undefined,
   };
 }
@@ -120,19 +115,15 @@ function inputsFor(kind: NetKind, cfg: NetConfig, size: number, batch = 1) {
 async function runCase(o: Options, net: NetKind, executor: string): Promise<CaseResult> {
   const cfg = presetConfigs(o.config)[net];
   const gflop = countOps(net, cfg, o.batch, o.size, o.size).flop / 1e9;
-  const base: CaseResult = { net, executor, status: 'ok', gflop, batch: o.batch, precision: executor === 'onnx' ? o.precision : 'fp32' };
+  const base: CaseResult = { net, executor, status: 'ok', gflop, batch: o.batch, precision: o.precision };
   let runner: NetRunner | undefined;
   try {
     const weights = randomWeights(net, cfg);
     base.params = paramCount(weights);
     const inputs = inputsFor(net, cfg, o.size, o.batch);
-    if (executor === 'onnx') {
-      const { OnnxExecutor } = await import('../src/exec/onnx/executor.js');
-      runner = await new OnnxExecutor({ threads: o.threads, precision: o.precision }).createRunner(net, cfg, weights);
-    } else {
-      const { TfjsExecutor } = await import('../src/exec/tfjs.js');
-      runner = await new TfjsExecutor().createRunner(net, cfg, weights);
-    }
+    if (executor !== 'onnx') throw unknownExecutor(executor);
+    const { OnnxExecutor } = await import('../src/exec/onnx/executor.js');
+    runner = await new OnnxExecutor({ threads: o.threads, precision: o.precision }).createRunner(net, cfg, weights);
     const t0 = performance.now();
     await runner.run(inputs);
     base.setupSeconds = (performance.now() - t0) / 1000;
@@ -165,7 +156,7 @@ async function runCase(o: Options, net: NetKind, executor: string): Promise<Case
 
 const MARK = 'BENCH_RESULT ';
 
-/** Run one case in a child process; a crash (e.g. a wasm heap abort) becomes a result. */
+/** Run one case in a child process; a crash (e.g. out of memory) becomes a result. */
 function runChild(o: Options, net: NetKind, executor: string, args: string[]): Promise<CaseResult> {
   const gflop = countOps(net, presetConfigs(o.config)[net], o.batch, o.size, o.size).flop / 1e9;
   return new Promise((resolve) => {
@@ -208,30 +199,22 @@ export async function main(args: string[]): Promise<void> {
   for (const net of o.nets) {
     const byExec = new Map<string, CaseResult>();
     for (const executor of o.executors) {
-      let r: CaseResult;
-      if (executor === 'tfjs' && o.size > TFJS_MAX_SIZE && !o.force) {
-        const gflop = countOps(net, presetConfigs(o.config)[net], o.batch, o.size, o.size).flop / 1e9;
-        r = { net, executor, status: 'skipped', detail: `size > ${TFJS_MAX_SIZE} (tfjs-wasm's 4 GiB heap; --force to try)`, gflop };
-      } else {
-        if (!o.json) process.stderr.write(`  ${net} / ${executor} ...\n`);
-        r = await runChild(o, net, executor, passOn);
-      }
+      if (!o.json) process.stderr.write(`  ${net} / ${executor} ...\n`);
+      const r = await runChild(o, net, executor, passOn);
       byExec.set(executor, r);
       results.push(r);
     }
     const on = byExec.get('onnx');
-    const tf = byExec.get('tfjs');
-    if (on?.seconds && tf?.seconds) on.onnxOverTfjs = tf.onnxOverTfjs = on.seconds / tf.seconds;
     if (o.size === 256 && o.config === 'official' && o.batch === 1 && on?.seconds) on.pytorchSeconds = PYTORCH_256[net];
   }
   if (o.json) {
     console.log(JSON.stringify({ config: o.config, size: o.size, batch: o.batch, precision: o.precision, threads: o.threads, reps: o.reps, loadavg: [load0, loadavg()[0]], cores: availableParallelism(), results }, null, 2));
     return;
   }
-  const head = ['network', 'executor', 'status', 'params', 'GFLOP', 'setup s', 'median s', 's/image', 'min s', 'CPU s', 'GFLOP/s', 'peak RSS MiB', 'onnx/tfjs', 'PyTorch s'];
+  const head = ['network', 'executor', 'status', 'params', 'GFLOP', 'setup s', 'median s', 's/image', 'min s', 'CPU s', 'GFLOP/s', 'peak RSS MiB', 'PyTorch s'];
   const rows = results.map((r) => [
     r.net, r.executor, r.status, r.params ? `${(r.params / 1e6).toFixed(1)} M` : '-', fmt(r.gflop, 1), fmt(r.setupSeconds, 2),
-    fmt(r.seconds, 3), fmt(r.secondsPerImage, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.gflops, 1), fmt(r.peakRssMiB, 0), fmt(r.onnxOverTfjs, 2), fmt(r.pytorchSeconds, 2),
+    fmt(r.seconds, 3), fmt(r.secondsPerImage, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.gflops, 1), fmt(r.peakRssMiB, 0), fmt(r.pytorchSeconds, 2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -240,7 +223,7 @@ export async function main(args: string[]): Promise<void> {
   for (const r of results) if (r.detail) console.log(`  ${r.net}/${r.executor}: ${r.detail}`);
   const load = loadavg()[0]!;
   if (load > o.threads + 0.5) console.log(`note: load average ${load.toFixed(1)} on ${availableParallelism()} cores: other jobs compete for the CPU, so wall times are inflated; CPU s / threads estimates an idle machine`);
-  console.log('GFLOP = 2 x (dense conv + linear + attention matmul MACs), as counted for spec §9; onnx/tfjs = time ratio (< 1: onnx faster); PyTorch s = official code, 2 threads (spec §9)');
+  console.log('GFLOP = 2 x (dense conv + linear + attention matmul MACs), as counted for spec §9; PyTorch s = official code, 2 threads (spec §9)');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --sampler [--size 256] [--config official|mini|small|default] [--json]
- *  [--executor onnx|tfjs] [--T 100] [--precision fp32|int8]`
+ *  [--executor onnx] [--T 100] [--precision fp32|int8]`
  *
  * Runs the real official sampler on a real photo (the fixtures' 256x256 camera image) with an
  * irregular mask, and times three kinds of step: an early step without resampling, an early step

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --train [--json] [--steps 3] [--batch 4] [--size 64,128] [--preset small,mini]
- * [--nets structure,texture,discriminator] [--executors onnx,tfjs] [--threads 1]`: one training
- * step (forward + backward + Adam) of each network on each executor, side by side in one run.
+ * [--nets structure,texture,discriminator] [--executors onnx] [--threads 1]`: one training
+ * step (forward + backward + Adam) of each network on each training executor (TRAIN_EXECUTORS).
  * Each case runs in its own child process so that its peak RSS is its own; per case: median
  * wall seconds per step, CPU seconds per step (user + system, all threads) and peak RSS, after
  * one warm-up step (which includes building the graph / session).
@@ -15,6 +15,7 @@ import { SeededNoise } from '../src/sde/noise.js';
 import { initWeights } from '../src/train/init.js';
 import { createTrainer, isTrainExecutor, trainStep, TRAIN_EXECUTORS, type TrainExecutor } from '../src/train/trainer.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';
+import { unknownExecutor } from '../src/exec/registry.js';
 
 function opt(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
@@ -76,7 +77,7 @@ export async function main(args: string[]): Promise<void> {
   const threads = Number(opt(args, 'threads', '1'));
   const nets = opt(args, 'nets', NET_KINDS.join(',')).split(',') as NetKind[];
   const executors = opt(args, 'executors', TRAIN_EXECUTORS.join(',')).split(',');
-  for (const e of executors) if (!isTrainExecutor(e)) throw new Error(`--executors: unknown executor "${e}" (expected ${TRAIN_EXECUTORS.join(', ')})`);
+  for (const e of executors) if (!isTrainExecutor(e)) throw unknownExecutor(e, '--executors', TRAIN_EXECUTORS);
   for (const p of presets) presetConfigs(p);
   const self = fileURLToPath(import.meta.url);
   const results: Record<string, unknown>[] = [];
@@ -96,15 +97,7 @@ export async function main(args: string[]): Promise<void> {
       console.log(`${preset.padEnd(6)} ${String(size).padStart(3)}² ${net.padEnd(13)} ${executor.padEnd(5)} ${f('s_per_step')} s/step  cpu ${f('cpu_s_per_step')} s  peak ${res.peak_rss_mb ?? '-'} MB${res.error ? `  ERROR ${res.error}` : ''}`);
     }
   }
-  // ratio tfjs / onnx per case (same run, same machine state)
-  const ratios: Record<string, unknown>[] = [];
-  for (const r of results) {
-    if (r.executor !== 'onnx' || typeof r.s_per_step !== 'number') continue;
-    const tf = results.find((q) => q.executor === 'tfjs' && q.net === r.net && q.preset === r.preset && q.size === r.size);
-    if (tf && typeof tf.s_per_step === 'number') ratios.push({ net: r.net, preset: r.preset, size: r.size, tfjs_over_onnx: Number((tf.s_per_step / r.s_per_step).toFixed(2)) });
-  }
-  if (json) console.log(JSON.stringify({ bench: 'train_step', batch, threads, results, ratios }, null, 2));
-  else for (const q of ratios) console.log(`  ${q.preset} ${q.size}² ${q.net}: onnx ${q.tfjs_over_onnx}× faster than tfjs`);
+  if (json) console.log(JSON.stringify({ bench: 'train_step', batch, threads, results }, null, 2));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -34,7 +34,8 @@ beforeAll(async () => {
 describe('strdiffusion inpaint (CLI)', () => {
   it('same seed -> identical files; the output has the input size', () => {
     const a = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o1.png'), '--seed', '4', ...FAST);
-    const b = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o2.png'), '--seed', '4', ...FAST);
+    // `--executor onnx` (the only executor, and the default) still works for scripts that pass it
+    const b = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o2.png'), '--seed', '4', '--executor', 'onnx', ...FAST);
     expect(a.status, a.err).toBe(0);
     expect(b.status, b.err).toBe(0);
     expect(a.out).toMatch(/wrote .*o1\.png \(120x80/);
@@ -53,6 +54,7 @@ describe('strdiffusion inpaint (CLI)', () => {
       [['--image', join(dir, 'nope.png'), '--mask', join(dir, 'mask.png')], /^strdiffusion: image not found: /],
       [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'in', 'a.png')], /^strdiffusion: mask is 64x48 but the image is 120x80 \(use --resize-mask/],
       [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--sampler', 'fast'], /^strdiffusion: --sampler must be one of/],
+      [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--executor', 'tfjs'], /^strdiffusion: --executor must be onnx \(got "tfjs"; the TensorFlow.js executor was removed\)$/],
       [['--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--checkpoints', join(dir, 'in')], /^strdiffusion: checkpoint folder .* has no structure network/],
     ];
     for (const [args, msg] of cases) {
@@ -73,6 +75,23 @@ describe('strdiffusion inpaint (CLI)', () => {
     expect(files).toContain('strip.png');
     expect(files.filter((f) => f.startsWith('texture_t')).length).toBeGreaterThanOrEqual(3);
     expect(files.filter((f) => f.startsWith('structure_t')).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('--executor (CLI)', () => {
+  it('serve, eval and train refuse an unknown executor with one line naming the allowed values', () => {
+    const runs = [
+      cli('serve', '--port', '0', '--executor', 'tfjs'),
+      cli('eval', '--images', join(dir, 'in'), '--out', join(dir, 'never-eval'), '--executor', 'tfjs'),
+      cli('train', 'structure', '--data', join(dir, 'in'), '--out', join(dir, 'never-train'), '--executor', 'tfjs'),
+    ];
+    for (const r of runs) {
+      expect(r.status).toBe(1);
+      expect(r.err.split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(/^strdiffusion: --executor must be onnx \(got "tfjs"; the TensorFlow.js executor was removed\)$/);
+    }
+    expect(existsSync(join(dir, 'never-eval'))).toBe(false);
+    expect(existsSync(join(dir, 'never-train'))).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@ import { planPairs } from '../src/eval/pairs.js';
 import { parseBaselines } from '../src/cli/commands/eval.js';
 
 const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
-const EXECUTOR = (process.env.STRDIFFUSION_EXECUTOR ?? 'onnx') as 'onnx' | 'tfjs';
+const EXECUTOR = 'onnx' as const;
 
 function plane(W: number, H: number, C: number, fn: (x: number, y: number, c: number) => number): Plane {
   const data = new Float64Array(W * H * C);

@@ -10,7 +10,7 @@ import { holesFromRaster } from '../src/inpaint/mask.js';
 
 const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
 // the fixture networks are random: a short schedule keeps the test fast and exercises both stages
-const FAST = { checkpoints: NETS, T: 10, size: 32, seed: 7, executor: (process.env.STRDIFFUSION_EXECUTOR ?? 'tfjs') as 'tfjs' | 'onnx' };
+const FAST = { checkpoints: NETS, T: 10, size: 32, seed: 7, executor: 'onnx' as const };
 const dir = mkdtempSync(join(tmpdir(), 'inpaint-test-'));
 
 function photo(W: number, H: number, C: 1 | 2 | 3 | 4, bitDepth: 8 | 16 = 8): RasterImage {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { runParity } from '../src/parity/runner.js';
 import { OFFICIAL } from '../src/nn/config.js';
 import { paramSpec, checkWeights } from '../src/nn/models.js';
-import { TfjsExecutor } from '../src/exec/tfjs.js';
+import { OnnxExecutor } from '../src/exec/onnx/executor.js';
 import { numel } from '../src/util/tensor.js';
 import type { NetKind } from '../src/exec/types.js';
 import type { StateDict } from '../src/weights/types.js';
@@ -11,9 +11,9 @@ import { loadModel, inferUNetConfig } from '../src/model/checkpoints.js';
 
 const FIXTURES = resolve(__dirname, '../../shared/fixtures/parity');
 
-describe('network forward parity (tfjs)', () => {
+describe('network forward parity (onnx)', () => {
   it('every forward case of the fixtures passes', async () => {
-    const r = await runParity(FIXTURES, { filter: /^net_/, executors: ['tfjs'] });
+    const r = await runParity(FIXTURES, { filter: /^net_/, executors: ['onnx'] });
     const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
     expect(bad).toEqual([]);
     expect(r.passed).toBeGreaterThanOrEqual(19);
@@ -54,7 +54,7 @@ describe('official-size networks', () => {
       expect(params).toBe(counts[kind].params);
       const sd = checkWeights(kind, OFFICIAL[kind], pseudoWeights(kind));
       if (kind !== 'discriminator') expect(inferUNetConfig(sd, kind)).toEqual(OFFICIAL[kind]);
-      const runner = await new TfjsExecutor().createRunner(kind, OFFICIAL[kind], sd);
+      const runner = await new OnnxExecutor().createRunner(kind, OFFICIAL[kind], sd);
       const x = { shape: [1, kind === 'structure' ? 1 : 3, 32, 32], data: new Float32Array(kind === 'structure' ? 1024 : 3072).fill(0.3) };
       const S = { shape: [1, 1, 32, 32], data: new Float32Array(1024).map((_, i) => (i % 7) / 7) };
       const out = await runner.run({ x, mu: { ...x, data: x.data.map((v, i) => (i % 5 ? v : 0)) }, S, t: [7] });

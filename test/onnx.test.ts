@@ -1,7 +1,7 @@
 /**
  * ONNX export and the onnxruntime executor: an exported graph runs in onnxruntime-web (the
- * browser runtime, wasm backend, here in Node) and reproduces the official output; the two
- * executors agree; sessions are cached per input size.
+ * browser runtime, wasm backend, here in Node) and reproduces the official output; sessions are
+ * cached per input size.
  */
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,6 @@ import { checkWeights } from '../src/nn/models.js';
 import { configFromOfficial } from '../src/parity/fixture-nets.js';
 import { exportOnnx } from '../src/exec/onnx/export.js';
 import { OnnxExecutor, OnnxRunner } from '../src/exec/onnx/executor.js';
-import { TfjsExecutor } from '../src/exec/tfjs.js';
 import { maxAbsDiff, type F32Tensor } from '../src/util/tensor.js';
 import type { NetKind } from '../src/exec/types.js';
 
@@ -62,24 +61,6 @@ describe('onnx export', () => {
       expect(maxAbsDiff(out.data as Float32Array, ref.data)).toBeLessThanOrEqual(c.tolerance.atol);
     } finally {
       await session.release();
-    }
-  });
-
-  it('agrees with the tfjs executor (discriminator, batch 4)', async () => {
-    const { c, f32 } = caseOf('net_disc_batch');
-    const { cfg, weights } = net('discriminator');
-    const inputs = { x: f32('y'), S: f32('S'), t: Array.from(readNpy(join(FIX, c.files.t.file)).data as ArrayLike<number>) };
-    const onnx = await new OnnxExecutor({ threads: 1 }).createRunner('discriminator', cfg, weights);
-    const tfjs = await new TfjsExecutor().createRunner('discriminator', cfg, weights);
-    try {
-      const a = await onnx.run(inputs);
-      const b = await tfjs.run(inputs);
-      expect(a.shape).toEqual([4]);
-      expect(b.shape).toEqual([4]);
-      expect(maxAbsDiff(a.data, b.data)).toBeLessThanOrEqual(c.tolerance.atol);
-    } finally {
-      onnx.dispose();
-      tfjs.dispose();
     }
   });
 

@@ -19,7 +19,7 @@ import {
 } from '../src/sampler/index.js';
 import { makeContext as parityContext } from '../src/parity/types.js';
 import { fixtureNet } from '../src/parity/fixture-nets.js';
-import { TfjsExecutor } from '../src/exec/tfjs.js';
+import { OnnxExecutor } from '../src/exec/onnx/executor.js';
 
 const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/parity');
 const manifest = JSON.parse(readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));
@@ -76,9 +76,9 @@ const variants: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no
 
 const zeroCounts = (): Record<NetKind, number> => ({ structure: 0, texture: 0, discriminator: 0 });
 
-describe('sampler parity (official fixtures, tfjs)', () => {
+describe('sampler parity (official fixtures, onnx)', () => {
   it('sampler_T100: teacher-forced steps and the free run pass', async () => {
-    const r = await runParity(FIXTURES, { filter: /^sampler/, executors: ['tfjs'] });
+    const r = await runParity(FIXTURES, { filter: /^sampler/, executors: ['onnx'] });
     const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
     expect(bad).toEqual([]);
     expect(r.skipped).toEqual([]);
@@ -220,10 +220,10 @@ describe('posterior step rule', () => {
   });
 });
 
-describe('sampler variants on the fixture networks (tfjs, T = 10)', () => {
+describe('sampler variants on the fixture networks (onnx, T = 10)', () => {
   it('every variant runs end to end with finite outputs', async () => {
-    const ctx = parityContext(FIXTURES, manifest, ['tfjs']);
-    const exec = new TfjsExecutor();
+    const ctx = parityContext(FIXTURES, manifest, ['onnx']);
+    const exec = new OnnxExecutor();
     const nets: SamplerNets = {} as SamplerNets;
     for (const kind of ['structure', 'texture', 'discriminator'] as const) {
       const { cfg, weights } = fixtureNet(ctx, kind);

@@ -58,7 +58,7 @@ describe('training runs', () => {
     expect(m.configs.texture.nf).toBe(4);
     const img = { width: 40, height: 30, channels: 3 as const, bitDepth: 8 as const, data: new Uint8Array(40 * 30 * 3).fill(120) };
     const mask = { width: 40, height: 30, channels: 1 as const, bitDepth: 8 as const, data: new Uint8Array(40 * 30).map((_, i) => (i % 40 > 15 && i % 40 < 25 ? 255 : 0)) };
-    const r = await inpaint(img, mask, { checkpoints: [dirs.structure!, dirs.texture!, dirs.discriminator!], size: 32, executor: 'tfjs' });
+    const r = await inpaint(img, mask, { checkpoints: [dirs.structure!, dirs.texture!, dirs.discriminator!], size: 32, executor: 'onnx' });
     expect(r.image.width).toBe(40);
     await expect(inpaint(img, mask, { checkpoints: [dirs.structure!, dirs.texture!, dirs.discriminator!], T: 30, size: 32 })).rejects.toThrow(/T = 30 does not match/);
   });

@@ -1,13 +1,11 @@
 /**
  * Training step: parity of the three official objectives against the recorded PyTorch iteration
  * (loss, gradients, parameters after Adam, spectral-norm u/v), Adam and the LR schedule by hand,
- * tensor hygiene, and a tiny overfitting run.
+ * and a tiny overfitting run.
  */
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { resolve, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { runParity } from '../src/parity/runner.js';
-import { initTf } from '../src/exec/tfjs.js';
 import { readPth } from '../src/weights/pth.js';
 import { readNpy } from '../src/weights/npy.js';
 import { FIXTURE } from '../src/nn/config.js';
@@ -30,11 +28,7 @@ function batchFromFixtures(): ObjectiveBatch {
 
 const weightsOf = (kind: NetKind) => readPth(join(FIXTURES, `nets/${kind}.pth`));
 
-beforeAll(async () => {
-  await initTf();
-});
-
-describe('training-step parity (onnx and tfjs)', () => {
+describe('training-step parity (onnx)', () => {
   it('train_structure, train_texture and train_discriminator match the official iteration on every executor', async () => {
     const r = await runParity(FIXTURES, { filter: /^train_/, executors: [...TRAIN_EXECUTORS] });
     const bad = r.results.filter((x) => !x.pass).map((x) => `${x.name} ${x.executor}: ${x.error} > ${x.tolerance} ${x.detail ?? ''}`);
@@ -114,31 +108,6 @@ describe('MultiStepLR (MultiStepLR_Restart without restarts)', () => {
     const o = officialUNetSchedule();
     expect([o.lrAt(0), o.lrAt(1_999_999), o.lrAt(2_000_000), o.lrAt(6_000_000)]).toEqual([1e-4, 1e-4, 5e-5, 1.25e-5]);
   });
-});
-
-describe('train step on tfjs', () => {
-  it('no tensor leak over 3 steps of each network', async () => {
-    const batch = batchFromFixtures();
-    const base = tf.memory().numTensors;
-    for (const kind of ['structure', 'texture', 'discriminator'] as NetKind[]) {
-      const state = await createTrainer('tfjs', kind, FIXTURE[kind], weightsOf(kind));
-      const noise = new SeededNoise(11);
-      const counts: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const r = await trainStep(kind, state, batch, noise);
-        expect(Number.isFinite(r.loss)).toBe(true);
-        for (const t of r.t) expect(t >= 2 && t <= 400).toBe(true);
-        counts.push(tf.memory().numTensors);
-      }
-      expect(counts[1]).toBe(counts[0]);
-      expect(counts[2]).toBe(counts[0]);
-      expect(state.iteration).toBe(3);
-      expect(state.adam.step).toBe(3);
-      await state.dispose();
-      expect(tf.memory().numTensors).toBe(base);
-    }
-  });
-
 });
 
 describe.each(TRAIN_EXECUTORS)('train step on %s', (executor) => {

@@ -8,7 +8,7 @@ import { loadImage } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
 import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
-import { getExecutor } from '../exec/registry.js';
+import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
 import { SeededNoise, type NoiseSource } from '../sde/noise.js';
@@ -30,7 +30,8 @@ export interface InpaintOptions extends MaskOptions {
   samplerOptions?: Partial<SamplerOptions>;
   /** model window size (default: the model's `size` in model.json, else 256, the official training size) */
   size?: number;
-  executor?: 'onnx' | 'tfjs';
+  /** where the networks run: 'onnx' (onnxruntime, the only executor; STRDIFFUSION_EXECUTOR sets the default) */
+  executor?: ExecutorName;
   /** onnx executor only: 'int8' runs dynamically quantised convolutions, 'int8-static' QLinearConv
    * calibrated on the first step's inputs (default 'fp32') */
   precision?: 'fp32' | 'int8' | 'int8-static';
@@ -60,7 +61,7 @@ const cache = new Map<string, Promise<LoadedModel>>();
 
 export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<LoadedModel> {
   const dirs = checkpointDirs(opts.checkpoints);
-  const exec = opts.executor ?? (process.env.STRDIFFUSION_EXECUTOR as 'onnx' | 'tfjs' | undefined) ?? 'onnx';
+  const exec = parseExecutor(opts.executor) ?? parseExecutor(process.env.STRDIFFUSION_EXECUTOR || undefined, 'STRDIFFUSION_EXECUTOR') ?? 'onnx';
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'int8' && precision !== 'int8-static') throw new Error(`precision must be fp32, int8 or int8-static (got "${precision}")`);
   if (precision !== 'fp32' && exec !== 'onnx') throw new Error(`precision ${precision} needs the onnx executor (got ${exec})`);

@@ -1,10 +1,11 @@
 /**
  * The operator interface the three networks are written against, once. An executor implements
- * it for one tensor type: TensorFlow.js tensors (eager, with gradients, for training) or symbolic
- * tensors that record an ONNX graph (for inference). Everything is NCHW; weights are in PyTorch
- * layout (conv OIHW, linear [out, in]) so state_dict tensors are used as they are.
+ * it for one tensor type; today that is symbolic tensors that record an ONNX graph (for inference,
+ * and for training, whose graph ../exec/onnx/autodiff.ts differentiates). Everything is NCHW;
+ * weights are in PyTorch layout (conv OIHW, linear [out, in]) so state_dict tensors are used as
+ * they are.
  *
- * The interface is kept small on purpose: each op here must exist in both executors, and
+ * The interface is kept small on purpose: each op here must exist in every executor, and
  * anything expressible with these (LayerNorm, GELU, attention, resizes, padding) lives in
  * ./layers.ts as plain functions.
  */

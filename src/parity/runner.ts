@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeContext, type CaseHandler, type CheckResult, type Manifest } from './types.js';
+import { EXECUTOR_NAMES, parseExecutor } from '../exec/registry.js';
 
 export interface ParityReport {
   results: CheckResult[];
@@ -27,6 +28,7 @@ export async function loadHandlers(): Promise<Record<string, CaseHandler>> {
 }
 
 export interface RunOptions {
+  /** default: every executor (EXECUTOR_NAMES) */
   executors?: string[];
   /** only cases whose name matches */
   filter?: RegExp;
@@ -45,7 +47,9 @@ export async function runParity(dir: string, opts: RunOptions = {}): Promise<Par
   }
   if (!Array.isArray(manifest.cases)) throw new Error(`${mpath}: no "cases" array`);
   const handlers = await loadHandlers();
-  const ctx = makeContext(dir, manifest, opts.executors ?? ['tfjs']);
+  const executors = opts.executors ?? [...EXECUTOR_NAMES];
+  for (const e of executors) parseExecutor(e);
+  const ctx = makeContext(dir, manifest, executors);
   const report: ParityReport = { results: [], skipped: [], passed: 0, failed: 0 };
   for (const c of manifest.cases) {
     if (opts.filter && !opts.filter.test(c.name)) continue;

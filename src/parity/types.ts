@@ -42,7 +42,7 @@ export interface ParityContext {
   /** load an array of the fixtures folder by its manifest entry or relative path */
   load(entry: FileEntry | string): NpyArray;
   path(rel: string): string;
-  /** executors selected on the command line (e.g. ['tfjs', 'onnx']) */
+  /** executors selected on the command line (e.g. ['onnx']) */
   executors: string[];
 }
 

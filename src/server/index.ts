@@ -19,6 +19,7 @@ import { holeCount, holesFromRaster } from '../inpaint/mask.js';
 import { decodeImageBuffer } from './images.js';
 import { HttpError } from './errors.js';
 import { JobManager, type Job } from './jobs.js';
+import type { ExecutorName } from '../exec/registry.js';
 
 export const SAMPLERS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
 export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
@@ -31,7 +32,7 @@ export interface ServerOptions {
   T?: number;
   /** model window size (default: the model's, else 256) */
   size?: number;
-  executor?: 'onnx' | 'tfjs';
+  executor?: ExecutorName;
   /** largest accepted request body in bytes (default 20 MB) */
   maxUploadBytes?: number;
   /** largest accepted image in pixels (default 50 megapixels) */

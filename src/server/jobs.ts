@@ -10,6 +10,7 @@ import type { SamplerVariant, StepRule } from '../sampler/index.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 import { encodePng, rawToPngDataUrl } from './images.js';
 import { HttpError } from './errors.js';
+import type { ExecutorName } from '../exec/registry.js';
 
 export type JobEventName = 'queued' | 'progress' | 'preview' | 'done' | 'error';
 export type JobListener = (event: JobEventName, data: Record<string, unknown>) => void;
@@ -44,7 +45,7 @@ export interface JobManagerOptions {
   /** default number of steps (undefined: the model's own T) */
   T?: number;
   size?: number;
-  executor?: 'onnx' | 'tfjs';
+  executor?: ExecutorName;
   /** finished jobs (and their results) kept for clients to fetch */
   keepFinished?: number;
   /** a worker for a non-default step count is stopped after being idle this long */

@@ -1,13 +1,14 @@
 /** Messages between the job manager (main thread) and an inpainting worker. */
 import type { RasterImage } from '../image/io.js';
 import type { SamplerVariant, StepRule } from '../sampler/index.js';
+import type { ExecutorName } from '../exec/registry.js';
 
 export interface WorkerInit {
   checkpoints?: string[];
   /** undefined: the model's own T */
   T?: number;
   size?: number;
-  executor?: 'onnx' | 'tfjs';
+  executor?: ExecutorName;
 }
 
 export interface RunRequest {

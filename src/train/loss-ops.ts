@@ -1,7 +1,7 @@
 /**
  * The differentiable part of the three official training objectives, written once against the
- * operator interface: the tfjs executor runs it eagerly, the ONNX tracer records it into the
- * training graph that ./autodiff differentiates. Each loss keeps the float32 operation order of
+ * operator interface: the ONNX tracer records it into the training graph that
+ * ../exec/onnx/autodiff.ts differentiates. Each loss keeps the float32 operation order of
  * the PyTorch code (docs/training.md), so losses and gradients match the reference.
  */
 import type { NetContext, Ops } from '../nn/ops.js';

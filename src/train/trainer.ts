@@ -1,8 +1,8 @@
 /**
  * One network's trainer, whatever executes it: the host draws t and the noise (official order),
  * prepares the SDE states and targets (./objectives.ts), and the executor runs forward + backward;
- * Adam and the LR schedule step on the host. `onnx` (default) runs a generated training graph on
- * onnxruntime (./onnx-step.ts); `tfjs` the eager TensorFlow.js executor (./step.ts).
+ * Adam and the LR schedule step on the host. `onnx` (the only executor) runs a generated training
+ * graph on onnxruntime (./onnx-step.ts).
  */
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
@@ -11,9 +11,10 @@ import type { IRSDE } from '../sde/irsde.js';
 import type { Adam, AdamOptions } from './adam.js';
 import type { MultiStepLR } from './lr.js';
 import { drawTraining, prepareObjective, type ObjectiveBatch, type PreparedObjective, type TrainNoise } from './objectives.js';
+import { unknownExecutor } from '../exec/registry.js';
 
 /** The executors a trainer can run on, defined once (CLI, bench, parity). */
-export const TRAIN_EXECUTORS = ['onnx', 'tfjs'] as const;
+export const TRAIN_EXECUTORS = ['onnx'] as const;
 export type TrainExecutor = (typeof TRAIN_EXECUTORS)[number];
 
 export function isTrainExecutor(s: string): s is TrainExecutor {
@@ -70,12 +71,10 @@ export interface NetTrainer {
 
 /** A trainer for one network on the chosen executor (weights are copied, strictly as given). */
 export async function createTrainer(executor: TrainExecutor, kind: NetKind, cfg: NetConfig, weights: StateDict, opts: TrainerOptions = {}): Promise<NetTrainer> {
-  if (executor === 'onnx') {
-    const { OnnxTrainer } = await import('./onnx-step.js');
-    return new OnnxTrainer(kind, cfg, weights, opts);
-  }
-  const { TfTrainer } = await import('./step.js');
-  return TfTrainer.create(kind, cfg, weights, opts);
+  // a guard for callers that bypass the type (JavaScript, names from the command line)
+  if (!isTrainExecutor(executor)) throw unknownExecutor(executor, 'training executor', TRAIN_EXECUTORS);
+  const { OnnxTrainer } = await import('./onnx-step.js');
+  return new OnnxTrainer(kind, cfg, weights, opts);
 }
 
 /**

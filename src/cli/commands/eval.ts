@@ -12,6 +12,7 @@ import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
 
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
-    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
@@ -70,7 +71,7 @@ export function register(program: Command): void {
         if (!statSync(o.masks).isDirectory()) throw new Error(`--masks must be a folder: ${o.masks}`);
       }
       if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
-      if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
+      const executor = parseExecutor(o.executor, '--executor');
       const ratios = parseRatioList(o.maskRatios ?? '');
       const count = optionalNumber(o.count, 'count', { min: 1 })!;
       const seed = optionalNumber(o.seed, 'seed', { min: 0 })!;
@@ -82,7 +83,7 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), executor: o.executor as 'onnx' | 'tfjs' | undefined }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), executor }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');

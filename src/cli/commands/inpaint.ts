@@ -13,6 +13,7 @@ import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
 const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
@@ -92,13 +93,14 @@ export function register(program: Command): void {
     .option('--invert-mask', 'the mask marks the known region instead of the hole')
     .option('--resize-mask', 'scale a mask of another size to the image')
     .option('--size <n>', "model window size (default: the model's, else 256)")
-    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--precision <p>', 'onnx executor: fp32 (default), int8 (dynamically quantised convolutions) or int8-static (QLinearConv calibrated on the first step, faster); int8 modes are approximate')
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
       if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
+      const executor = parseExecutor(o.executor, '--executor');
       if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8' && o.precision !== 'int8-static') throw new Error(`--precision must be fp32, int8 or int8-static (got "${o.precision}")`);
       const seed = optionalNumber(o.seed, 'seed');
       const T = optionalNumber(o.steps, 'steps');
@@ -120,7 +122,7 @@ export function register(program: Command): void {
         size,
         invertMask: o.invertMask,
         resizeMask: o.resizeMask,
-        executor: o.executor as InpaintOptions['executor'],
+        executor,
         precision: o.precision as InpaintOptions['precision'],
       };
       const batch = statSync(o.image).isDirectory();

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { startServer } from '../../server/index.js';
 import { optionalNumber, parseNumberOption } from '../args.js';
+import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 interface Opts {
   port: string;
@@ -26,11 +27,11 @@ export function register(program: Command): void {
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
     .option('--steps <T>', "default diffusion steps T (default: the model's)")
     .option('--size <n>', "model window size (default: the model's, else 256)")
-    .option('--executor <name>', 'onnx (default) or tfjs')
+    .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--max-upload-mb <n>', 'largest accepted upload (image + mask) in MB', '20')
     .option('--max-megapixels <n>', 'largest accepted image in megapixels', '50')
     .action(async (o: Opts) => {
-      if (o.executor !== undefined && o.executor !== 'onnx' && o.executor !== 'tfjs') throw new Error(`--executor must be onnx or tfjs (got "${o.executor}")`);
+      const executor = parseExecutor(o.executor, '--executor');
       const size = optionalNumber(o.size, 'size', { min: 16 });
       console.error('loading the model ...');
       const srv = await startServer({
@@ -39,7 +40,7 @@ export function register(program: Command): void {
         checkpoints: o.checkpoints,
         T: optionalNumber(o.steps, 'steps', { min: 2 }),
         size,
-        executor: o.executor as 'onnx' | 'tfjs' | undefined,
+        executor,
         maxUploadBytes: Math.round(parseNumberOption(o.maxUploadMb, 'max-upload-mb', { integer: false, min: 0.001 }) * 1e6),
         maxPixels: Math.round(parseNumberOption(o.maxMegapixels, 'max-megapixels', { integer: false, min: 0.000001 }) * 1e6),
         log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),

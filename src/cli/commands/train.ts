@@ -1,6 +1,6 @@
 /**
  * `strdiffusion train structure|texture|discriminator --data DIR ...`: the official objectives
- * (spec §4) on the tfjs executor, in a run folder that `--resume` continues and that
+ * (spec §4) on onnxruntime (a generated training graph), in a run folder that `--resume` continues and that
  * `inpaint --checkpoints RUN_DIRS` loads.
  */
 import type { Command } from 'commander';
@@ -13,6 +13,7 @@ import { parseRatio } from '../../train/masks.js';
 import { ProgressBar } from '../progress.js';
 import { parseNumberOption } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
+import { unknownExecutor } from '../../exec/registry.js';
 import { FILLS, parseFill } from '../../sde/fill.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
@@ -89,7 +90,7 @@ export function register(program: Command): void {
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
       const executor = String(o.executor);
-      if (!isTrainExecutor(executor)) throw new Error(`--executor must be one of ${TRAIN_EXECUTORS.join(', ')} (got "${executor}")`);
+      if (!isTrainExecutor(executor)) throw unknownExecutor(executor, '--executor', TRAIN_EXECUTORS);
       const threads = o.threads === undefined ? undefined : parseNumberOption(String(o.threads), 'threads', { positive: true });
       const out = resolve(String(o.out ?? `runs/${k}`));
       const steps = parseNumberOption(String(o.steps), 'steps', { positive: true });

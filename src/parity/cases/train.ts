@@ -1,8 +1,9 @@
 /**
  * Training-step parity (`train_step` cases: train_structure, train_texture, train_discriminator):
- * one official iteration replayed with the recorded t and noise tape on tfjs, compared on the
- * host-side inputs, the network outputs, the loss, every gradient, every parameter after the
- * Adam step, the texture net's spectral-norm u/v, and Adam alone on the reference gradients.
+ * one official iteration replayed with the recorded t and noise tape on each selected training
+ * executor (onnxruntime), compared on the host-side inputs, the network outputs, the loss, every
+ * gradient, every parameter after the Adam step, the texture net's spectral-norm u/v, and Adam
+ * alone on the reference gradients.
  */
 import type { CaseHandler, CheckResult, ParityCase, ParityContext } from '../types.js';
 import { check } from '../types.js';
