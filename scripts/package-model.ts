@@ -31,6 +31,7 @@ mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
 let T: number | undefined;
 let fill: string | undefined;
+const prediction: Record<string, string> = {};
 for (const run of runs) {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
   const kind = cfg.run.kind as string;
@@ -38,6 +39,7 @@ for (const run of runs) {
   const state = JSON.parse(readFileSync(join(run, latest, 'state.json'), 'utf8'));
   if (T !== undefined && T !== cfg.run.T) throw new Error(`runs disagree on T (${T} vs ${cfg.run.T})`);
   T = cfg.run.T;
+  if (cfg.run.net?.prediction === 'x0') prediction[kind] = 'x0';
   if (kind !== 'structure') {
     const f = cfg.run.fill ?? 'zero';
     if (fill !== undefined && fill !== f) throw new Error(`runs disagree on the fill (${fill} vs ${f})`);
@@ -59,6 +61,7 @@ writeFileSync(
       ...(size !== undefined ? { size } : {}),
       ...(stepRule !== undefined ? { stepRule } : {}),
       ...(fill !== undefined && fill !== 'zero' ? { fill } : {}),
+      ...(Object.keys(prediction).length ? { prediction } : {}),
       description: 'StrDiffusion default model of this project: small config (nf 8, ngf 8), trained on CPU with the project trainer',
       data: values.data ?? 'photos of the Debian packages mate-backgrounds, lomiri-wallpapers-16.04, lomiri-wallpapers-20.04 and python3-skimage (its data folder) (scripts/prepare-train-data.ts: short side 320 px); masks: generated irregular masks, hole ratio 10-50 %',
       files: { structure: 'structure.safetensors', texture: 'texture.safetensors', discriminator: 'discriminator.safetensors' },

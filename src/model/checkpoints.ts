@@ -16,6 +16,9 @@ import type { StateDict } from '../weights/types.js';
 import { loadCheckpoint } from '../weights/statedict.js';
 import { stripModulePrefix } from '../weights/statedict.js';
 import { checkWeights, NET_KINDS } from '../nn/models.js';
+import { isPrediction, PREDICTIONS, type Prediction } from '../nn/config.js';
+import { IRSDE } from '../sde/irsde.js';
+import { withLevelTables } from '../sde/prediction.js';
 
 /** Optional `model.json` beside the weights. */
 export interface ModelMeta {
@@ -28,6 +31,9 @@ export interface ModelMeta {
   stepRule?: StepRule;
   /** what the texture mean μ holds in the hole, as trained (src/sde/fill.ts; default 'zero', the official μ) */
   fill?: Fill;
+  /** what the U-Nets' last conv predicts (nn/config.ts; default 'eps', official): one value for
+   * every U-Net in the folder (a run folder) or one per network ({"structure": "x0", ...}) */
+  prediction?: Prediction | Partial<Record<'structure' | 'texture', Prediction>>;
   [k: string]: unknown;
 }
 
@@ -105,6 +111,8 @@ function readMeta(dir: string): ModelMeta {
     if (meta.stepRule !== undefined && !isStepRule(meta.stepRule)) {
       throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(meta.stepRule)})`);
     }
+    const preds = meta.prediction === undefined ? [] : typeof meta.prediction === 'object' ? Object.values(meta.prediction) : [meta.prediction];
+    for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);
     if (meta.fill !== undefined && !isFill(meta.fill)) {
       throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.fill)})`);
     }
@@ -191,6 +199,14 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
   }
   if (!Number.isInteger(T) || T < 2) throw new Error(`T must be an integer >= 2 (got ${T})`);
+  // 'x0' prediction comes from the model.json beside each U-Net's file; its graph needs the SDE's tables
+  const sde = new IRSDE({ T });
+  for (const kind of ['structure', 'texture'] as const) {
+    if (!configs[kind]) continue;
+    const meta = metas.get(dirs.find((d) => resolve(d) === resolve(dirname(files[kind]))) ?? '') ?? readMeta(dirname(files[kind]));
+    const p = typeof meta.prediction === 'object' ? meta.prediction[kind] : meta.prediction;
+    if (p === 'x0') configs[kind] = withLevelTables({ ...configs[kind], prediction: p }, sde);
+  }
   return { T, configs, weights, files, meta: metas.get(dirs[0]!)!, size: modelWindowSize(dirs), fill: modelFill(dirs, files) };
 }
 

@@ -7,6 +7,33 @@ export interface UNetConfig {
   depth: number;
   /** texture net: one SPADE block after each down level, guided by the structure */
   spade: boolean;
+  /**
+   * What the last conv predicts (not in the official code; default 'eps', the official noise ε̂).
+   * 'x0': a residual r on the SDE mean, x̂0 = μ + r, which the network converts in its own graph
+   * to ε̂ = (x − μ − r·e_t)/σ̄_t (e_t = exp(−θ̄_t·dt)), so every sampler still receives ε̂. With r = 0
+   * the network predicts x̂0 = μ, which keeps x̂0 well conditioned at high noise levels, where
+   * ε-prediction multiplies its errors by σ̄_t/e_t (≈ 20 at T); it needs `levelTables`.
+   */
+  prediction?: Prediction;
+  /**
+   * 'x0' prediction only: e_t and σ̄_t per level 0..T of the model's SDE. Attached at run time
+   * (sde/prediction.ts: withLevelTables) as a non-enumerable property, so it never reaches JSON.
+   */
+  readonly levelTables?: LevelTables;
+}
+
+export const PREDICTIONS = ['eps', 'x0'] as const;
+export type Prediction = (typeof PREDICTIONS)[number];
+
+export function isPrediction(v: unknown): v is Prediction {
+  return (PREDICTIONS as readonly unknown[]).includes(v);
+}
+
+export interface LevelTables {
+  /** e_t = exp(−θ̄_t·dt), index = level */
+  meanFactor: Float32Array;
+  /** σ̄_t, index = level */
+  sigmaBar: Float32Array;
 }
 
 export interface DiscConfig {

@@ -57,6 +57,8 @@ export interface Ops<T> {
   slice(x: T, begin: number[], size: number[]): T;
   /** take the given indices along one axis (nearest resizes and reflect padding are built on it) */
   gather(x: T, indices: number[], axis: number): T;
+  /** table[i] for every element i of `index` (integer values stored as float; no gradient to `index`) */
+  lookup(table: Float32Array, index: T): T;
 
   /** Memory scope: an eager executor frees intermediates of fn when it returns; others just call fn. */
   scope<R extends T | T[]>(fn: () => R): R;

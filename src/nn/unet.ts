@@ -21,6 +21,26 @@ export function levelDims(cfg: UNetConfig, i: number): { dIn: number; dOut: numb
  * [B,outNc,H,W].
  */
 export function unetForward<T>(ctx: NetContext<T>, cfg: UNetConfig, x: T, mu: T, t: T, S?: T): T {
+  const out = unetHead(ctx, cfg, x, mu, t, S);
+  return cfg.prediction === 'x0' ? epsFromResidual(ctx, cfg, out, x, mu, t) : out;
+}
+
+/**
+ * 'x0' prediction: ε̂ = (x − μ − r·e_t)/σ̄_t for the residual r = x̂0 − μ, per sample's level
+ * (the inverse of x̂0 = μ + (x − μ − σ̄_t ε̂)/e_t, which is what samplers compute from ε̂).
+ */
+export function epsFromResidual<T>(ctx: NetContext<T>, cfg: UNetConfig, r: T, x: T, mu: T, t: T): T {
+  const { ops } = ctx;
+  const tables = cfg.levelTables;
+  if (!tables) throw new Error("U-Net with prediction 'x0' needs the SDE's level tables (withLevelTables)");
+  const B = ops.shape(t)[0]!;
+  const e = ops.reshape(ops.lookup(tables.meanFactor, t), [B, 1, 1, 1]);
+  const s = ops.reshape(ops.lookup(tables.sigmaBar, t), [B, 1, 1, 1]);
+  return ops.div(ops.sub(ops.sub(x, mu), ops.mul(r, e)), s);
+}
+
+/** The network's last conv: ε̂ (official) or, for 'x0' prediction, the residual r = x̂0 − μ. */
+export function unetHead<T>(ctx: NetContext<T>, cfg: UNetConfig, x: T, mu: T, t: T, S?: T): T {
   const { ops } = ctx;
   if (cfg.spade && !S) throw new Error('the texture network needs a structure guide S');
   const [, , H, W] = ops.shape(x) as [number, number, number, number];

@@ -7,7 +7,7 @@
 import type { NetContext, Ops } from '../nn/ops.js';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { DiscConfig, UNetConfig } from '../nn/config.js';
-import { unetForward } from '../nn/unet.js';
+import { unetForward, unetHead } from '../nn/unet.js';
 import { discriminatorForward } from '../nn/discriminator.js';
 
 /**
@@ -81,12 +81,14 @@ export interface ObjectiveTensors<T> {
   S?: T;
   /** D: m⊙y* + (1−m)⊙y_t */
   anchor?: T;
+  /** U-Nets with 'x0' prediction: the clean x0 (gray / RGB) */
+  clean?: T;
   coefs?: StepCoefs<T>;
 }
 
 export interface ObjectiveOut<T> {
   loss: T;
-  /** U-Nets: [ε̂, x̂_{t−1}]; D: [D_real, D_fake, D_anchor] */
+  /** U-Nets: [ε̂, x̂_{t−1}] ('x0' prediction: [x̂0]); D: [D_real, D_fake, D_anchor] */
   aux: T[];
 }
 
@@ -101,7 +103,15 @@ export function objective<T>(ctx: NetContext<T>, kind: NetKind, cfg: NetConfig, 
     const dAnchor = D(x.anchor);
     return { loss: discriminatorLoss(ops, dReal, dFake, dAnchor), aux: [dReal, dFake, dAnchor] };
   }
-  if (!x.mu || !x.coefs) throw new Error(`${kind} objective: mu and the step coefficients are required`);
+  if (!x.mu) throw new Error(`${kind} objective: mu is required`);
+  if ((cfg as UNetConfig).prediction === 'x0') {
+    // 'x0' prediction: the same masked L1 (hole weight 10) on x̂0 = μ + r against the clean x0,
+    // uniform over the levels (not in the official code)
+    if (!x.clean) throw new Error(`${kind} objective: 'x0' prediction needs the clean x0`);
+    const x0hat = ops.add(x.mu, unetHead(ctx, cfg as UNetConfig, x.state, x.mu, x.t, x.S));
+    return { loss: matchingLoss(ops, x0hat, x.clean, x.mask), aux: [x0hat] };
+  }
+  if (!x.coefs) throw new Error(`${kind} objective: the step coefficients are required`);
   const eps = unetForward(ctx, cfg as UNetConfig, x.state, x.mu, x.t, x.S);
   const xhat = reverseMeanFromNoise(ops, x.state, x.mu, eps, x.coefs);
   return { loss: matchingLoss(ops, xhat, x.target, x.mask), aux: [eps, xhat] };

@@ -81,6 +81,8 @@ export interface PreparedObjective {
   S?: F32Tensor;
   /** D: anchor input m⊙y* + (1−m)⊙y_t */
   anchor?: F32Tensor;
+  /** the clean x0 of the trained SDE (gray / RGB): the target of 'x0' prediction */
+  clean?: F32Tensor;
   /** per-sample θ_t, σ_t², σ̄_t and dt for reverse_sde_step_mean */
   coefs: { theta: Float32Array; sigma2: Float32Array; sigmaBar: Float32Array; dt: number };
 }
@@ -127,7 +129,7 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
     const shape = batch.gray.shape;
     const xt = sde.generateStates(batch.gray.data, muS.data, t, draws.z, shape);
     const target = sde.reverseOptimumStep(xt, batch.gray.data, muS.data, t, shape);
-    return { kind, t, mask: m, state: { shape: [...shape], data: xt }, mu: muS, target: { shape: [...shape], data: target }, coefs };
+    return { kind, t, mask: m, state: { shape: [...shape], data: xt }, mu: muS, target: { shape: [...shape], data: target }, clean: batch.gray, coefs };
   }
   if (!draws.zS) throw new Error(`${kind} objective: the structure-state draw zS is missing`);
   const shape = batch.GT.shape;
@@ -141,6 +143,7 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
     kind, t, mask: m, coefs,
     state: { shape: [...shape], data: yt },
     mu,
+    clean: batch.GT,
     target: { shape: [...shape], data: ystar },
     S: { shape: [...batch.gray.shape], data: S },
   };

@@ -11,6 +11,7 @@ import type { StateDict } from '../weights/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { IRSDE } from '../sde/irsde.js';
 import { isSpectralBuffer } from '../nn/spade.js';
+import { withLevelTables } from '../sde/prediction.js';
 import { powerIteration } from '../nn/spectral.js';
 import { buildTrainGraph, type TrainGraph } from '../exec/onnx/train-graph.js';
 import { sessionOptions } from '../exec/onnx/executor.js';
@@ -53,7 +54,7 @@ export class OnnxTrainer implements NetTrainer {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graph = buildTrainGraph(this.kind, this.cfg, this.shapes, { batch: B, height: H, width: W }, this.sde.dt);
+        const graph = buildTrainGraph(this.kind, withLevelTables(this.cfg, this.sde), this.shapes, { batch: B, height: H, width: W }, this.sde.dt);
         const session = await ort.InferenceSession.create(graph.bytes, sessionOptions({ threads: this.threads }));
         return { graph, session };
       })();
@@ -92,6 +93,7 @@ export class OnnxTrainer implements NetTrainer {
       mu: prep.mu?.data,
       S: prep.S?.data,
       anchor: prep.anchor?.data,
+      clean: prep.clean?.data,
     };
     for (const [name, shape] of graph.data) {
       if (name === 'theta' || name === 'sigma2' || name === 'sigmaBar') feeds[name] = col(prep.coefs[name]);

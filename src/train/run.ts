@@ -22,6 +22,8 @@ import { lossCurveSvg } from './plot.js';
 import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
 import { diagnoseUNet, diagnosticsSvg, discriminatorAccuracy, type DiagnosticsEntry } from './diagnostics.js';
 import type { ObjectiveBatch } from './objectives.js';
+import type { UNetConfig } from '../nn/config.js';
+import { withLevelTables } from '../sde/prediction.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -166,11 +168,19 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   } else {
     if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
+    // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv
+    if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0') {
+      for (const k of ['final_conv.weight', 'final_conv.bias']) {
+        const w = weights.get(k);
+        if (w) weights.set(k, { shape: w.shape, data: new Float32Array(w.data.length) });
+      }
+    }
   }
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
   writeJsonAtomic(join(opts.out, 'model.json'), {
     T: cfg.T, kind: cfg.kind, config: cfg.net,
     ...(cfg.kind !== 'structure' ? { fill: cfg.fill ?? 'zero' } : {}),
+    ...(cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' ? { prediction: 'x0' } : {}),
     files: { [cfg.kind]: `${cfg.kind}.safetensors` },
   });
   const fill = parseFill(cfg.fill ?? 'zero', 'fill');
@@ -226,7 +236,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     // the EMA is what gets shipped, so it is what is diagnosed
     const cur = state.toStateDict();
     const weights: StateDict = ema ? new Map([...cur].map(([k, t]) => [k, { shape: t.shape, data: ema!.get(k) ?? t.data }])) : cur;
-    const d = await diagnoseUNet(cfg.kind, cfg.net, weights, state.sde, diagBatch, { seed: 1, threads: 1 });
+    const d = await diagnoseUNet(cfg.kind, withLevelTables(cfg.net, state.sde), weights, state.sde, diagBatch, { seed: 1, threads: 1 });
     const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
     diagHistory.push(entry);
     appendFileSync(diagPath, JSON.stringify(entry) + '\n');

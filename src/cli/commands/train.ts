@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { presetConfigs, validateUNetConfig, type UNetConfig, type DiscConfig } from '../../nn/config.js';
+import { isPrediction, PREDICTIONS, presetConfigs, validateUNetConfig, type UNetConfig, type DiscConfig } from '../../nn/config.js';
 import type { NetConfig, NetKind } from '../../exec/types.js';
 import { trainRun, type RunConfig } from '../../train/run.js';
 import { parseRatio } from '../../train/masks.js';
@@ -57,6 +57,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '0')
     .option('--save-every <n>', 'checkpoint interval in iterations', '100')
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
+    .option('--prediction <name>', "U-Nets: what the last conv predicts: eps (official: the noise, official loss) | x0 (a residual on the SDE mean, x̂0 = μ + r, trained with the masked L1 on x̂0; starts at x̂0 = μ; recorded in model.json)", 'eps')
     .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea = classical fill of the known pixels, recorded in model.json)`, 'zero')
     .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
@@ -71,9 +72,13 @@ export function register(program: Command): void {
       if (o.masks && !existsSync(String(o.masks))) throw new Error(`mask folder not found: ${o.masks}`);
       const ema = o.ema === undefined ? null : Number(o.ema);
       if (ema !== null && !(ema > 0 && ema < 1)) throw new Error(`--ema must be in (0, 1) (got "${o.ema}")`);
+      const prediction = String(o.prediction);
+      if (!isPrediction(prediction)) throw new Error(`--prediction must be one of ${PREDICTIONS.join(', ')} (got "${prediction}")`);
+      const net = netConfig(k, String(o.config));
       const cfg: RunConfig = {
         kind: k,
-        net: netConfig(k, String(o.config)),
+        // the official ε-prediction keeps the config as it was (so older run folders still resume)
+        net: k !== 'discriminator' && prediction === 'x0' ? { ...(net as UNetConfig), prediction } : net,
         T: parseNumberOption(String(o.T), 'T', { positive: true }),
         size: parseNumberOption(String(o.size), 'size', { positive: true }),
         batch: parseNumberOption(String(o.batch), 'batch', { positive: true }),

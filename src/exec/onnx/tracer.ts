@@ -315,6 +315,10 @@ export class SymOps implements Ops<Sym> {
     shape[ax] = indices.length;
     return this.g.node('Gather', [x.name, this.g.constI64(indices).name], shape, { axis: ax });
   }
+  lookup(table: Float32Array, index: Sym): Sym {
+    const idx = this.g.node('Cast', [index.name], [...index.shape], { to: onnx.TensorProto.DataType.INT64 });
+    return this.g.node('Gather', [this.g.constF32(table, [table.length]).name, idx.name], [...index.shape], { axis: 0 });
+  }
   scope<R extends Sym | Sym[]>(fn: () => R): R {
     return fn();
   }
