@@ -75,7 +75,11 @@ function dataInputs(kind: NetKind, cfg: NetConfig, s: TrainGraphShape): Map<stri
   m.set('target', [B, c, H, W]);
   if (kind !== 'structure') m.set('S', [B, 1, H, W]);
   if (kind === 'discriminator') m.set('anchor', [B, c, H, W]);
-  else {
+  else if ((cfg as UNetConfig).prediction === 'x0') {
+    m.set('mu', [B, c, H, W]);
+    m.set('clean', [B, c, H, W]);
+    m.delete('target');
+  } else {
     m.set('mu', [B, c, H, W]);
     for (const k of ['theta', 'sigma2', 'sigmaBar']) m.set(k, [B, 1, 1, 1]);
   }
@@ -96,11 +100,12 @@ export function buildTrainGraph(kind: NetKind, cfg: NetConfig, paramShapes: Read
     t: ins.get('t')!,
     mask: ins.get('mask')!,
     state: ins.get('state')!,
-    target: ins.get('target')!,
+    target: ins.get('target') ?? ins.get('clean')!,
     mu: ins.get('mu'),
     S: ins.get('S'),
     anchor: ins.get('anchor'),
-    coefs: kind === 'discriminator' ? undefined : { theta: ins.get('theta')!, sigma2: ins.get('sigma2')!, sigmaBar: ins.get('sigmaBar')!, dt },
+    clean: ins.get('clean'),
+    coefs: kind === 'discriminator' || !ins.has('theta') ? undefined : { theta: ins.get('theta')!, sigma2: ins.get('sigma2')!, sigmaBar: ins.get('sigmaBar')!, dt },
   };
   const out = objective({ ops, p }, kind, cfg, x);
   const params = [...p.used.keys()].filter((k) => !isSpectralBuffer(k));
