@@ -14,6 +14,8 @@ import { IRSDE } from '../sde/index.js';
 import { SeededNoise, type NoiseSource } from '../sde/noise.js';
 import { structureOf } from '../structure/index.js';
 import { sample, type SamplerOptions, type SamplerVariant, type StepInfo, type StepRule } from '../sampler/index.js';
+import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '../sampler/fill-structure.js';
+import { prepareFill } from '../sde/fill.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -28,6 +30,10 @@ export interface InpaintOptions extends MaskOptions {
   stepRule?: StepRule;
   /** resampling hyper-parameters etc. (official defaults) */
   samplerOptions?: Partial<SamplerOptions>;
+  /** the texture network's structure guide: 'network' (default: the structure diffusion) or 'fill'
+   * (the analytic structure posterior towards the Telea-filled grayscale; sampler/fill-structure.ts).
+   * Default: the model's `structureGuide` in model.json, else 'network'. */
+  structure?: StructureGuide;
   /** model window size (default: the model's `size` in model.json, else 256, the official training size) */
   size?: number;
   /** where the networks run: 'onnx' (onnxruntime, the only executor; STRDIFFUSION_EXECUTOR sets the default) */
@@ -108,8 +114,15 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   const sde = new IRSDE({ T: model.T });
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
   const shape4 = (c: number) => [1, c, size, size];
+  const guide = options.structure ?? (model.meta.structureGuide as StructureGuide | undefined) ?? 'network';
+  parseStructureGuide(guide, 'structure');
+  let nets = runners;
+  if (guide === 'fill') {
+    await prepareFill('telea');
+    nets = { ...runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
+  }
   const res = await sample({
-    nets: runners,
+    nets,
     sde,
     inputs: {
       image: { shape: shape4(3), data: rgb },

@@ -5,6 +5,7 @@
  */
 import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
+import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, type BaselineName, type Method } from '../../eval/index.js';
@@ -30,6 +31,7 @@ interface Opts {
   size?: string;
   sampler: string;
   stepRule?: string;
+  structure?: string;
   model: boolean;
   executor?: string;
   grid: string;
@@ -59,6 +61,7 @@ export function register(program: Command): void {
     .option('--size <n>', "images are evaluated at size×size (default: the model's window size from model.json, else 256)")
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
     .option('--step-rule <rule>', STEP_RULE_HELP)
+    .option('--structure <guide>', STRUCTURE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
@@ -83,7 +86,7 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), executor }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');

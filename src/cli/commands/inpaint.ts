@@ -4,6 +4,7 @@
  * anything is written; outputs are written to a temporary name and renamed.
  */
 import type { Command } from 'commander';
+import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { inpaint, loadInpaintModel, type InpaintOptions } from '../../inpaint/index.js';
@@ -27,6 +28,7 @@ interface Opts {
   steps?: string;
   sampler: string;
   stepRule?: string;
+  structure?: string;
   saveTrajectory?: string;
   resampling?: string;
   trajectoryEvery: string;
@@ -87,6 +89,7 @@ export function register(program: Command): void {
     .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
     .option('--step-rule <rule>', STEP_RULE_HELP)
+    .option('--structure <guide>', STRUCTURE_HELP)
     .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
     .option('--save-trajectory <dir>', 'write texture/structure states and a strip image')
     .option('--trajectory-every <k>', 'save every k-th step', '10')
@@ -119,6 +122,7 @@ export function register(program: Command): void {
         seed: seed ?? 0,
         sampler: o.sampler as SamplerVariant,
         stepRule: parseStepRule(o.stepRule),
+        structure: parseStructureGuide(o.structure),
         size,
         invertMask: o.invertMask,
         resizeMask: o.resizeMask,
