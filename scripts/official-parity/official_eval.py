@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     sys.path.insert(0, HERE)
+    sys.dont_write_bytecode = True   # no __pycache__ in the repository
     from official_multistep import load_strd_env
     strd_env = load_strd_env(a.tools)
     root = strd_env.official_root(a.official)
