@@ -30,3 +30,26 @@ function normalizeVec(x: Float64Array): Float32Array {
   return Float32Array.from(x, (e) => e / d);
 }
 
+
+/**
+ * Spectral-norm vectors that fit the given weights: `iterations` power iterations per
+ * `P.weight_orig` from `start`'s (or `sd`'s own) `P.weight_u`. Weights that were averaged (an
+ * EMA) need this: averaging unit vectors shrinks them, and σ = uᵀWv with shrunken u, v is too small.
+ * Returns a new state dict (other entries shared).
+ */
+export function refreshSpectralVectors<T extends { shape: number[]; data: Float32Array }>(sd: Map<string, T>, start: Map<string, T> = sd, iterations = 20): Map<string, T> {
+  const out = new Map(sd);
+  for (const [k, w] of sd) {
+    if (!k.endsWith('.weight_orig')) continue;
+    const p = k.slice(0, -'.weight_orig'.length);
+    const u0 = start.get(`${p}.weight_u`) ?? sd.get(`${p}.weight_u`);
+    const vOld = sd.get(`${p}.weight_v`);
+    if (!u0 || !vOld) continue;
+    let u = u0.data;
+    let v = vOld.data;
+    for (let i = 0; i < iterations; i++) ({ u, v } = powerIteration(w.data, w.shape[0]!, u));
+    out.set(`${p}.weight_u`, { ...u0, shape: [...u0.shape], data: u });
+    out.set(`${p}.weight_v`, { ...vOld, shape: [...vOld.shape], data: v });
+  }
+  return out;
+}

@@ -24,6 +24,8 @@ import { diagnoseUNet, diagnosticsSvg, discriminatorAccuracy, type DiagnosticsEn
 import type { ObjectiveBatch } from './objectives.js';
 import type { UNetConfig } from '../nn/config.js';
 import { withLevelTables } from '../sde/prediction.js';
+import { isSpectralBuffer } from '../nn/spade.js';
+import { refreshSpectralVectors } from '../nn/spectral.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -104,6 +106,12 @@ export function latestCheckpoint(out: string): string | null {
   return existsSync(join(dir, 'state.json')) ? dir : null;
 }
 
+/** The EMA weights as a state dict, with spectral-norm vectors refitted to the averaged W (from the trainer's current u). */
+function emaWeights(ema: Map<string, Float32Array>, current: StateDict): StateDict {
+  const sd: StateDict = new Map([...ema].map(([k, a]) => [k, { shape: current.get(k)!.shape, data: a }]));
+  return refreshSpectralVectors(sd, current);
+}
+
 function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map<string, Float32Array> | null): void {
   const name = `ckpt-${String(state.iteration).padStart(8, '0')}`;
   const tmp = join(out, `.${name}.tmp-${process.pid}`);
@@ -117,11 +125,12 @@ function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map
     for (const [k, a] of adam.m) opt.set(`exp_avg.${k}`, { shape: [a.length], data: a });
     for (const [k, a] of adam.v) opt.set(`exp_avg_sq.${k}`, { shape: [a.length], data: a });
     writeSafetensors(join(tmp, 'optimizer.safetensors'), opt);
-    if (ema) writeSafetensors(join(tmp, `${cfg.kind}_ema.safetensors`), new Map([...ema].map(([k, a]) => [k, { shape: weights.get(k)!.shape, data: a }])));
+    const emaSd = ema ? emaWeights(ema, weights) : null;
+    if (emaSd) writeSafetensors(join(tmp, `${cfg.kind}_ema.safetensors`), emaSd);
     writeJsonAtomic(join(tmp, 'state.json'), { iteration: state.iteration, adamStep: adam.step, lastEpoch: state.schedule.lastEpoch });
     renameSync(tmp, join(out, name));
     // the top-level weights are what `inpaint --checkpoints RUN_DIR` reads
-    writeSafetensors(join(out, `${cfg.kind}.safetensors`), ema ? new Map([...ema].map(([k, a]) => [k, { shape: weights.get(k)!.shape, data: a }])) : weights, { kind: cfg.kind, iteration: String(state.iteration) });
+    writeSafetensors(join(out, `${cfg.kind}.safetensors`), emaSd ?? weights, { kind: cfg.kind, iteration: String(state.iteration) });
     const latestTmp = join(out, `latest.tmp-${process.pid}`);
     writeFileSync(latestTmp, name);
     renameSync(latestTmp, join(out, 'latest'));
@@ -235,7 +244,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     if (!diagBatch || cfg.kind === 'discriminator') return;
     // the EMA is what gets shipped, so it is what is diagnosed
     const cur = state.toStateDict();
-    const weights: StateDict = ema ? new Map([...cur].map(([k, t]) => [k, { shape: t.shape, data: ema!.get(k) ?? t.data }])) : cur;
+    const weights: StateDict = ema ? emaWeights(ema, cur) : cur;
     const d = await diagnoseUNet(cfg.kind, withLevelTables(cfg.net, state.sde), weights, state.sde, diagBatch, { seed: 1, threads: 1 });
     const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
     diagHistory.push(entry);
@@ -262,6 +271,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
         const cur = state.toStateDict();
         const b = cfg.ema!;
         for (const [k, a] of ema) {
+          // spectral-norm vectors are not averaged (averaged unit vectors shrink): emaWeights refits them
+          if (isSpectralBuffer(k)) continue;
           const p = cur.get(k)!.data;
           for (let i = 0; i < a.length; i++) a[i] = b * a[i]! + (1 - b) * p[i]!;
         }
