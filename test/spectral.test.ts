@@ -10,8 +10,8 @@ describe('refreshSpectralVectors', () => {
     const rows = 6;
     const cols = 10;
     const W = rng.normal([rows * cols]);
-    let u = rng.normal([rows]);
-    let v = new Float32Array(cols);
+    let u: Float32Array = rng.normal([rows]);
+    let v: Float32Array = new Float32Array(cols);
     for (let i = 0; i < 200; i++) ({ u, v } = powerIteration(W, rows, u));
     const sigmaTrue = spectralSigma(W, rows, u, v);
     // an EMA of unit vectors pointing in different directions is shorter than 1

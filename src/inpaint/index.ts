@@ -133,7 +133,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     noise,
     options: {
       ...options.samplerOptions,
-      variant: options.sampler ?? 'official',
+      variant: options.sampler ?? (model.meta.sampler as SamplerVariant | undefined) ?? 'official',
       stepRule: options.stepRule ?? model.meta.stepRule ?? 'sde',
       // the texture mean must hold what it held in training
       fill: model.fill,

@@ -5,7 +5,8 @@
  * the official checkpoints need no metadata; T cannot be inferred and comes from `model.json`
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
-import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
+import { isStepRule, SAMPLER_VARIANTS, type StepRule } from '../sampler/strdiffusion.js';
+import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -113,6 +114,12 @@ function readMeta(dir: string): ModelMeta {
     }
     const preds = meta.prediction === undefined ? [] : typeof meta.prediction === 'object' ? Object.values(meta.prediction) : [meta.prediction];
     for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);
+    if (meta.sampler !== undefined && !(SAMPLER_VARIANTS as readonly unknown[]).includes(meta.sampler)) {
+      throw new Error(`sampler must be one of ${SAMPLER_VARIANTS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.sampler)})`);
+    }
+    if (meta.structureGuide !== undefined && !(STRUCTURE_GUIDES as readonly unknown[]).includes(meta.structureGuide)) {
+      throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.structureGuide)})`);
+    }
     if (meta.fill !== undefined && !isFill(meta.fill)) {
       throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.fill)})`);
     }

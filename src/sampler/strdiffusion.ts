@@ -39,7 +39,8 @@ import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.j
 
 const fr = Math.fround;
 
-export type SamplerVariant = 'official' | 'improved' | 'no-resampling' | 'no-discriminator';
+export const SAMPLER_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
+export type SamplerVariant = (typeof SAMPLER_VARIANTS)[number];
 export const STEP_RULES = ['sde', 'posterior'] as const;
 export type StepRule = (typeof STEP_RULES)[number];
 export function isStepRule(v: unknown): v is StepRule {

@@ -10,12 +10,13 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, type BaselineName, type Method } from '../../eval/index.js';
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
+import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
-const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
 interface Opts {
   images: string;
@@ -29,7 +30,7 @@ interface Opts {
   baselines: string;
   out: string;
   size?: string;
-  sampler: string;
+  sampler?: string;
   stepRule?: string;
   structure?: string;
   model: boolean;
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .option('--baselines <list>', `comma-separated: ${BASELINES.join(', ')} (or none)`, BASELINES.join(','))
     .option('--out <dir>', 'report folder', 'eval-report')
     .option('--size <n>', "images are evaluated at size×size (default: the model's window size from model.json, else 256)")
-    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
@@ -73,7 +74,7 @@ export function register(program: Command): void {
         if (!existsSync(o.masks)) throw new Error(`masks folder not found: ${o.masks}`);
         if (!statSync(o.masks).isDirectory()) throw new Error(`--masks must be a folder: ${o.masks}`);
       }
-      if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
+      if (o.sampler !== undefined && !VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       const executor = parseExecutor(o.executor, '--executor');
       const ratios = parseRatioList(o.maskRatios ?? '');
       const count = optionalNumber(o.count, 'count', { min: 1 })!;
@@ -86,7 +87,7 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
@@ -103,7 +104,7 @@ export function register(program: Command): void {
         methods,
         outDir: out,
         gridSamples: grid,
-        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? o.sampler : null, stepRule: o.model ? (o.stepRule ?? '(model default)') : null, baselines, model: o.model },
+        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, stepRule: o.model ? (o.stepRule ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined
           : (done, total, info) => {

@@ -12,12 +12,13 @@ import { readImage, writeImage } from '../../image/io.js';
 import { loadHoles } from '../../inpaint/mask.js';
 import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
+import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
-const VARIANTS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
 interface Opts {
   image: string;
@@ -26,7 +27,7 @@ interface Opts {
   checkpoints?: string[];
   seed?: string;
   steps?: string;
-  sampler: string;
+  sampler?: string;
   stepRule?: string;
   structure?: string;
   saveTrajectory?: string;
@@ -87,7 +88,7 @@ export function register(program: Command): void {
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
     .option('--seed <n>', 'random seed (same seed -> same output)')
     .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
-    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')}`, 'official')
+    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
@@ -100,7 +101,7 @@ export function register(program: Command): void {
     .option('--precision <p>', 'onnx executor: fp32 (default), int8 (dynamically quantised convolutions) or int8-static (QLinearConv calibrated on the first step, faster); int8 modes are approximate')
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
-      if (!VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
+      if (o.sampler !== undefined && !VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
       const executor = parseExecutor(o.executor, '--executor');
@@ -120,7 +121,7 @@ export function register(program: Command): void {
         checkpoints: o.checkpoints,
         T,
         seed: seed ?? 0,
-        sampler: o.sampler as SamplerVariant,
+        sampler: o.sampler as SamplerVariant | undefined,
         stepRule: parseStepRule(o.stepRule),
         structure: parseStructureGuide(o.structure),
         size,
