@@ -2,7 +2,7 @@
  * Copies the weights of three training runs into a model folder with a model.json describing
  * them (config, T, iterations, data, the commands that made them):
  *   npx tsx scripts/package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator
- *       [--weights ema|last] [--size N] [--step-rule sde|posterior] [--data TEXT]
+ *       [--weights ema|last] [--size N] [--step-rule sde|posterior] [--sampler VARIANT] [--data TEXT]
  * --weights last takes the last iterate of each run's latest checkpoint instead of the run's
  * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
  * beta 0.995 still carries a visible share of earlier, worse weights).
@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { optionalNumber, parseStepRule } from '../src/cli/args.js';
+import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -18,6 +19,7 @@ const { values, positionals } = parseArgs({
     weights: { type: 'string', default: 'ema' },
     size: { type: 'string' },
     'step-rule': { type: 'string' },
+    sampler: { type: 'string' },
     data: { type: 'string' },
   },
 });
@@ -26,6 +28,7 @@ if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR 
 if (values.weights !== 'ema' && values.weights !== 'last') throw new Error(`--weights must be ema or last (got "${values.weights}")`);
 const size = optionalNumber(values.size, 'size', { min: 16 });
 const stepRule = parseStepRule(values['step-rule']);
+if (values.sampler !== undefined && !(SAMPLER_VARIANTS as readonly string[]).includes(values.sampler)) throw new Error(`--sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${values.sampler}")`);
 
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
@@ -60,9 +63,10 @@ writeFileSync(
       T,
       ...(size !== undefined ? { size } : {}),
       ...(stepRule !== undefined ? { stepRule } : {}),
+      ...(values.sampler !== undefined ? { sampler: values.sampler } : {}),
       ...(fill !== undefined && fill !== 'zero' ? { fill } : {}),
       ...(Object.keys(prediction).length ? { prediction } : {}),
-      description: 'StrDiffusion default model of this project: small config (nf 8, ngf 8), trained on CPU with the project trainer',
+      description: 'StrDiffusion default model of this project: small config (nf 8, ngf 8), trained on CPU with the project trainer (onnxruntime)',
       data: values.data ?? 'photos of the Debian packages mate-backgrounds, lomiri-wallpapers-16.04, lomiri-wallpapers-20.04 and python3-skimage (its data folder) (scripts/prepare-train-data.ts: short side 320 px); masks: generated irregular masks, hole ratio 10-50 %',
       files: { structure: 'structure.safetensors', texture: 'texture.safetensors', discriminator: 'discriminator.safetensors' },
       networks: nets,

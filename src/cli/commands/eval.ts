@@ -5,6 +5,13 @@
  */
 import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
+import { PRECISIONS, type Precision } from '../../exec/onnx/quant.js';
+
+function parsePrecision(v: string | undefined): Precision | undefined {
+  if (v === undefined) return undefined;
+  if ((PRECISIONS as readonly string[]).includes(v)) return v as Precision;
+  throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${v}")`);
+}
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -35,6 +42,7 @@ interface Opts {
   structure?: string;
   model: boolean;
   executor?: string;
+  precision?: string;
   grid: string;
   quiet?: boolean;
 }
@@ -64,6 +72,7 @@ export function register(program: Command): void {
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
+    .option('--precision <p>', `network precision: ${PRECISIONS.join(' | ')} (default fp32; see Performance)`)
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
     .option('-q, --quiet', 'no progress bar')
@@ -87,7 +96,7 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
