@@ -33,12 +33,15 @@ export function holesToMaskRaster(holes: Uint8Array, width: number, height: numb
 
 export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Method {
   let T: number | undefined;
+  // the variant that runs: the option, else the model's model.json, else official (as inpaint resolves it)
+  let sampler: string = o.sampler ?? '(model default)';
   return {
     name,
     label: `StrDiffusion (${o.sampler ?? 'model default'} sampler${o.stepRule ? ', ' + o.stepRule + ' steps' : ''}${o.structure ? ', ' + o.structure + ' structure guide' : ''}${o.precision && o.precision !== 'fp32' ? ', ' + o.precision : ''})`,
     prepare: async () => {
       const { model } = await loadInpaintModel(o);
       T = model.T;
+      sampler = o.sampler ?? (model.meta.sampler as string | undefined) ?? 'official';
     },
     run: async (image, holes, ctx) => {
       const res = await inpaint(image, holesToMaskRaster(holes, image.width, image.height), {
@@ -49,6 +52,6 @@ export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Metho
       });
       return res.image;
     },
-    info: () => ({ checkpoints: o.checkpoints ?? '(bundled default)', T: T ?? o.T ?? null, sampler: o.sampler ?? '(model default)', precision: o.precision ?? 'fp32', stepRule: o.stepRule ?? '(model default)', structure: o.structure ?? '(model default)', size: o.size ?? 256, executor: o.executor ?? process.env.STRDIFFUSION_EXECUTOR ?? 'onnx' }),
+    info: () => ({ checkpoints: o.checkpoints ?? '(bundled default)', T: T ?? o.T ?? null, sampler, precision: o.precision ?? 'fp32', stepRule: o.stepRule ?? '(model default)', structure: o.structure ?? '(model default)', size: o.size ?? 256, executor: o.executor ?? process.env.STRDIFFUSION_EXECUTOR ?? 'onnx' }),
   };
 }
