@@ -273,3 +273,16 @@ describe('int8-static (calibrated QLinearConv) export', () => {
     }
   });
 });
+
+describe('calibration inputs of networks with per-level tables', () => {
+  it("never ask for a level past T (the 'x0' prediction tables end there)", () => {
+    const shape = [1, 1, 4, 4];
+    const x = { shape, data: new Float32Array(16).fill(0.3) };
+    const inputs = { x, mu: { shape, data: new Float32Array(16) }, t: [40] };
+    const free = autoCalibrationInputs('structure', inputs).map((v) => v.t[0]!);
+    expect(Math.max(...free)).toBe(80);
+    const capped = autoCalibrationInputs('structure', inputs, 50).map((v) => v.t[0]!);
+    expect(Math.max(...capped)).toBe(50);
+    expect(capped).toContain(1);
+  });
+});

@@ -84,8 +84,9 @@ function scaleAround(x: F32Tensor, mu: F32Tensor, k: number): F32Tensor {
  * U-Nets: (x, t), (x, 2t), (mu + 0.5 (x - mu), max(1, t/2)), (mu + 0.1 (x - mu), 1),
  * (mu + 1.5 (x - mu), t). Discriminator: its input at t, max(1, t/2) and 1.
  */
-export function autoCalibrationInputs(kind: NetKind, inputs: NetInputs): NetInputs[] {
-  const ts = (f: (t: number) => number) => inputs.t.map(f);
+export function autoCalibrationInputs(kind: NetKind, inputs: NetInputs, maxLevel = Infinity): NetInputs[] {
+  // networks with per-level tables ('x0' prediction) cannot look past their T
+  const ts = (f: (t: number) => number) => inputs.t.map((t) => Math.min(maxLevel, f(t)));
   const half = ts((t) => Math.max(1, Math.round(t / 2)));
   if (kind === 'discriminator' || !inputs.mu) {
     return [inputs, { ...inputs, t: half }, { ...inputs, t: ts(() => 1) }];

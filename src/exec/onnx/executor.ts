@@ -124,7 +124,8 @@ export class OnnxRunner implements NetRunner {
     let cal = this.ranges.get(key);
     if (!cal) {
       if (!calibInputs) throw new Error(`${this.kind}: int8-static needs a calibration at ${key} (run() calibrates on its first input; or call calibrate())`);
-      cal = await this.measure(autoCalibrationInputs(this.kind, calibInputs));
+      const tables = (this.cfg as { levelTables?: { meanFactor: Float32Array } }).levelTables;
+      cal = await this.measure(autoCalibrationInputs(this.kind, calibInputs, tables ? tables.meanFactor.length - 1 : Infinity));
       this.ranges.set(key, cal);
     }
     const bytes = exportOnnx(this.kind, this.cfg, this.weights, shape, { precision: 'int8-static', quant: { ...this.opts.quant, calibration: cal } });
