@@ -1,5 +1,6 @@
 /** Command-line option parsers: one parser, one wording for every command's errors. */
 import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
+import { PRECISIONS, type Precision } from '../exec/onnx/quant.js';
 
 export interface NumberRule {
   /** default true */
@@ -32,4 +33,10 @@ export function parseStepRule(v: string | undefined): StepRule | undefined {
   if (v === undefined) return undefined;
   if (!isStepRule(v)) throw new Error(`--step-rule must be sde or posterior (got "${v}")`);
   return v;
+}
+
+export function parsePrecision(v: string | undefined): Precision | undefined {
+  if (v === undefined) return undefined;
+  if (!(PRECISIONS as readonly string[]).includes(v)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${v}")`);
+  return v as Precision;
 }

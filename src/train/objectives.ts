@@ -134,7 +134,7 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
   if (!draws.zS) throw new Error(`${kind} objective: the structure-state draw zS is missing`);
   const shape = batch.GT.shape;
   const fill = batch.fill === undefined ? 'zero' : parseFill(batch.fill, 'ObjectiveBatch.fill');
-  const mu = { shape: [...shape], data: fill === 'zero' ? maskMul(batch.GT, m) : filledMean(fill, batch.GT, m) };
+  const mu = { shape: [...shape], data: filledMean(fill, batch.GT, m) };
   const yt = sde.generateStates(batch.GT.data, mu.data, t, draws.z, shape);
   const ystar = sde.reverseOptimumStep(yt, batch.GT.data, mu.data, t, shape);
   const xt = sde.generateStates(batch.gray.data, muS.data, t, draws.zS, batch.gray.shape);

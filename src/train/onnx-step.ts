@@ -8,7 +8,6 @@
 import * as ort from 'onnxruntime-node';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
-import type { F32Tensor } from '../util/tensor.js';
 import { IRSDE } from '../sde/irsde.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { withLevelTables } from '../sde/prediction.js';
@@ -147,4 +146,3 @@ export class OnnxTrainer implements NetTrainer {
   }
 }
 
-export type { F32Tensor };

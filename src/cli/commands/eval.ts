@@ -5,13 +5,7 @@
  */
 import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
-import { PRECISIONS, type Precision } from '../../exec/onnx/quant.js';
-
-function parsePrecision(v: string | undefined): Precision | undefined {
-  if (v === undefined) return undefined;
-  if ((PRECISIONS as readonly string[]).includes(v)) return v as Precision;
-  throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${v}")`);
-}
+import { PRECISIONS } from '../../exec/onnx/quant.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -20,7 +14,7 @@ import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
-import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;

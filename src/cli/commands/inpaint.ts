@@ -14,7 +14,7 @@ import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
-import { optionalNumber, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
@@ -105,7 +105,7 @@ export function register(program: Command): void {
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
       const executor = parseExecutor(o.executor, '--executor');
-      if (o.precision !== undefined && o.precision !== 'fp32' && o.precision !== 'int8' && o.precision !== 'int8-static') throw new Error(`--precision must be fp32, int8 or int8-static (got "${o.precision}")`);
+      const precision = parsePrecision(o.precision);
       const seed = optionalNumber(o.seed, 'seed');
       const T = optionalNumber(o.steps, 'steps');
       const size = optionalNumber(o.size, 'size');
@@ -128,7 +128,7 @@ export function register(program: Command): void {
         invertMask: o.invertMask,
         resizeMask: o.resizeMask,
         executor,
-        precision: o.precision as InpaintOptions['precision'],
+        precision,
       };
       const batch = statSync(o.image).isDirectory();
       let jobs: [string, string, string][];
