@@ -1,6 +1,6 @@
 /**
  * Analytic operation counts and random weights for the benchmarks. MACs are counted the way the
- * reference figures of spec §9 were (forward hooks on the official Conv2d/Linear modules plus the
+ * reference figures of docs/design.md §9 were (forward hooks on the official Conv2d/Linear modules plus the
  * two linear-attention contractions): the network code is traced on shapes only (the ONNX
  * symbolic ops, with a shape-only parameter store), and every dense conv, linear and matmul adds
  * its multiply-accumulates. Depthwise convs (the discriminator's FIR down-sampling, not a Conv2d

@@ -21,7 +21,7 @@ import { SeededNoise } from '../src/sde/noise.js';
 import { countOps, paramCount, randomWeights } from './flops.js';
 import { EXECUTOR_NAMES, parseExecutor, unknownExecutor } from '../src/exec/registry.js';
 
-/** Official PyTorch 1.13 CPU, 2 threads, 256x256, batch 1, "fast phase" minimum (spec §9). */
+/** Official PyTorch 1.13 CPU, 2 threads, 256x256, batch 1, "fast phase" minimum (docs/design.md §9). */
 const PYTORCH_256: Record<NetKind, number> = { texture: 5.18, structure: 4.66, discriminator: 2.17 };
 
 interface Options {
@@ -223,7 +223,7 @@ export async function main(args: string[]): Promise<void> {
   for (const r of results) if (r.detail) console.log(`  ${r.net}/${r.executor}: ${r.detail}`);
   const load = loadavg()[0]!;
   if (load > o.threads + 0.5) console.log(`note: load average ${load.toFixed(1)} on ${availableParallelism()} cores: other jobs compete for the CPU, so wall times are inflated; CPU s / threads estimates an idle machine`);
-  console.log('GFLOP = 2 x (dense conv + linear + attention matmul MACs), as counted for spec §9; PyTorch s = official code, 2 threads (spec §9)');
+  console.log('GFLOP = 2 x (dense conv + linear + attention matmul MACs), as counted for docs/design.md §9; PyTorch s = official code, 2 threads (docs/design.md §9)');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

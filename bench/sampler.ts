@@ -25,7 +25,7 @@ import { loadModel, DEFAULT_MODEL_DIR } from '../src/model/checkpoints.js';
 import { resizePlanes } from '../src/image/resize.js';
 import type { StateDict } from '../src/weights/types.js';
 
-/** Official PyTorch CPU figures on this machine, fast phase (spec §9). */
+/** Official PyTorch CPU figures on this machine, fast phase (docs/design.md §9). */
 const PYTORCH = { texture: 5.18, structure: 4.66, discriminator: 2.17, early: 11.9, resample: 106.5, late: 5.4, image: [35 * 60, 48 * 60] };
 
 class Timed implements NetRunner {
@@ -178,7 +178,7 @@ export async function main(args: string[]): Promise<void> {
   console.log(`estimated whole image: ${(estimate / 60).toFixed(1)} min; peak RSS ${result.peakRssMiB} MiB`);
   if (result.pytorchReference) {
     const ref = PYTORCH.image;
-    console.log(`official PyTorch on this machine (spec §9, fast phase): ${ref[0]! / 60}-${ref[1]! / 60} min per image -> speed-up ${(ref[0]! / estimate).toFixed(2)}-${(ref[1]! / estimate).toFixed(2)}x`);
+    console.log(`official PyTorch on this machine (docs/design.md §9, fast phase): ${ref[0]! / 60}-${ref[1]! / 60} min per image -> speed-up ${(ref[0]! / estimate).toFixed(2)}-${(ref[1]! / estimate).toFixed(2)}x`);
     console.log(`  per step: early ${PYTORCH.early} s, resampling ${PYTORCH.resample} s, late ${PYTORCH.late} s; texture forward ${PYTORCH.texture} s`);
   }
 }

@@ -87,7 +87,7 @@ describe('sampler parity (official fixtures, onnx)', () => {
 });
 
 describe('sampler control flow (mock networks)', () => {
-  it('schedule of stages and re-noising depths (spec §5.3)', () => {
+  it('schedule of stages and re-noising depths (docs/design.md §5.3)', () => {
     for (const [T, early, resampling] of [[100, 61, 13], [400, 241, 49]] as const) {
       const sw = switchLevel(T, 0.4);
       expect(T - sw + 1).toBe(early);

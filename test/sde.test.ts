@@ -22,7 +22,7 @@ describe('sde parity (official fixtures)', () => {
   });
 });
 
-describe('IRSDE schedule (spec §1.2 reference numbers)', () => {
+describe('IRSDE schedule (docs/design.md §1.2 reference numbers)', () => {
   const ref = {
     100: { dt: 0.1040938, th1: 1.69456e-3, thbarT: 50.899448, sbT: 0.11764559, sb1: 2.209574e-3, sT: 0.16635865 },
     400: { dt: 0.02621934, th1: 2.533197e-4, thbarT: 202.07672, sbT: 0.11764559, sb1: 4.289173e-4, sT: 0.16637681 },
@@ -91,7 +91,7 @@ describe('IRSDE operators', () => {
       }
     });
 
-    it(`T=${T}: spec §1.6 posterior coefficients`, () => {
+    it(`T=${T}: docs/design.md §1.6 posterior coefficients`, () => {
       const c2 = sde.optimumCoefs(2);
       const cT = sde.optimumCoefs(T);
       const want = T === 100 ? [0.34334, 0.65661, 0.90116, 0.0010426] : [0.37248, 0.62751, 0.97412, 0.00026223];

@@ -1,6 +1,6 @@
 /**
  * Image-quality metrics, written to match the official helpers in `utils/img_utils.py`
- * (`calculate_psnr`, `calculate_ssim`, spec §6) so numbers are comparable with papers that used
+ * (`calculate_psnr`, `calculate_ssim`, docs/design.md §8) so numbers are comparable with papers that used
  * them, plus hole-only variants for inpainting.
  *
  * Images are interleaved HWC samples in [0, 255] (any typed array; computed in float64 as the

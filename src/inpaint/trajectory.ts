@@ -25,7 +25,7 @@ export class TrajectoryRecorder {
     for (const f of this.frames) {
       const rgb = Buffer.alloc(3 * n);
       for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = to8(f.y[c * n + i]!);
-      // late stage: the guide is the channel mean of the texture (spec §5.4)
+      // late stage: the guide is the channel mean of the texture (docs/design.md §5.4)
       const g = Buffer.alloc(n);
       for (let i = 0; i < n; i++) g[i] = to8(f.x ? f.x[i]! : (f.y[i]! + f.y[n + i]! + f.y[2 * n + i]!) / 3);
       const tag = String(f.t).padStart(4, '0');

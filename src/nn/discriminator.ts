@@ -1,5 +1,5 @@
 /**
- * The official time-conditional discriminator (Denoising-Diffusion-GAN's small D, spec §3.4):
+ * The official time-conditional discriminator (Denoising-Diffusion-GAN's small D, docs/design.md §3.4):
  * D(t, y, S) scores whether texture y agrees with structure S at diffusion level t.
  * Output [B] (high = "correct texture at level t-1 for this structure", as trained).
  */

@@ -1,5 +1,5 @@
 /**
- * The texture network's structure guidance (spec §3.3): a pix2pixHD/SPADE residual block with
+ * The texture network's structure guidance (docs/design.md §3.3): a pix2pixHD/SPADE residual block with
  * spectral-normalised 3x3 convs, whose two SPADE layers turn the 1-channel structure S into
  * per-pixel gamma/beta after a parameter-free positional (per-pixel, over channels) norm.
  */

@@ -1,5 +1,5 @@
 /**
- * The official `ConditionalUNet` of IR-SDE as used by StrDiffusion (spec §3.1–3.3): the structure
+ * The official `ConditionalUNet` of IR-SDE as used by StrDiffusion (docs/design.md §3.1–3.3): the structure
  * network (1 channel, no guidance) and the texture network (3 channels, one SPADE block after each
  * down level, guided by the structure S).
  */
@@ -101,7 +101,7 @@ function twice(n: number): number[] {
   return idx;
 }
 
-/** state_dict keys and shapes of the network, in PyTorch registration order (spec §3.5, App. A). */
+/** state_dict keys and shapes of the network, in PyTorch registration order (docs/design.md §3.5). */
 export function unetParamSpec(cfg: UNetConfig): ParamSpec {
   const s: ParamSpec = new Map();
   const nf = cfg.nf;

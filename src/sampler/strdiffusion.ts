@@ -1,5 +1,5 @@
 /**
- * The StrDiffusion two-stage sampler (spec §5, official `IRSDE.reverse_sde` of
+ * The StrDiffusion two-stage sampler (docs/design.md §5, official `IRSDE.reverse_sde` of
  * `test/texture/config/inpainting/utils/sde_utils.py`), written as a plain async loop in the
  * style of k-diffusion: networks, SDE, inputs and one noise source go in, the final states come
  * out. Host arithmetic goes through the float32-emulating IRSDE methods and every other
@@ -10,10 +10,10 @@
  * [1,3,H,W], structure/mask [1,1,H,W]. Mask m = 1 known, 0 hole.
  *
  * Variants (`options.variant`):
- * - `official` (default): exactly spec §5.3/5.4, including the quirks of spec §7.2 (lower D
+ * - `official` (default): exactly docs/design.md §5.3/5.4, including the quirks of its §6.1 (lower D
  *   score wins; the level-(t−1) known structure is pasted before denoising from level t and at
  *   every level of the resampling loop; re-noising uses θ_{t−1+j}, σ_{t−1+j}).
- * - `improved`: fixes spec §7.2 items 1, 4 and 5.
+ * - `improved`: fixes docs/design.md §6.1 items 1, 4 and 5.
  *     1. the candidate with the HIGHER D score wins (D is trained high = real/correlated);
  *     4. the known structure is pasted at the level being denoised: before denoising from level
  *        τ a fresh q(x_τ | x_0) sample is pasted (τ = t for the main step, τ = t+r inside the
@@ -467,7 +467,7 @@ async function earlyStep(ctx: SamplerContext, ops: Ops, y: Float32Array, xIn: Fl
   const T = ctx.sde.T;
   const improved = variant === 'improved';
 
-  // Known structure: official pastes a level-(t−1) sample before denoising from t (§7.2 item 4).
+  // Known structure: official pastes a level-(t−1) sample before denoising from t (docs/design.md §6.1 item 4).
   const xk = ops.qS(improved ? t : t - 1);
   let x = paste(xk, xIn, m);
   x = await ops.stepS(x, t);

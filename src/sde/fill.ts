@@ -1,6 +1,6 @@
 /**
  * What the texture SDE's mean μ holds in the hole (not in the official code; see
- * training-notes.md, "If the small model still cannot beat a flat fill").
+ * docs/design.md §2.5 and docs/training.md, "The hole fill").
  *
  * The official μ is GT ⊙ m (m = 1 known, 0 hole): the hole is black and the networks must turn
  * black into content. With a classical fill F computed from the known pixels only,

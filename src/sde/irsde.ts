@@ -1,5 +1,5 @@
 /**
- * The mean-reverting SDE (IR-SDE) of the official StrDiffusion code (spec §1), as pure host-side
+ * The mean-reverting SDE (IR-SDE) of the official StrDiffusion code (docs/design.md §1), as pure host-side
  * functions on flat float32 NCHW arrays. Every element-wise operation is evaluated in float32
  * emulation (Math.fround after each op) in the official operation order, so a port reproduces
  * the official tensors to within an ulp. The official `set_mu` state is replaced by an explicit
@@ -109,7 +109,7 @@ export class IRSDE {
   }
 
   /**
-   * Affine form of reverse_sde_step_mean with score = −ε/σ̄_t (the training prediction, spec §1.7).
+   * Affine form of reverse_sde_step_mean with score = −ε/σ̄_t (the training prediction, docs/design.md §1.7).
    * Real-valued (double) from the float32 schedule values; it agrees with the float32 element-wise
    * function up to its rounding (a few ulp), not bit-exactly.
    */
@@ -310,7 +310,7 @@ export class BoundIRSDE {
 }
 
 /**
- * MatchingLoss('l1') of the official training (spec §1.7), in its float32 element order:
+ * MatchingLoss('l1') of the official training (docs/design.md §1.7), in its float32 element order:
  * |p·m − g·m| + 10·|p·(1−m) − g·(1−m)| per element (mask [B,1,H,W] broadcast over channels),
  * then the mean over all B·C·H·W elements. The mean is accumulated in double and rounded once
  * (torch's float32 reduction order differs by at most an ulp or so).

@@ -1,5 +1,5 @@
 /**
- * The IR-SDE θ schedule (spec §1.2), evaluated in float32 emulation in the operation order of
+ * The IR-SDE θ schedule (docs/design.md §1.2, §1.8), evaluated in float32 emulation in the operation order of
  * the official `IRSDE._initialize`, so the arrays match the official float32 tensors to the last
  * bit or so (the remaining difference is torch's 1-ulp SLEEF cos/exp against correctly rounded
  * Math.cos/Math.exp).

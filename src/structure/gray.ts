@@ -1,5 +1,5 @@
 /**
- * Grayscale conversion of the structure pipeline (spec §2.2 steps 1–2):
+ * Grayscale conversion of the structure pipeline (docs/design.md §2.2 steps 1–2):
  *
  *   float RGB [3,H,W] in [0,1] --torch `mul(255).byte()`--> uint8 --skimage 0.19.3 rgb2gray--> float64 gray
  *

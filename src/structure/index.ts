@@ -1,4 +1,4 @@
-/** Structure branch inputs (spec §2.2): grayscale (torch truncation + skimage rgb2gray) and skimage Canny. */
+/** Structure branch inputs (docs/design.md §2.2): grayscale (torch truncation + skimage rgb2gray) and skimage Canny. */
 export { toUint8Trunc, rgbToGray, rgbToGrayNaive, structureOf, structureOfBatch, fma, GRAY_COEFFS } from './gray.js';
 export type { Structure } from './gray.js';
 export {

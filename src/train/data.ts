@@ -1,5 +1,5 @@
 /**
- * Training data pipeline (spec §2.1–2.2): a folder of images → shuffled, augmented 256² crops
+ * Training data pipeline (docs/design.md §2.1–2.2): a folder of images → shuffled, augmented 256² crops
  * with their grayscale and Canny structure, as NCHW batches.
  *
  * Determinism: the file order of each epoch and every random number of a sample (crop offset,
@@ -41,7 +41,7 @@ export interface ImageFolderLoaderOptions {
   batchSize?: number;
   /** default 0 */
   seed?: number;
-  /** Canny sigma, default 3 (training value, spec §2.2) */
+  /** Canny sigma, default 3 (training value, docs/design.md §2.2) */
   sigma?: number;
   /** batches decoded ahead of the consumer, default 2 */
   prefetchBatches?: number;

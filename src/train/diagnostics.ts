@@ -1,7 +1,7 @@
 /**
  * Training diagnostics: is a U-Net learning what the sampler needs?
  *
- * The training loss (spec §1.7) is a one-step quantity at a random level; what the sampler needs
+ * The training loss (docs/design.md §1.7) is a one-step quantity at a random level; what the sampler needs
  * is a usable x0 prediction at every level along ITS OWN trajectory. `diagnoseUNet` measures,
  * on one fixed batch and per level t, the mean absolute error of the implied
  *

@@ -1,5 +1,5 @@
 /**
- * Fresh weights with the official initialisations (spec §3.3, §3.4): PyTorch's default Conv/Linear
+ * Fresh weights with the official initialisations (docs/design.md §3.7): PyTorch's default Conv/Linear
  * init for the U-Nets, N(0, 0.02) convs and zero biases inside the SPADE blocks, unit-norm random
  * spectral-norm vectors, and the discriminator's variance-scaling uniform init (scale ~0 for the
  * `conv2`/`final_conv` layers, as `init_scale=0.` does).

@@ -1,5 +1,5 @@
 /**
- * Training masks (spec §2.3). Two sources with one interface: a folder of mask images loaded as
+ * Training masks (docs/design.md §2.3). Two sources with one interface: a folder of mask images loaded as
  * the official `Datasetset_mask` does, and a procedural irregular-mask generator in the style of
  * the NVIDIA (partial convolution) irregular masks. Both return m = 1 known / 0 hole.
  */

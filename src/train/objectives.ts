@@ -1,5 +1,5 @@
 /**
- * The three official training objectives (spec §4.2–4.4) as functions of
+ * The three official training objectives (docs/design.md §4.2–4.4) as functions of
  * (network parameters, batch, t per sample, noise draws):
  *
  * - `prepareObjective` does everything that carries no gradient on the host, with the

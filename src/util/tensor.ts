@@ -1,7 +1,7 @@
 /**
  * Host-side tensors: a flat typed array plus a shape. All image tensors in this project are
  * NCHW (batch, channel, height, width), values in [0, 1]; masks are [B, 1, H, W] with
- * m = 1 for a known pixel and m = 0 for a hole (the official convention, see spec §2.3).
+ * m = 1 for a known pixel and m = 0 for a hole (the official convention, see docs/design.md §2.3 and §7).
  */
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
 

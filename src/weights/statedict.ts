@@ -1,6 +1,6 @@
 /**
  * Matching a loaded checkpoint against what a network expects. The official test code loads
- * non-strictly (spec §3.5), silently leaving random layers when the wrong file is given; here
+ * non-strictly (docs/design.md §3.5), silently leaving random layers when the wrong file is given; here
  * every mismatch is reported at once so the user sees the whole picture in one error.
  */
 import { existsSync, closeSync, openSync, readSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * `strdiffusion train structure|texture|discriminator --data DIR ...`: the official objectives
- * (spec §4) on onnxruntime (a generated training graph), in a run folder that `--resume` continues and that
+ * (docs/design.md §4) on onnxruntime (a generated training graph), in a run folder that `--resume` continues and that
  * `inpaint --checkpoints RUN_DIRS` loads.
  */
 import type { Command } from 'commander';

@@ -1,5 +1,5 @@
 /**
- * Parity cases of the structure inputs (spec §2.2): `canny_*` — torch-style uint8 truncation,
+ * Parity cases of the structure inputs (docs/design.md §2.2): `canny_*` — torch-style uint8 truncation,
  * skimage 0.19.3 `rgb2gray` (float64) and `feature.canny` edges for σ = 2 and σ = 3.
  */
 import { canny, rgbToGray, toUint8Trunc } from '../../structure/index.js';
