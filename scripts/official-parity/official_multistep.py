@@ -177,6 +177,7 @@ def main():
                        [k + 1 for k in range(a.every, a.steps, a.every)]))
     augs, ts, zs, zSs, losses = [], [], [], [], []
     t0 = time.time()
+    step_wall, step_cpu = [], []   # the training step alone (states + optimize + lr), for the benchmark
     for i in range(1, a.steps + 1):
         flags = (np.random.rand(B, 4) < 0.5) if a.aug else np.zeros((B, 4), bool)
         if a.mask_aug == "with-image":
@@ -193,6 +194,7 @@ def main():
         if a.mask_aug == "independent":
             mA = torch.stack([m[b].flip(-1) if flags[b, 3] else m[b] for b in range(B)]).contiguous()
         n_t, n_r = len(rec["t"]), len(rec["randn"])
+        w0, c0 = time.perf_counter(), time.process_time()
         if a.which == "structure":
             timesteps, states = sde.generate_random_states(x0=xgA, mu=xlA * mA)
             model.feed_data(states, xlA * mA, xgA, mA, S_sde, xgA, xlA)
@@ -201,6 +203,8 @@ def main():
             model.feed_data(states, ygA * mA, ygA, mA, S_sde, xgA, xlA)
         model.optimize_parameters(i, timesteps, sde)
         model.update_learning_rate(i, warmup_iter=opt["train"]["warmup_iter"])
+        step_wall.append(time.perf_counter() - w0)
+        step_cpu.append(time.process_time() - c0)
         draws = rec["randn"][n_r:]
         assert len(rec["t"]) == n_t + 1 and len(draws) == (1 if a.which == "structure" else 2), (len(rec["t"]) - n_t, len(draws))
         ts.append(rec["t"][-1])
@@ -237,7 +241,10 @@ def main():
             "eps": model.optimizer.param_groups[0]["eps"], "batch": B, "size": S, "steps": a.steps,
             "every": a.every, "checkpoints": ckpts, "aug": a.aug or bool(rp is not None and rp["aug"].any()), "mask_aug": a.mask_aug,
             "replay_of": a.replay, "perturb": a.perturb, "seed": a.seed,
-            "seconds_per_step": (time.time() - t0) / a.steps, "official_commit": open(os.path.join(root, ".strd_commit")).read().strip()
+            "seconds_per_step": (time.time() - t0) / a.steps,
+            # median over the steps after the first (warm-up), the step alone (no recording, no saving)
+            "step_s_median": float(np.median(step_wall[1:] or step_wall)),
+            "step_cpu_s_median": float(np.median(step_cpu[1:] or step_cpu)), "official_commit": open(os.path.join(root, ".strd_commit")).read().strip()
             if os.path.exists(os.path.join(root, ".strd_commit")) else None}
     with open(os.path.join(a.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
