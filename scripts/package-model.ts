@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { optionalNumber, parseStepRule } from '../src/cli/args.js';
 import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
+import { latestCheckpoint } from '../src/train/run.js';
+import { checkOutputDir } from '../src/util/files.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -30,6 +32,7 @@ const size = optionalNumber(values.size, 'size', { min: 16 });
 const stepRule = parseStepRule(values['step-rule']);
 if (values.sampler !== undefined && !(SAMPLER_VARIANTS as readonly string[]).includes(values.sampler)) throw new Error(`--sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${values.sampler}")`);
 
+checkOutputDir(out, 'OUT_DIR');
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
 let T: number | undefined;
@@ -38,8 +41,10 @@ const prediction: Record<string, string> = {};
 for (const run of runs) {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
   const kind = cfg.run.kind as string;
-  const latest = readFileSync(join(run, 'latest'), 'utf8').trim();
-  const state = JSON.parse(readFileSync(join(run, latest, 'state.json'), 'utf8'));
+  // the newest complete checkpoint (what --resume continues), even where a kill left `latest` behind
+  const latest = latestCheckpoint(run);
+  if (!latest) throw new Error(`${run} has no complete checkpoint`);
+  const state = JSON.parse(readFileSync(join(latest, 'state.json'), 'utf8'));
   if (T !== undefined && T !== cfg.run.T) throw new Error(`runs disagree on T (${T} vs ${cfg.run.T})`);
   T = cfg.run.T;
   if (cfg.run.net?.prediction === 'x0') prediction[kind] = 'x0';
@@ -50,7 +55,7 @@ for (const run of runs) {
   }
   // the run's top-level weights are the EMA weights when the run kept an EMA
   const last = values.weights === 'last' || !cfg.run.ema;
-  const src = last ? join(run, latest, `${kind}.safetensors`) : join(run, `${kind}.safetensors`);
+  const src = last ? join(latest, `${kind}.safetensors`) : join(run, `${kind}.safetensors`);
   if (!existsSync(src)) throw new Error(`${src} not found`);
   copyFileSync(src, join(out, `${kind}.safetensors`));
   const { data, masks, ...settings } = cfg.run;

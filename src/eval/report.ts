@@ -2,7 +2,8 @@
  * report.md, report.html (self-contained apart from the sample PNGs next to it, referenced
  * relatively, so the folder can be moved or zipped) and results.json with every number.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { join } from 'node:path';
 import type { EvalResults, Row } from './index.js';
 
@@ -82,11 +83,8 @@ export function renderHtml(res: EvalResults): string {
   return h.join('\n');
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
+/** temp file + rename; a failed write (full disk) removes the temp file */
+const writeAtomic = (path: string, text: string): void => writeFileAtomic(path, text);
 
 export function writeReport(res: EvalResults, outDir: string): { markdown: string; html: string; json: string } {
   mkdirSync(outDir, { recursive: true });

@@ -4,44 +4,98 @@
  * sample untouched, so the original representation (grey, RGB, RGBA, 8 or 16 bit) is kept.
  */
 import sharp from 'sharp';
-import type { Metadata } from 'sharp';
-import { existsSync, statSync } from 'node:fs';
-import { extname } from 'node:path';
+import type { Metadata, Sharp } from 'sharp';
+import { StrDiffusionError } from '../util/errors.js';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { replaceAtomically } from '../util/files.js';
+import type { RasterImage } from './raster.js';
 
-export interface RasterImage {
-  width: number;
-  height: number;
-  /** 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
-  channels: 1 | 2 | 3 | 4;
-  /** 8 -> Uint8Array, 16 -> Uint16Array; interleaved rows (HWC) */
-  bitDepth: 8 | 16;
-  data: Uint8Array | Uint16Array;
-}
+export { hasAlpha, maxValue, toRgbFloat, type RasterImage } from './raster.js';
+
 
 export type ImageInput = string | RasterImage;
 
-export function hasAlpha(img: RasterImage): boolean {
-  return img.channels === 2 || img.channels === 4;
+
+
+/** The largest image, in megapixels, that the CLI, the library, eval and the server decode unless told otherwise. */
+export const DEFAULT_MAX_MEGAPIXELS = 50;
+
+export interface ReadImageOptions {
+  /** refuse an image with more than this many megapixels, read from its header before any pixel is
+   * decoded (default DEFAULT_MAX_MEGAPIXELS; a 16000x16000 PNG of 775 KB decodes to gigabytes) */
+  maxMegapixels?: number;
 }
 
-export function maxValue(img: RasterImage): number {
-  return img.bitDepth === 16 ? 65535 : 255;
+/** An image over the megapixel limit (thrown before its pixels are decoded). */
+export class ImageTooLargeError extends Error {
+  override readonly name = 'ImageTooLargeError';
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly maxMegapixels: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-/** Decode a file; EXIF orientation is applied so the pixels are as a viewer shows them. */
-export async function readImage(path: string, what = 'image'): Promise<RasterImage> {
+/** Megapixels for messages: one decimal, or two significant digits below 0.1. */
+export function formatMegapixels(pixels: number): string {
+  const mp = pixels / 1e6;
+  return mp >= 0.1 ? mp.toFixed(1) : String(Number(mp.toPrecision(2)));
+}
+
+/** The megapixel limit as given (option or flag), checked: a positive finite number. */
+export function parseMaxMegapixels(v: unknown, name = 'maxMegapixels'): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of megapixels (got ${typeof v === 'string' ? `"${v}"` : String(v)})`);
+  return n;
+}
+
+/** Throws ImageTooLargeError when width x height is over the limit; `label` names the image ("image photo.png"). */
+export function checkMegapixels(width: number, height: number, label: string, maxMegapixels: number = DEFAULT_MAX_MEGAPIXELS): void {
+  const limit = parseMaxMegapixels(maxMegapixels);
+  if (width * height <= limit * 1e6) return;
+  throw new ImageTooLargeError(
+    width,
+    height,
+    limit,
+    `${label} is ${width}x${height} (${formatMegapixels(width * height)} megapixels), over the limit of ${limit} megapixels (raise it with --max-megapixels N, or the maxMegapixels option)`,
+  );
+}
+
+/** Decode a file; EXIF orientation is applied so the pixels are as a viewer shows them. Images over
+ * `maxMegapixels` are refused from their header, before decoding. */
+export async function readImage(path: string, what = 'image', opts: ReadImageOptions = {}): Promise<RasterImage> {
   if (!existsSync(path)) throw new Error(`${what} not found: ${path}`);
   if (!statSync(path).isFile()) throw new Error(`${what} is not a file: ${path}`);
+  return decode(path, `${what} ${path}`, opts);
+}
+
+/** readImage for an encoded image in memory (an upload); `what` names it in errors. */
+export async function readImageBuffer(buf: Uint8Array, what = 'image', opts: ReadImageOptions = {}): Promise<RasterImage> {
+  return decode(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), what, opts);
+}
+
+async function decode(input: string | Buffer, label: string, opts: ReadImageOptions): Promise<RasterImage> {
+  const maxMegapixels = parseMaxMegapixels(opts.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS);
   let meta: Metadata;
   try {
-    meta = await sharp(path).metadata();
+    // the header only: no pixel limit here, so a huge image is refused below with its size
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new Error(`${what} ${path} is not a readable image (${(e as Error).message})`);
+    throw new Error(`${label} is not a readable image (${(e as Error).message})`);
   }
+  if (meta.width !== undefined && meta.height !== undefined) checkMegapixels(meta.autoOrient?.width ?? meta.width, meta.autoOrient?.height ?? meta.height, label, maxMegapixels);
+  // sharp decodes the first frame only: an animation (GIF, WebP) or a multi-page TIFF would lose the rest
+  if ((meta.pages ?? 1) > 1) throw new StrDiffusionError('BAD_INPUT', `${label} has ${meta.pages} frames (an animation or a multi-page file): only single-frame images can be inpainted`);
   const sixteen = meta.depth === 'ushort';
   try {
+    // libvips enforces the same limit while decoding (for formats whose header did not say)
+    const src = () => sharp(input, { limitInputPixels: Math.max(1, Math.floor(maxMegapixels * 1e6)) }).rotate();
     // 16-bit files must be read through the rgb16 space, or sharp scales them to 8 bit first
-    const pipe = sixteen ? sharp(path).rotate().toColourspace('rgb16').raw({ depth: 'ushort' }) : sharp(path).rotate().raw();
+    const pipe = sixteen ? src().toColourspace('rgb16').raw({ depth: 'ushort' }) : src().raw();
     const { data, info } = await pipe.toBuffer({ resolveWithObject: true });
     const arr = sixteen
       ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
@@ -51,7 +105,7 @@ export async function readImage(path: string, what = 'image'): Promise<RasterIma
     const fileChannels = meta.channels ?? info.channels;
     return fileChannels <= 2 && info.channels >= 3 ? dropToGrey(img) : img;
   } catch (e) {
-    throw new Error(`${what} ${path} could not be decoded (${(e as Error).message})`);
+    throw new Error(`${label} could not be decoded (${(e as Error).message})`);
   }
 }
 
@@ -68,8 +122,9 @@ function dropToGrey(img: RasterImage): RasterImage {
   return { ...img, channels: oc as 1 | 2, data: out };
 }
 
-export async function loadImage(input: ImageInput, what = 'image'): Promise<RasterImage> {
-  if (typeof input === 'string') return readImage(input, what);
+/** A file is decoded (refused over `maxMegapixels`, from its header); a raster is checked as it is. */
+export async function loadImage(input: ImageInput, what = 'image', opts: ReadImageOptions = {}): Promise<RasterImage> {
+  if (typeof input === 'string') return readImage(input, what, opts);
   validateRaster(input, what);
   return input;
 }
@@ -81,33 +136,67 @@ export function validateRaster(img: RasterImage, what = 'image'): void {
   if (data.length !== width * height * channels) throw new Error(`${what}: has ${data.length} samples, ${width}x${height}x${channels} needs ${width * height * channels}`);
 }
 
-/** Encode by the file extension (.png default; .jpg/.jpeg/.webp/.tif/.tiff); 16 bit stays 16 bit in PNG/TIFF. */
-export async function writeImage(path: string, img: RasterImage): Promise<void> {
+/** The extensions writeImage encodes (a path without extension is written as PNG). */
+export const OUTPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'] as const;
+
+/** Throws unless writeImage can encode `path`'s extension; `what` (e.g. '--out') prefixes the message. */
+export function checkOutputExtension(path: string, what?: string): void {
   const ext = extname(path).toLowerCase();
+  if (ext === '' || (OUTPUT_EXTENSIONS as readonly string[]).includes(ext)) return;
+  throw new StrDiffusionError('BAD_OPTION', `${what ? `${what}: ` : ''}cannot write ${ext} files: ${path} (use .png, .jpg, .jpeg, .webp, .tif or .tiff)`);
+}
+
+/** The formats encodeImage writes (by file extension in writeImage). */
+export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'tiff'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+function formatOfExtension(ext: string): ImageFormat {
+  switch (ext) {
+    case '.jpg': case '.jpeg': return 'jpeg';
+    case '.webp': return 'webp';
+    case '.tif': case '.tiff': return 'tiff';
+    default: return 'png';
+  }
+}
+
+/** A sharp pipeline that encodes `img` as `format`; 16 bit stays 16 bit in PNG/TIFF, WebP is lossless. */
+function encoder(img: RasterImage, format: ImageFormat): Sharp {
   const raw = { width: img.width, height: img.height, channels: img.channels };
   // sharp infers a 16-bit raw input from a Uint16Array (a Buffer would be read as 8 bit)
   const input = img.bitDepth === 16 ? (img.data as Uint16Array) : Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
   let s = sharp(input, { raw });
   if (img.channels <= 2) s = s.toColourspace(img.bitDepth === 16 ? 'grey16' : 'b-w');
   else if (img.bitDepth === 16) s = s.toColourspace('rgb16');
-  switch (ext) {
-    case '.jpg': case '.jpeg': await s.jpeg({ quality: 95 }).toFile(path); break;
-    case '.webp': await s.webp({ lossless: true }).toFile(path); break;
-    case '.tif': case '.tiff': await s.tiff().toFile(path); break;
-    default: await s.png().toFile(path);
+  switch (format) {
+    case 'jpeg': return s.jpeg({ quality: 95 });
+    case 'webp': return s.webp({ lossless: true });
+    case 'tiff': return s.tiff();
+    case 'png': return s.png();
+    default: throw new StrDiffusionError('BAD_OPTION', `cannot encode "${String(format)}" images (formats: ${IMAGE_FORMATS.join(', ')})`);
   }
 }
 
-/** RGB float32 CHW in [0,1] of the colour channels (grey replicated, alpha ignored). */
-export function toRgbFloat(img: RasterImage): Float32Array {
-  const { width: W, height: H, channels: C } = img;
-  const n = W * H;
-  const out = new Float32Array(3 * n);
-  const max = maxValue(img);
-  const grey = C <= 2;
-  // division (not multiplication by 1/max) so 8-bit values equal the official float32 v/255
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) out[c * n + i] = img.data[i * C + (grey ? 0 : c)]! / max;
-  }
-  return out;
+/** The encoded file's bytes (default PNG). */
+export async function encodeImage(img: RasterImage, format: ImageFormat = 'png'): Promise<Buffer> {
+  return encoder(img, format).toBuffer();
 }
+
+/** Encode by the file extension (.png default; .jpg/.jpeg/.webp/.tif/.tiff). */
+export async function writeImage(path: string, img: RasterImage): Promise<void> {
+  checkOutputExtension(path);
+  await encoder(img, formatOfExtension(extname(path).toLowerCase())).toFile(path);
+}
+
+/**
+ * writeImage to a temporary name next to `path` (same extension, so the same format), then rename:
+ * readers never see a partial file, and a failed write (full disk, ...) removes the temporary file
+ * and throws one line naming `path`.
+ */
+export async function writeImageAtomic(path: string, img: RasterImage): Promise<void> {
+  const full = resolve(path);
+  const ext = extname(full) || '.png';
+  mkdirSync(dirname(full), { recursive: true });
+  const tmp = join(dirname(full), `.${basename(full, extname(full))}.tmp-${process.pid}${ext}`);
+  await replaceAtomically(full, tmp, (t) => writeImage(t, img));
+}
+

@@ -1,11 +1,14 @@
 /**
  * A training run in a folder: config, checkpoints (official keys, .safetensors), optimizer state,
- * metrics.jsonl and a loss curve. Every save is atomic: a new checkpoint folder is written
- * completely, then a `latest` pointer is swapped by rename, so a kill (or a full disk) at any
- * moment leaves the previous checkpoint loadable.
+ * metrics.jsonl and a loss curve. Every save is atomic: a checkpoint is written completely into a
+ * temporary folder (its `state.json` last: the completeness marker), then renamed to `ckpt-N`
+ * (a `ckpt-N` left by a killed run is moved aside first and deleted after), and only then is the
+ * `latest` pointer swapped by rename. `--resume` continues from the newest complete `ckpt-N`
+ * whatever `latest` says, so a kill (or a full disk) at any moment leaves a loadable checkpoint
+ * and never blocks a later save; temporary folders of dead processes are removed at start.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
@@ -16,8 +19,8 @@ import { MultiStepLR } from './lr.js';
 import { ADAM_DISC, ADAM_UNET } from './adam.js';
 import { initWeights } from './init.js';
 import { ImageFolderLoader } from './data.js';
-import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from './masks.js';
-import { SeededNoise } from '../sde/noise.js';
+import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from '../data/masks.js';
+import { SeededNoise } from '../util/noise.js';
 import { lossCurveSvg } from './plot.js';
 import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
 import { diagnoseUNet, diagnosticsSvg, discriminatorAccuracy, type DiagnosticsEntry } from './diagnostics.js';
@@ -26,6 +29,7 @@ import type { UNetConfig } from '../nn/config.js';
 import { withLevelTables } from '../sde/prediction.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { refreshSpectralVectors } from '../nn/spectral.js';
+import { processAlive } from '../util/files.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -80,15 +84,39 @@ export interface TrainRunOptions {
 const IDENTITY: (keyof RunConfig)[] = ['kind', 'net', 'T', 'size'];
 
 function writeJsonAtomic(path: string, value: unknown): void {
+  writeTextAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** temp file, fsync, rename; a failure removes the temp file and rethrows (with its code, for diskError) */
+function writeTextAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeFileSync(fd, JSON.stringify(value, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  renameSync(tmp, path);
+}
+
+/** Make renames inside a folder durable (a no-op where folders cannot be fsynced). */
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* not supported here */
+  }
 }
 
 function diskError(e: unknown, where: string): Error {
@@ -97,13 +125,70 @@ function diskError(e: unknown, where: string): Error {
   return new Error(`could not save the checkpoint in ${where}: ${(e as Error).message}; the previous checkpoint is kept`);
 }
 
-/** Folder of the last complete checkpoint, or null. */
+const CKPT = /^ckpt-(\d+)$/;
+
+/**
+ * Whether a checkpoint folder is complete: its state.json (written last, atomically) parses, names
+ * the folder's iteration, and the weights and optimizer state are there.
+ */
+function isCompleteCheckpoint(dir: string, iteration: number): boolean {
+  try {
+    const st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { iteration?: unknown };
+    if (st.iteration !== iteration) return false;
+    const files = readdirSync(dir);
+    return files.includes('optimizer.safetensors') && files.some((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors' && !f.endsWith('_ema.safetensors'));
+  } catch {
+    return false;
+  }
+}
+
+/** The run's checkpoint folders, newest first. */
+function checkpointFolders(out: string): { name: string; iteration: number }[] {
+  if (!existsSync(out)) return [];
+  return readdirSync(out)
+    .map((name) => ({ name, m: CKPT.exec(name) }))
+    .filter((x) => x.m !== null)
+    .map(({ name, m }) => ({ name, iteration: Number(m![1]) }))
+    .sort((a, b) => b.iteration - a.iteration);
+}
+
+/**
+ * Folder of the newest complete checkpoint, or null. The `latest` pointer is not trusted: a kill
+ * between renaming `ckpt-N` into place and moving `latest` leaves it one checkpoint behind.
+ */
 export function latestCheckpoint(out: string): string | null {
-  const p = join(out, 'latest');
-  if (!existsSync(p)) return null;
-  const name = readFileSync(p, 'utf8').trim();
-  const dir = join(out, name);
-  return existsSync(join(dir, 'state.json')) ? dir : null;
+  for (const c of checkpointFolders(out)) {
+    const dir = join(out, c.name);
+    if (isCompleteCheckpoint(dir, c.iteration)) return dir;
+  }
+  return null;
+}
+
+/** what saves leave behind when killed: [name, tmp|old, pid] (only these names, never a user's file) */
+const STALE = /^\.?(ckpt-\d+|latest|config\.json|model\.json|(?:structure|texture|discriminator)\.safetensors)\.(tmp|old)-(\d+)$/;
+
+/**
+ * Removes what killed processes left in a run folder: temporary checkpoint folders
+ * (`.ckpt-N.tmp-PID`) and files (`latest.tmp-PID`, `<kind>.safetensors.tmp-PID`, ...). A complete
+ * checkpoint moved aside (`.ckpt-N.old-PID`, a kill while replacing ckpt-N) is put back when
+ * `ckpt-N` is missing. Temporaries of running processes (another pid) are left alone.
+ */
+function cleanStaleTemps(out: string, log: (msg: string) => void): void {
+  if (!existsSync(out)) return;
+  for (const f of readdirSync(out)) {
+    const m = STALE.exec(f);
+    if (!m) continue;
+    const pid = Number(m[3]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    const path = join(out, f);
+    const ck = CKPT.exec(m[1]!);
+    if (m[2] === 'old' && ck && !existsSync(join(out, m[1]!)) && statSync(path).isDirectory() && isCompleteCheckpoint(path, Number(ck[1]))) {
+      renameSync(path, join(out, m[1]!));
+      log(`restored ${m[1]} (left aside by a killed process)`);
+      continue;
+    }
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** The EMA weights as a state dict, with spectral-norm vectors refitted to the averaged W (from the trainer's current u). */
@@ -115,6 +200,9 @@ function emaWeights(ema: Map<string, Float32Array>, current: StateDict): StateDi
 function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map<string, Float32Array> | null): void {
   const name = `ckpt-${String(state.iteration).padStart(8, '0')}`;
   const tmp = join(out, `.${name}.tmp-${process.pid}`);
+  const final = join(out, name);
+  const aside = join(out, `.${name}.old-${process.pid}`);
+  const latestTmp = join(out, `latest.tmp-${process.pid}`);
   try {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
@@ -127,20 +215,35 @@ function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map
     writeSafetensors(join(tmp, 'optimizer.safetensors'), opt);
     const emaSd = ema ? emaWeights(ema, weights) : null;
     if (emaSd) writeSafetensors(join(tmp, `${cfg.kind}_ema.safetensors`), emaSd);
+    // written last: a folder with a valid state.json is complete (isCompleteCheckpoint)
     writeJsonAtomic(join(tmp, 'state.json'), { iteration: state.iteration, adamStep: adam.step, lastEpoch: state.schedule.lastEpoch });
-    renameSync(tmp, join(out, name));
+    fsyncDir(tmp);
+    // a ckpt-N left by a killed run (renamed into place, `latest` never moved) is replaced: rename
+    // it aside, rename the new one in, delete the old (a rename cannot replace a non-empty folder)
+    if (existsSync(final)) {
+      rmSync(aside, { recursive: true, force: true });
+      renameSync(final, aside);
+    }
+    renameSync(tmp, final);
+    fsyncDir(out);
+    rmSync(aside, { recursive: true, force: true });
     // the top-level weights are what `inpaint --checkpoints RUN_DIR` reads
     writeSafetensors(join(out, `${cfg.kind}.safetensors`), emaSd ?? weights, { kind: cfg.kind, iteration: String(state.iteration) });
-    const latestTmp = join(out, `latest.tmp-${process.pid}`);
-    writeFileSync(latestTmp, name);
-    renameSync(latestTmp, join(out, 'latest'));
+    writeTextAtomic(join(out, 'latest'), name);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    rmSync(latestTmp, { force: true });
+    // the new folder never made it: put a moved-aside old one back
+    try {
+      if (!existsSync(final) && existsSync(aside)) renameSync(aside, final);
+      else rmSync(aside, { recursive: true, force: true });
+    } catch {
+      /* left for cleanStaleTemps at the next start */
+    }
     throw diskError(e, out);
   }
   // keep the two newest checkpoints
-  const all = readdirSync(out).filter((f) => /^ckpt-\d+$/.test(f)).sort();
-  for (const old of all.slice(0, -2)) rmSync(join(out, old), { recursive: true, force: true });
+  for (const old of checkpointFolders(out).slice(2)) rmSync(join(out, old.name), { recursive: true, force: true });
 }
 
 function sameIdentity(a: RunConfig, b: RunConfig): string | null {
@@ -171,11 +274,17 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     if (why) throw new Error(`--resume: ${opts.out} is a run of another configuration (${why})`);
     // runs from before the fill option have none: they used the official zero fill
     if ((prev.fill ?? 'zero') !== (cfg.fill ?? 'zero')) throw new Error(`--resume: ${opts.out} was trained with --fill ${prev.fill ?? 'zero'}, not ${cfg.fill ?? 'zero'}`);
+    cleanStaleTemps(opts.out, log);
     resumeDir = latestCheckpoint(opts.out);
     if (!resumeDir) throw new Error(`--resume: ${opts.out} has no complete checkpoint yet`);
+    // a kill between a checkpoint's rename and the pointer's leaves `latest` behind: catch it up
+    const latestFile = join(opts.out, 'latest');
+    const resumeName = basename(resumeDir);
+    if (!existsSync(latestFile) || readFileSync(latestFile, 'utf8').trim() !== resumeName) writeTextAtomic(latestFile, resumeName);
     weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
   } else {
     if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
+    cleanStaleTemps(opts.out, log);
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
     // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv
     if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0') {

@@ -9,13 +9,16 @@ import { PRECISIONS } from '../../exec/onnx/quant.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, type BaselineName, type Method } from '../../eval/index.js';
+import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, type BaselineName, type Method } from '../../eval/index.js';
+import { writeReport } from '../../eval/report.js';
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { optionalNumber, parsePrecision, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
+import { checkOutputDir } from '../../util/files.js';
 
 const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
@@ -38,6 +41,7 @@ interface Opts {
   executor?: string;
   precision?: string;
   grid: string;
+  maxMegapixels: string;
   quiet?: boolean;
 }
 
@@ -69,6 +73,7 @@ export function register(program: Command): void {
     .option('--precision <p>', `network precision: ${PRECISIONS.join(' | ')} (default fp32; see Performance)`)
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
+    .option('--max-megapixels <n>', 'refuse larger images (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
       if (!existsSync(o.images)) throw new Error(`images folder not found: ${o.images}`);
@@ -84,6 +89,7 @@ export function register(program: Command): void {
       const seed = optionalNumber(o.seed, 'seed', { min: 0 })!;
       const size = optionalNumber(o.size, 'size', { min: 16 }) ?? (o.model ? modelWindowSize(checkpointDirs(o.checkpoints)) : undefined) ?? 256;
       const grid = optionalNumber(o.grid, 'grid', { min: 0 })!;
+      const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
       if (o.T !== undefined && o.steps !== undefined && o.T !== o.steps) throw new Error(`--T ${o.T} and --steps ${o.steps} disagree`);
       const T = optionalNumber(o.T ?? o.steps, 'T', { min: 1 });
       const baselines = parseBaselines(o.baselines);
@@ -96,6 +102,7 @@ export function register(program: Command): void {
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
 
       const out = resolve(o.out);
+      checkOutputDir(o.out);
       let bar: ProgressBar | null = null;
       const res = await evaluate({
         images: o.images,
@@ -107,6 +114,7 @@ export function register(program: Command): void {
         methods,
         outDir: out,
         gridSamples: grid,
+        maxMegapixels,
         settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, stepRule: o.model ? (o.stepRule ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined

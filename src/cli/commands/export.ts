@@ -7,6 +7,7 @@ import type { NetKind } from '../../exec/types.js';
 import { describeModel, exportOnnx, PRECISIONS, type ModelDesc, type Precision } from '../../exec/onnx/export.js';
 import { calibrateRanges, syntheticCalibrationInputs } from '../../exec/onnx/calibrate.js';
 import { sessionOptions } from '../../exec/onnx/executor.js';
+import { checkOutputDir } from '../../util/files.js';
 
 /** "256" or "256x384" (height x width) */
 export function parseSize(s: string): { height: number; width: number } {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
       const batch = positiveInt('--batch', o.batch);
       const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];
       for (const k of kinds) if (!NET_KINDS.includes(k)) throw new Error(`--nets: unknown network "${k}" (expected ${NET_KINDS.join(', ')})`);
+      checkOutputDir(o.out);
       const model = loadModel(checkpointDirs(o.checkpoints), { T: o.T === undefined ? undefined : positiveInt('--T', o.T), kinds });
       mkdirSync(o.out, { recursive: true });
       const nets: Record<string, ModelDesc & { file: string; source: string; bytes: number }> = {};

@@ -1,20 +1,23 @@
 /**
  * `strdiffusion inpaint --image IN --mask MASK --out OUT` (one image), or with folders:
- * `--image DIR --mask DIR_or_FILE --out DIR` pairing files by name. All inputs are checked before
- * anything is written; outputs are written to a temporary name and renamed.
+ * `--image DIR --mask DIR_or_FILE --out DIR` pairing files by name. All inputs and every output
+ * destination are checked before any work (an output never replaces an input, two images never
+ * write one file); outputs are written to a temporary name and renamed.
  */
 import type { Command } from 'commander';
+import { checkOutputExtension } from '../../image/io.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { inpaint, loadInpaintModel, type InpaintOptions } from '../../inpaint/index.js';
-import { readImage, writeImage } from '../../image/io.js';
+import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels, readImage, writeImageAtomic } from '../../image/io.js';
+import { checkOutputDir, checkOutputFile } from '../../util/files.js';
 import { loadHoles } from '../../inpaint/mask.js';
 import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
-import { optionalNumber, parsePrecision, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseSeed, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
@@ -38,6 +41,7 @@ interface Opts {
   size?: string;
   executor?: string;
   precision?: string;
+  maxMegapixels: string;
   quiet?: boolean;
 }
 
@@ -46,6 +50,15 @@ function listImages(dir: string): string[] {
 }
 
 const stem = (f: string) => basename(f, extname(f));
+
+/**
+ * loadModel words its T errors for the commands whose option is `--T` (train, convert, export,
+ * eval); inpaint's option for T is `--steps`.
+ */
+function withStepsOption(e: unknown): unknown {
+  if (e instanceof Error && /\b(?:pass|use) --T\b/.test(e.message)) e.message = e.message.replace(/\b(pass|use) --T\b/g, '$1 --steps');
+  return e;
+}
 
 /** Pairs (image, mask, out) of a folder run; images without a mask are reported and skipped. */
 function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [string, string, string][]; missing: string[] } {
@@ -70,12 +83,40 @@ function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [s
   return { pairs, missing };
 }
 
-async function writeAtomic(path: string, img: Parameters<typeof writeImage>[1]): Promise<void> {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  const ext = extname(path) || '.png';
-  const tmp = join(dirname(resolve(path)), `.${basename(path, ext)}.tmp-${process.pid}${ext}`);
-  await writeImage(tmp, img);
-  renameSync(tmp, path);
+/** A path with every existing part resolved (symlinks, `..`), so two names of one file compare equal. */
+function realKey(p: string): string {
+  const abs = resolve(p);
+  if (existsSync(abs)) return realpathSync(abs);
+  const up = dirname(abs);
+  return up === abs ? abs : join(realKey(up), basename(abs));
+}
+
+const listed = (xs: string[]) => (xs.length > 3 ? `${xs.slice(0, 3).join('; ')}; and ${xs.length - 3} more` : xs.join('; '));
+
+/**
+ * Refuses, before any work, jobs whose outputs collide: two inputs written to one output (a.jpg and
+ * a.png both give a.png), or an output that is one of the inputs (images, also those without a
+ * mask, or masks).
+ */
+function checkCollisions(jobs: [string, string, string][], outOption: string, otherImages: string[] = []): void {
+  const inputs = new Map<string, string>();
+  for (const img of otherImages) inputs.set(realKey(img), `image ${basename(img)}`);
+  for (const [img, mask] of jobs) {
+    inputs.set(realKey(img), `image ${basename(img)}`);
+    if (!inputs.has(realKey(mask))) inputs.set(realKey(mask), `mask ${basename(mask)}`);
+  }
+  const byOut = new Map<string, [string, string, string][]>();
+  for (const job of jobs) {
+    const key = realKey(job[2]);
+    byOut.set(key, [...(byOut.get(key) ?? []), job]);
+  }
+  const overwrites = [...byOut].filter(([key]) => inputs.has(key)).map(([key, js]) => `${inputs.get(key)} (${js[0]![2]})`);
+  if (overwrites.length) throw new Error(`--out ${outOption} would overwrite the input ${listed(overwrites)}; choose another --out`);
+  const clashes = [...byOut.values()].filter((js) => js.length > 1).map((js) => {
+    const names = js.map((j) => basename(j[0]));
+    return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} in ${dirname(js[0]![0])} would both be written to ${js[0]![2]}`;
+  });
+  if (clashes.length) throw new Error(`${listed(clashes)}; rename one of them or run them separately`);
 }
 
 export function register(program: Command): void {
@@ -99,14 +140,18 @@ export function register(program: Command): void {
     .option('--size <n>', "model window size (default: the model's, else 256)")
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--precision <p>', 'onnx executor: fp32 (default), int8 (dynamically quantised convolutions) or int8-static (QLinearConv calibrated on the first step, faster); int8 modes are approximate')
+    .option('--max-megapixels <n>', 'refuse larger images and masks (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
       if (o.sampler !== undefined && !VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
+      // the format follows the extension: refuse one that cannot be written before any work
+      if (!statSync(o.image).isDirectory()) checkOutputExtension(o.out, '--out');
       const executor = parseExecutor(o.executor, '--executor');
       const precision = parsePrecision(o.precision);
-      const seed = optionalNumber(o.seed, 'seed');
+      const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
+      const seed = parseSeed(o.seed);
       const T = optionalNumber(o.steps, 'steps');
       const size = optionalNumber(o.size, 'size');
       const every = optionalNumber(o.trajectoryEvery, 'trajectory-every')!;
@@ -129,25 +174,35 @@ export function register(program: Command): void {
         resizeMask: o.resizeMask,
         executor,
         precision,
+        maxMegapixels,
       };
       const batch = statSync(o.image).isDirectory();
       let jobs: [string, string, string][];
       if (batch) {
         if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new Error(`--out must be a folder when --image is a folder: ${o.out}`);
         const { pairs, missing } = pairFolder(o.image, o.mask, o.out);
-        for (const f of missing) console.error(`skipped ${f}: no mask named like it in ${o.mask}`);
         if (pairs.length === 0) throw new Error(`no image in ${o.image} has a mask in ${o.mask}`);
+        // outputs (before any work): no input overwritten, no two images written to one file, a writable folder
+        checkCollisions(pairs, o.out, missing.map((f) => join(o.image, f)));
+        checkOutputDir(o.out);
+        for (const [, , out] of pairs) if (existsSync(out) && statSync(out).isDirectory()) throw new Error(`cannot write ${out}: it is a folder`);
+        for (const f of missing) console.error(`skipped ${f}: no mask named like it in ${o.mask}`);
         jobs = pairs;
       } else {
         if (statSync(o.mask).isDirectory()) throw new Error(`--mask must be a file when --image is a file: ${o.mask}`);
         jobs = [[o.image, o.mask, o.out]];
+        checkCollisions(jobs, o.out);
+        checkOutputFile(o.out);
       }
+      if (o.saveTrajectory) checkOutputDir(o.saveTrajectory, '--save-trajectory');
       // validate every pair before the (long) runs, so a bad input fails fast and writes nothing
       for (const [img, mask] of jobs) {
-        const im = await readImage(img, 'image');
-        await loadHoles(mask, im.width, im.height, base);
+        const im = await readImage(img, 'image', { maxMegapixels });
+        await loadHoles(await readImage(mask, 'mask', { maxMegapixels }), im.width, im.height, base);
       }
-      const { model } = await loadInpaintModel(base);
+      const { model } = await loadInpaintModel(base).catch((e: unknown) => {
+        throw withStepsOption(e);
+      });
       let k = 0;
       for (const [img, mask, out] of jobs) {
         k++;
@@ -155,11 +210,11 @@ export function register(program: Command): void {
         const traj = o.saveTrajectory ? new TrajectoryRecorder(every, model.T) : null;
         const res = await inpaint(img, mask, {
           ...base,
-          onProgress: bar ? (s) => bar.update(s.index + 1, `t=${String(s.t).padStart(4)} ${s.stage}`) : undefined,
+          onProgress: bar ? (s) => bar.update(s.step, `t=${String(s.t).padStart(4)} ${s.stage}`) : undefined,
           onState: traj?.record,
         });
         bar?.done();
-        await writeAtomic(out, res.image);
+        await writeImageAtomic(out, res.image);
         if (traj && o.saveTrajectory) {
           const dir = batch ? join(o.saveTrajectory, stem(img)) : o.saveTrajectory;
           await traj.save(dir);

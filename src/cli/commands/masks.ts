@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SeededNoise } from '../../sde/noise.js';
-import { saveChwPng } from '../../train/images.js';
-import { generateMask, holeRatio, parseRatio } from '../../train/masks.js';
+import { SeededNoise } from '../../util/noise.js';
+import { saveChwPng } from '../../data/images.js';
+import { generateMask, holeRatio, parseRatio } from '../../data/masks.js';
+import { checkOutputDir } from '../../util/files.js';
 
 export interface MasksCommandOptions {
   out: string;
@@ -26,6 +27,7 @@ export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
   if (!Number.isInteger(o.seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
   const range = parseRatio(o.ratio);
   const dir = resolve(o.out);
+  checkOutputDir(o.out);
   mkdirSync(dir, { recursive: true });
   const rng = new SeededNoise(o.seed);
   const digits = Math.max(5, String(count - 1).length);

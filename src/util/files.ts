@@ -1,0 +1,115 @@
+/**
+ * Writing output files safely: destinations are checked before any (long) computation, files are
+ * written to a temporary name next to the destination and renamed into place, and a failed write
+ * removes its temporary file. Temporary names carry the writer's pid (`.NAME.tmp-PID…`,
+ * `NAME.tmp-PID`) so leftovers of a killed process can be told from a live writer's.
+ */
+import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/** Whether a process with this pid is running (a process we may not signal counts as running). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The nearest existing ancestor of a path (the path itself when it exists). */
+function nearestExisting(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  return p;
+}
+
+/** Throws unless files can be created in folder `dir` (which may not exist yet: its nearest existing ancestor decides). */
+function checkCreatable(dir: string, option: string, target: string): void {
+  const base = nearestExisting(dir);
+  if (!statSync(base).isDirectory()) throw new Error(`${option} ${target}: ${base} is not a folder`);
+  try {
+    accessSync(base, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`cannot write ${option} ${target}: ${base} is ${code === 'EROFS' ? 'read-only' : 'not writable'}`);
+  }
+}
+
+/**
+ * Pre-flight check of an output file, before any work: it must not be a folder, and its folder
+ * must exist or be creatable, and be writable.
+ */
+export function checkOutputFile(path: string, option = '--out'): void {
+  const p = resolve(path);
+  if (existsSync(p) && statSync(p).isDirectory()) throw new Error(`${option} ${path} is a folder: give an output file name`);
+  checkCreatable(dirname(p), option, path);
+}
+
+/** Pre-flight check of an output folder, before any work: not a file, and creatable/writable. */
+export function checkOutputDir(path: string, option = '--out'): void {
+  const p = resolve(path);
+  if (existsSync(p) && !statSync(p).isDirectory()) throw new Error(`${option} ${path} is a file, not a folder`);
+  checkCreatable(p, option, path);
+}
+
+/** One line for a failed write (sharp's errors span several lines). */
+export function writeError(e: unknown, path: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  const msg = String(err?.message ?? e);
+  let out: NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC' || /no space left on device/i.test(msg)) {
+    out = new Error(`disk full while writing ${path}`);
+    out.code = 'ENOSPC';
+  } else {
+    const sys = /system error: (.+)/i.exec(msg)?.[1]?.trim();
+    const first = msg.split('\n')[0]!.trim();
+    out = new Error(`could not write ${path}: ${sys && !first.includes(sys) ? `${first} (${sys})` : first}`);
+    if (err?.code) out.code = err.code;
+  }
+  return out;
+}
+
+/** The temporary name a file is written to before being renamed to `path` (same folder, same extension). */
+export function tempPathFor(path: string, ext = ''): string {
+  return `${resolve(path)}.tmp-${process.pid}${ext}`;
+}
+
+/**
+ * Write to `tmp` with `write`, then rename it to `path`; on any failure the temporary file is
+ * removed and a one-line error naming `path` is thrown.
+ */
+export async function replaceAtomically(path: string, tmp: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
+  try {
+    await write(tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true, recursive: true });
+    throw writeError(e, path);
+  }
+}
+
+/** Write bytes or text atomically (temp file, fsync, rename); a failure leaves neither a temp file nor a partial `path`. */
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+  const tmp = tempPathFor(path);
+  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'w');
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw writeError(e, path);
+  }
+}
