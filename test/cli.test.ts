@@ -4,9 +4,10 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeImage, type RasterImage } from '../src/image/io.js';
+import { fixture } from './fixtures.js';
 
 const ROOT = resolve(__dirname, '..');
-const NETS = resolve(ROOT, '../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 const dir = mkdtempSync(join(tmpdir(), 'cli-'));
 
 function cli(...args: string[]) {

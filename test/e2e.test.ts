@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../src/server/index.js';
+import { fixture } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 // tests never modify tracked files: the README's docs/screenshot.png is refreshed only on request
 const SCREENSHOT = process.env.STRDIFFUSION_SCREENSHOT ?? join(tmpdir(), 'strdiffusion-e2e-screenshot.png');
 // in CI the browser is installed by .ci/apt-packages, so a missing one is a failure there

@@ -8,8 +8,9 @@ import { baselineMethod, evaluate, modelMethod, parseRatioList, writeReport, typ
 import { meanFill } from '../src/eval/baselines.js';
 import { planPairs } from '../src/eval/pairs.js';
 import { parseBaselines } from '../src/cli/commands/eval.js';
+import { fixture } from './fixtures.js';
 
-const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 const EXECUTOR = 'onnx' as const;
 
 function plane(W: number, H: number, C: number, fn: (x: number, y: number, c: number) => number): Plane {

@@ -7,8 +7,9 @@ import { inpaint } from '../src/inpaint/index.js';
 import { readImage, writeImage, type RasterImage } from '../src/image/io.js';
 import { planWindow } from '../src/inpaint/window.js';
 import { holesFromRaster } from '../src/inpaint/mask.js';
+import { fixture } from './fixtures.js';
 
-const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 // the fixture networks are random: a short schedule keeps the test fast and exercises both stages
 const FAST = { checkpoints: NETS, T: 10, size: 32, seed: 7, executor: 'onnx' as const };
 const dir = mkdtempSync(join(tmpdir(), 'inpaint-test-'));

@@ -18,8 +18,9 @@ import { FIXTURE } from '../src/nn/config.js';
 import { inpaint } from '../src/inpaint/index.js';
 import { readImage } from '../src/image/io.js';
 import { baselineMethod } from '../src/eval/baselines.js';
+import { fixture } from './fixtures.js';
 
-const FIX = resolve(__dirname, '../../shared/fixtures/parity/canny');
+const FIX = fixture('parity/canny');
 const slow = process.env.STRDIFFUSION_SLOW === '1';
 const S = 32;
 

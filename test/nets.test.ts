@@ -8,8 +8,9 @@ import { numel } from '../src/util/tensor.js';
 import type { NetKind } from '../src/exec/types.js';
 import type { StateDict } from '../src/weights/types.js';
 import { loadModel, inferUNetConfig } from '../src/model/checkpoints.js';
+import { fixture } from './fixtures.js';
 
-const FIXTURES = resolve(__dirname, '../../shared/fixtures/parity');
+const FIXTURES = fixture('parity');
 
 describe('network forward parity (onnx)', () => {
   it('every forward case of the fixtures passes', async () => {

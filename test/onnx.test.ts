@@ -14,8 +14,9 @@ import { exportOnnx } from '../src/exec/onnx/export.js';
 import { OnnxExecutor, OnnxRunner } from '../src/exec/onnx/executor.js';
 import { maxAbsDiff, type F32Tensor } from '../src/util/tensor.js';
 import type { NetKind } from '../src/exec/types.js';
+import { fixture } from './fixtures.js';
 
-const FIX = '/work/shared/fixtures/parity';
+const FIX = fixture('parity');
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8'));
 

@@ -3,9 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fixture } from './fixtures.js';
 
 const ROOT = resolve(__dirname, '..');
-const FIXTURES = resolve(ROOT, '../shared/fixtures/parity');
+const FIXTURES = fixture('parity');
 
 function parity(args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), 'parity', ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });

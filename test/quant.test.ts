@@ -19,8 +19,9 @@ import { OnnxExecutor, OnnxRunner, sessionOptions } from '../src/exec/onnx/execu
 import type { F32Tensor } from '../src/util/tensor.js';
 import type { NetInputs, NetKind } from '../src/exec/types.js';
 import { SeededNoise } from '../src/sde/noise.js';
+import { fixture } from './fixtures.js';
 
-const FIX = '/work/shared/fixtures/parity';
+const FIX = fixture('parity');
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8'));
 
 function net(kind: NetKind) {

@@ -20,8 +20,9 @@ import {
 import { makeContext as parityContext } from '../src/parity/types.js';
 import { fixtureNet } from '../src/parity/fixture-nets.js';
 import { OnnxExecutor } from '../src/exec/onnx/executor.js';
+import { fixture } from './fixtures.js';
 
-const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/parity');
+const FIXTURES = fixture('parity');
 const manifest = JSON.parse(readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));
 const CASE = manifest.cases.find((c: any) => c.kind === 'sampler' && c.name === 'sampler_T100');
 const tapeLog: { i: number; shape: number[] }[] = JSON.parse(readFileSync(path.join(FIXTURES, CASE.tape.log_file), 'utf8'));

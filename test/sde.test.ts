@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { runParity } from '../src/parity/runner.js';
 import { IRSDE, matchingLoss, SeededNoise, TapeNoise, tapeFromDir } from '../src/sde/index.js';
 import { writeNpy } from '../src/weights/npy.js';
+import { fixture } from './fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'parity');
+const FIXTURES = fixture('parity');
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 

@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../src/server/index.js';
+import { fixture } from './fixtures.js';
 
-const NETS = resolve(__dirname, '../../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 // a long schedule for the fixture networks, so there is time to cancel and to queue behind it
 const SLOW_STEPS = 400;
 

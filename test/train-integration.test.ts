@@ -10,8 +10,9 @@ import sharp from 'sharp';
 import { readNpy } from '../src/weights/npy.js';
 import { trainRun } from '../src/train/run.js';
 import { FIXTURE } from '../src/nn/config.js';
+import { fixture } from './fixtures.js';
 
-const FIX = resolve(__dirname, '../../shared/fixtures/parity/canny');
+const FIX = fixture('parity/canny');
 const slow = process.env.STRDIFFUSION_SLOW === '1';
 
 describe.skipIf(!slow)('structure training on real photos', () => {

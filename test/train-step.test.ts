@@ -15,8 +15,9 @@ import { Adam, ADAM_DISC, ADAM_UNET } from '../src/train/adam.js';
 import { MultiStepLR, officialUNetSchedule } from '../src/train/lr.js';
 import { createTrainer, trainStep, TRAIN_EXECUTORS } from '../src/train/trainer.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';
+import { fixture } from './fixtures.js';
 
-const FIXTURES = resolve(__dirname, '../../shared/fixtures/parity');
+const FIXTURES = fixture('parity');
 
 function batchFromFixtures(): ObjectiveBatch {
   const f = (name: string) => {

@@ -16,8 +16,9 @@ import {
   type ParamSpec,
   type StateDict,
 } from '../src/weights/index.js';
+import { fixture } from './fixtures.js';
 
-const FIX = '/work/shared/fixtures/parity';
+const FIX = fixture('parity');
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8'));
 const tmp = () => mkdtempSync(join(tmpdir(), 'weights-test-'));
 

@@ -1,6 +1,7 @@
 /** Command-line option parsers: one parser, one wording for every command's errors. */
 import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
 import { PRECISIONS, type Precision } from '../exec/onnx/quant.js';
+import { StrDiffusionError } from '../util/errors.js';
 
 export interface NumberRule {
   /** default true */
@@ -20,6 +21,17 @@ export function parseNumberOption(v: string, name: string, rule: NumberRule = {}
     const what = positive ? `a positive ${kind}` : min !== undefined ? `${integer ? 'an' : 'a'} ${kind} >= ${min}` : `${integer ? 'an' : 'a'} ${kind}`;
     throw new Error(`--${name} must be ${what} (got "${v}")`);
   }
+  return n;
+}
+
+/**
+ * `--seed`: a non-negative safe integer. NaN, negative, fractional or rounded-off (> 2^53) seeds
+ * would silently alias other seeds in the noise generator's integer seeding.
+ */
+export function parseSeed(v: string | undefined, name = 'seed'): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!(Number.isSafeInteger(n) && n >= 0)) throw new StrDiffusionError('BAD_OPTION', `--${name} must be a non-negative safe integer (got "${v}")`);
   return n;
 }
 

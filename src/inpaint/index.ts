@@ -16,6 +16,11 @@ import { structureOf } from '../structure/index.js';
 import { sample, type SamplerOptions, type SamplerVariant, type StepInfo, type StepRule } from '../sampler/index.js';
 import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '../sampler/fill-structure.js';
 import { prepareFill } from '../sde/fill.js';
+import { describeValue, StrDiffusionError } from '../util/errors.js';
+import { isStepRule, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
+import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
+import { EXECUTOR_NAMES } from '../exec/registry.js';
+import { PRECISIONS } from '../exec/onnx/quant.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -93,7 +98,88 @@ export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' 
   return p;
 }
 
+/**
+ * Checks of the public entry's arguments: JavaScript callers (and `as any`) can pass anything, and
+ * a wrong type must fail here with one line naming the argument, not as a TypeError deep inside
+ * or, worse, as a silently misread input (a 16-bit header over 8-bit data, a NaN seed).
+ */
+const bad = (code: 'BAD_INPUT' | 'BAD_OPTION', msg: string) => new StrDiffusionError(code, msg);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+/** A raw raster must agree with its own header: sample type = bit depth, length = W x H x C. */
+function checkImageArgument(v: unknown, name: 'image' | 'mask'): void {
+  if (typeof v === 'string' && v !== '') return;
+  if (!isObject(v)) throw bad('BAD_INPUT', `${name} must be a file path or a RasterImage {width, height, channels, bitDepth, data} (got ${describeValue(v)})`);
+  const { width, height, channels, bitDepth, data } = v;
+  if (!(isInt(width) && isInt(height) && width > 0 && height > 0)) throw bad('BAD_INPUT', `${name}.width and ${name}.height must be positive integers (got ${describeValue(width)} x ${describeValue(height)})`);
+  if (!(isInt(channels) && channels >= 1 && channels <= 4)) throw bad('BAD_INPUT', `${name}.channels must be 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA) (got ${describeValue(channels)})`);
+  if (bitDepth !== 8 && bitDepth !== 16) throw bad('BAD_INPUT', `${name}.bitDepth must be 8 or 16 (got ${describeValue(bitDepth)})`);
+  // by tag, not instanceof: typed arrays from another realm (vm, some worker set-ups) count too; a Buffer is a Uint8Array
+  const type = bitDepth === 16 ? 'Uint16Array' : 'Uint8Array';
+  const tag = ArrayBuffer.isView(data) ? (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] : undefined;
+  if (tag !== type) throw bad('BAD_INPUT', `${name}.data must be a ${type} for bitDepth ${bitDepth} (got ${describeValue(data)})`);
+  const n = (data as Uint8Array | Uint16Array).length;
+  if (n !== width * height * channels) throw bad('BAD_INPUT', `${name}.data has ${n} samples, but width x height x channels = ${width}x${height}x${channels} needs ${width * height * channels}`);
+}
+
+type OptionCheck = (v: unknown) => string | null;
+const SAMPLER_NUMBERS = ['uMax', 'uMin', 'jump', 're', 'stageSwitch', 'startAt'];
+const oneOf = (allowed: readonly string[]): OptionCheck => (v) => ((allowed as readonly unknown[]).includes(v) ? null : `must be one of ${allowed.join(', ')}`);
+const intAtLeast = (min: number): OptionCheck => (v) => (isInt(v) && v >= min ? null : `must be an integer >= ${min}`);
+const isFunction: OptionCheck = (v) => (typeof v === 'function' ? null : 'must be a function');
+const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? null : 'must be true or false');
+const isPath = (v: unknown) => typeof v === 'string' && v !== '';
+
+/** One check per option; `satisfies` makes a new InpaintOptions field without a check a type error. */
+const OPTION_CHECKS = {
+  checkpoints: (v) => (isPath(v) || (Array.isArray(v) && v.every(isPath)) ? null : 'must be a folder path or an array of folder paths'),
+  T: intAtLeast(2),
+  seed: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? null : 'must be a non-negative safe integer'),
+  sampler: oneOf(SAMPLER_VARIANTS),
+  stepRule: (v) => (isStepRule(v) ? null : `must be one of ${STEP_RULES.join(', ')}`),
+  samplerOptions: (v) => {
+    if (!isObject(v)) return 'must be an object';
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) continue;
+      if (SAMPLER_NUMBERS.includes(k) && !(typeof x === 'number' && Number.isFinite(x))) return `.${k} must be a finite number (got ${describeValue(x)})`;
+      if ((k === 'onStep' || k === 'onState') && typeof x !== 'function') return `.${k} must be a function (got ${describeValue(x)})`;
+    }
+    return null;
+  },
+  structure: oneOf(STRUCTURE_GUIDES),
+  size: intAtLeast(16),
+  executor: oneOf(EXECUTOR_NAMES),
+  precision: oneOf(PRECISIONS),
+  onProgress: isFunction,
+  onState: isFunction,
+  noise: (v) => (isObject(v) && typeof v.normal === 'function' ? null : 'must be an object with a normal(shape) method (a NoiseSource)'),
+  warn: isFunction,
+  invertMask: isBoolean,
+  resizeMask: isBoolean,
+} satisfies Record<keyof InpaintOptions, OptionCheck>;
+
+/** Misspellings worth a hint: the CLI's names of library options. */
+const OPTION_HINTS: Record<string, string> = { steps: 'the diffusion length is options.T', checkpoint: 'did you mean options.checkpoints?' };
+
+function checkOptions(options: unknown): void {
+  if (options === undefined) return;
+  if (!isObject(options)) throw bad('BAD_OPTION', `options must be an object (got ${describeValue(options)})`);
+  for (const [key, v] of Object.entries(options)) {
+    const check = (OPTION_CHECKS as Record<string, OptionCheck>)[key];
+    if (!Object.hasOwn(OPTION_CHECKS, key) || !check) {
+      throw bad('BAD_OPTION', `options.${key} is not an option (${OPTION_HINTS[key] ?? `options are: ${Object.keys(OPTION_CHECKS).join(', ')}`})`);
+    }
+    if (v === undefined) continue; // not given
+    const problem = check(v);
+    if (problem !== null) throw bad('BAD_OPTION', problem.startsWith('.') ? `options.${key}${problem}` : `options.${key} ${problem} (got ${describeValue(v)})`);
+  }
+}
+
 export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}): Promise<InpaintResult> {
+  checkImageArgument(image, 'image');
+  checkImageArgument(mask, 'mask');
+  checkOptions(options);
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
   if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 16)) throw new Error(`size must be an integer >= 16 (got ${options.size})`);
