@@ -1,10 +1,13 @@
 /**
  * The web page end to end in headless Chromium: open an image, paint, run with the fixture model,
- * watch the progress, download the result and check it pixel by pixel. Also writes the README's
- * screenshot (to a temporary file; STRDIFFUSION_SCREENSHOT=docs/screenshot.png refreshes the README's).
+ * watch the progress, download the result and check it pixel by pixel; a page on another origin
+ * cannot submit jobs. Also takes the README's screenshot: to a temporary file, unless
+ * STRDIFFUSION_SCREENSHOT=1 (refreshes docs/screenshot.png) or STRDIFFUSION_SCREENSHOT=<path>.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import sharp from 'sharp';
@@ -15,7 +18,9 @@ import { fixture } from './fixtures.js';
 const CHROMIUM = '/usr/bin/chromium';
 const NETS = fixture('parity/nets');
 // tests never modify tracked files: the README's docs/screenshot.png is refreshed only on request
-const SCREENSHOT = process.env.STRDIFFUSION_SCREENSHOT ?? join(tmpdir(), 'strdiffusion-e2e-screenshot.png');
+const SHOT_ENV = process.env.STRDIFFUSION_SCREENSHOT ?? '';
+const SCREENSHOT =
+  SHOT_ENV === '1' ? resolve(__dirname, '../docs/screenshot.png') : SHOT_ENV !== '' && SHOT_ENV !== '0' ? resolve(SHOT_ENV) : join(tmpdir(), `strdiffusion-e2e-screenshot-${process.pid}.png`);
 // in CI the browser is installed by .ci/apt-packages, so a missing one is a failure there
 const skip = !existsSync(CHROMIUM) && !process.env.CI;
 
@@ -181,5 +186,51 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
     expect(await page.isEnabled('#run')).toBe(true);
     expect(external).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+  it('refuses jobs that a page on another origin submits (directly, and from a sandboxed iframe: Origin null)', async () => {
+    const img = await sharp(Buffer.alloc(40 * 30 * 3, 120), { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer();
+    const hole = Buffer.alloc(40 * 30);
+    for (let y = 10; y < 18; y++) for (let x = 10; x < 20; x++) hole[y * 40 + x] = 255;
+    const msk = await sharp(hole, { raw: { width: 40, height: 30, channels: 1 } }).png().toBuffer();
+    // what a hostile page would run: a real multipart job submission (no-cors needs no preflight)
+    const attack = `(async () => {
+      const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+      const f = new FormData();
+      f.append('image', new Blob([b64('${img.toString('base64')}')], { type: 'image/png' }), 'i.png');
+      f.append('mask', new Blob([b64('${msk.toString('base64')}')], { type: 'image/png' }), 'm.png');
+      f.append('steps', '10');
+      try { await fetch('${srv.url}api/jobs', { method: 'POST', body: f, mode: 'no-cors' }); } catch {}
+    })();`;
+    const page = `<!doctype html><title>elsewhere</title><body><script>${attack}
+      const frame = document.createElement('iframe');
+      frame.sandbox = 'allow-scripts';
+      frame.srcdoc = '<script>' + ${JSON.stringify(attack)} + '<' + '/script>';
+      document.body.appendChild(frame);
+    </script></body>`;
+    const evil = createServer((_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(page);
+    });
+    await new Promise<void>((ok) => evil.listen(0, '127.0.0.1', ok));
+    const evilOrigin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    const seen: { status: number; origin: string | undefined; site: string | undefined }[] = [];
+    const watch = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === 'POST' && req.url === '/api/jobs') res.on('finish', () => seen.push({ status: res.statusCode, origin: req.headers.origin, site: req.headers['sec-fetch-site'] as string | undefined }));
+    };
+    srv.server.on('request', watch);
+    const before = srv.jobs.jobs.size;
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(`${evilOrigin}/`);
+      await expect.poll(() => seen.length, { timeout: 30_000 }).toBe(2);
+      expect(seen.map((s) => s.origin).sort()).toEqual([evilOrigin, 'null']);
+      expect(seen.map((s) => s.status)).toEqual([403, 403]);
+      expect(srv.jobs.jobs.size).toBe(before);
+    } finally {
+      srv.server.off('request', watch);
+      await context.close();
+      await new Promise<void>((ok) => evil.close(() => ok()));
+    }
   });
 });

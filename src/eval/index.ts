@@ -37,6 +37,8 @@ export interface EvalOptions {
   settings?: Record<string, unknown>;
   onProgress?: (done: number, total: number, info: string) => void;
   warn?: (msg: string) => void;
+  /** refuse images with more megapixels than this, from their header (default DEFAULT_MAX_MEGAPIXELS) */
+  maxMegapixels?: number;
 }
 
 export type PairMethodResult = (ImageMetrics & { seconds: number }) | { error: string };
@@ -154,7 +156,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
   const getImage = async (p: string) => {
     let img = cache.get(p);
     if (!img) {
-      img = await loadEvalImage(p, size);
+      img = await loadEvalImage(p, size, o.maxMegapixels);
       // every bucket reuses the first `count` images of the shuffled list: decode them once
       if (cache.size < 512) cache.set(p, img);
     }

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { relative } from 'node:path';
-import type { RasterImage } from '../image/io.js';
+import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, type RasterImage } from '../image/io.js';
 import { listImageFiles, toRgb8 } from '../train/images.js';
 import { generateMask, holeRatio, MaskFolder, parseRatio, RATIO_BUCKETS, type RatioRange } from '../train/masks.js';
 import { SeededNoise } from '../sde/noise.js';
@@ -77,11 +77,19 @@ export function seededShuffle<T>(items: readonly T[], rng: SeededNoise): T[] {
   return p;
 }
 
-/** Centre-cropped square, resized to size×size, 8-bit RGB (alpha dropped, grey expanded). */
-export async function loadEvalImage(path: string, size: number): Promise<RasterImage> {
+/** Centre-cropped square, resized to size×size, 8-bit RGB (alpha dropped, grey expanded). Images over
+ * `maxMegapixels` are refused from their header, before decoding. */
+export async function loadEvalImage(path: string, size: number, maxMegapixels: number = DEFAULT_MAX_MEGAPIXELS): Promise<RasterImage> {
+  let meta;
+  try {
+    meta = await sharp(path, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new Error(`image ${path} could not be read (${(e as Error).message})`);
+  }
+  if (meta.width !== undefined && meta.height !== undefined) checkMegapixels(meta.width, meta.height, `image ${path}`, maxMegapixels);
   let raw;
   try {
-    raw = await sharp(path).rotate().resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    raw = await sharp(path, { limitInputPixels: Math.max(1, Math.floor(maxMegapixels * 1e6)) }).rotate().resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new Error(`image ${path} could not be read (${(e as Error).message})`);
   }

@@ -4,7 +4,7 @@
  * back into the original image.
  */
 import type { ImageInput, RasterImage } from '../image/io.js';
-import { loadImage } from '../image/io.js';
+import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
 import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
@@ -46,6 +46,9 @@ export interface InpaintOptions extends MaskOptions {
   /** onnx executor only: 'int8' runs dynamically quantised convolutions, 'int8-static' QLinearConv
    * calibrated on the first step's inputs (default 'fp32') */
   precision?: 'fp32' | 'int8' | 'int8-static';
+  /** refuse an image or mask with more megapixels than this, from the file's header before decoding
+   * (default DEFAULT_MAX_MEGAPIXELS = 50; the CLI's --max-megapixels) */
+  maxMegapixels?: number;
   onProgress?: (info: StepInfo & { T: number }) => void;
   /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
@@ -157,6 +160,7 @@ const OPTION_CHECKS = {
   warn: isFunction,
   invertMask: isBoolean,
   resizeMask: isBoolean,
+  maxMegapixels: (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'must be a positive number of megapixels'),
 } satisfies Record<keyof InpaintOptions, OptionCheck>;
 
 /** Misspellings worth a hint: the CLI's names of library options. */
@@ -183,8 +187,13 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
   if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 16)) throw new Error(`size must be an integer >= 16 (got ${options.size})`);
-  const img = await loadImage(image, 'image');
-  const holes = await loadHoles(mask, img.width, img.height, options);
+  // the pixel limit is checked from the header, before a file is decoded; in-memory images are held to it too
+  const maxMegapixels = options.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS;
+  const img = await loadImage(image, 'image', { maxMegapixels });
+  if (typeof image !== 'string') checkMegapixels(img.width, img.height, 'image', maxMegapixels);
+  const maskImg = await loadImage(mask, 'mask', { maxMegapixels });
+  if (typeof mask !== 'string') checkMegapixels(maskImg.width, maskImg.height, 'mask', maxMegapixels);
+  const holes = await loadHoles(maskImg, img.width, img.height, options);
   const nHoles = holeCount(holes);
   if (nHoles === 0) {
     warn('the mask has no hole: nothing to inpaint, the output equals the input');

@@ -1,61 +1,122 @@
 /**
- * Uploaded image buffers <-> RasterImage. Decoding and encoding go through the same `readImage` /
- * `writeImage` as the CLI (via a temporary file) so the server keeps every pixel format rule of the
- * command line: EXIF orientation, grey stays grey, 16 bit stays 16 bit, alpha is kept.
+ * Uploads on the server's main thread are only inspected, never decoded into JS memory: the header
+ * (format, size, the pixel limit) and a streaming libvips pass (the data decodes; the mask has a
+ * hole) run asynchronously, so a 49-megapixel upload does not stall the event loop. The model worker
+ * decodes the queued upload with the same `readImageBuffer` as the CLI (EXIF orientation, grey stays
+ * grey, 16 bit stays 16 bit, alpha is kept) and encodes the result PNG there.
  */
 import sharp, { type Metadata } from 'sharp';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readImage, writeImage, type RasterImage } from '../image/io.js';
+import { formatMegapixels, writeImage, type RasterImage } from '../image/io.js';
 import { HttpError } from './errors.js';
 
 export const ACCEPTED_FORMATS = ['png', 'jpeg', 'webp'] as const;
-
-let counter = 0;
-function tempPath(ext: string): { dir: string; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strdiffusion-serve-'));
-  return { dir, file: join(dir, `${process.pid}-${counter++}${ext}`) };
-}
 
 export interface ImageLimits {
   maxPixels: number;
 }
 
+export interface UploadInfo {
+  format: string;
+  /** as a viewer shows it (EXIF orientation applied) */
+  width: number;
+  height: number;
+  meta: Metadata;
+}
+
 /**
- * Decode an upload, refusing what is not a PNG/JPEG/WebP (415) and what has more than
- * `maxPixels` pixels (413) before the pixels are decoded.
+ * The header of an upload: refuses what is not a PNG/JPEG/WebP (415) and what has more than
+ * `maxPixels` pixels (413), however large, before any pixel is decoded.
  */
-export async function decodeImageBuffer(buf: Buffer, what: string, limits: ImageLimits): Promise<RasterImage> {
+export async function inspectUpload(buf: Buffer, what: string, limits: ImageLimits): Promise<UploadInfo> {
   let meta: Metadata;
   try {
-    meta = await sharp(buf).metadata();
+    // no pixel limit on the header read: a 400-megapixel image must get its 413, not a decoder error
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
   } catch {
     throw new HttpError(415, `${what} is not an image (expected PNG, JPEG or WebP)`);
   }
   if (!meta.format || !(ACCEPTED_FORMATS as readonly string[]).includes(meta.format)) {
     throw new HttpError(415, `${what} is ${meta.format ? `a ${meta.format.toUpperCase()} file` : 'not an image'}; expected PNG, JPEG or WebP`);
   }
-  const w = meta.width ?? 0;
-  const h = meta.height ?? 0;
+  const w = meta.autoOrient?.width ?? meta.width ?? 0;
+  const h = meta.autoOrient?.height ?? meta.height ?? 0;
   if (w * h > limits.maxPixels) {
-    throw new HttpError(413, `${what} is ${w}x${h} = ${(w * h / 1e6).toFixed(1)} megapixels; this server accepts at most ${(limits.maxPixels / 1e6).toFixed(1)} megapixels`);
+    throw new HttpError(413, `${what} is ${w}x${h} = ${formatMegapixels(w * h)} megapixels; this server accepts at most ${formatMegapixels(limits.maxPixels)} megapixels (serve --max-megapixels)`);
   }
-  const ext = meta.format === 'jpeg' ? '.jpg' : `.${meta.format}`;
-  const { dir, file } = tempPath(ext);
+  if (w === 0 || h === 0) throw new HttpError(415, `${what} has no size in its header`);
+  return { format: meta.format, width: w, height: h, meta };
+}
+
+const sharpInput = (buf: Buffer, limits: ImageLimits) => sharp(buf, { limitInputPixels: Math.max(1, Math.floor(limits.maxPixels)) });
+
+/** The whole image decodes (a streaming libvips pass off the main thread; nothing is kept). */
+export async function checkDecodes(buf: Buffer, what: string, limits: ImageLimits): Promise<void> {
   try {
-    writeFileSync(file, buf);
-    return await readImage(file, what);
+    await sharpInput(buf, limits).stats();
   } catch (e) {
-    throw new HttpError(415, `${what} could not be decoded: ${(e as Error).message.replace(file, 'upload')}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    throw new HttpError(415, `${what} could not be decoded: ${(e as Error).message.trim()}`);
   }
 }
 
+// one mask at a time is decoded for the hole check, so concurrent uploads cannot add up in memory
+let maskTurn: Promise<unknown> = Promise.resolve();
+const CHUNK = 1 << 20;
+
+/**
+ * Whether the mask has a hole and a known pixel, by the rule of `holesFromRaster` (inpaint/mask.ts),
+ * computed the same way: luma 0.299 R + 0.587 G + 0.114 B for colour masks, the grey value
+ * otherwise; a 0/1 mask counts 1 as hole, any other counts values >= half the range. The decoded
+ * samples are scanned in slices with a yield between them, so the event loop keeps running.
+ */
+export function maskCoverage(buf: Buffer, info: UploadInfo, limits: ImageLimits): Promise<'none' | 'all' | 'some'> {
+  const run = async (): Promise<'none' | 'all' | 'some'> => {
+    const sixteen = info.meta.depth === 'ushort';
+    let data: Buffer, channels: number;
+    try {
+      const pipe = sixteen ? sharpInput(buf, limits).toColourspace('rgb16').raw({ depth: 'ushort' }) : sharpInput(buf, limits).raw();
+      const out = await pipe.toBuffer({ resolveWithObject: true });
+      data = out.data;
+      channels = out.info.channels;
+    } catch (e) {
+      throw new HttpError(415, `mask could not be decoded: ${(e as Error).message.trim()}`);
+    }
+    const px: Uint8Array | Uint16Array = sixteen
+      ? data.byteOffset % 2 === 0
+        ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
+        : new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
+      : data;
+    const C = channels;
+    // readImage keeps a grey file grey (channel 0); holesFromRaster takes the luma of colour ones
+    const colour = C >= 3 && (info.meta.channels ?? C) >= 3;
+    const n = px.length / C;
+    let lo = Infinity, hi = -Infinity;
+    for (let start = 0; start < n; start += CHUNK) {
+      const end = Math.min(n, start + CHUNK);
+      for (let i = start; i < end; i++) {
+        const v = colour ? 0.299 * px[i * C]! + 0.587 * px[i * C + 1]! + 0.114 * px[i * C + 2]! : px[i * C]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      if (end < n) await new Promise((r) => setImmediate(r));
+    }
+    const thr = hi <= 1 ? 0.5 : (sixteen ? 65535 : 255) / 2;
+    return hi < thr ? 'none' : lo >= thr ? 'all' : 'some';
+  };
+  const p = maskTurn.then(run, run);
+  maskTurn = p.catch(() => {});
+  return p;
+}
+
+let counter = 0;
+
+/** PNG bytes of a raster (through writeImage, so the CLI's format rules hold). Runs in the worker. */
 export async function encodePng(img: RasterImage): Promise<Buffer> {
-  const { dir, file } = tempPath('.png');
+  const dir = mkdtempSync(join(tmpdir(), 'strdiffusion-serve-'));
   try {
+    const file = join(dir, `${process.pid}-${counter++}.png`);
     await writeImage(file, img);
     return readFileSync(file);
   } finally {

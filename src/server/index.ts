@@ -7,6 +7,12 @@
  *   GET    /api/jobs/:id/result  the result PNG
  *   DELETE /api/jobs/:id         cancel (a finished job is forgotten)
  *   GET    /api/info             model and limits, for the page
+ *
+ * Limits: uploads up to maxUploadBytes, images up to maxPixels (413, read from the header before
+ * anything is decoded), at most maxQueue jobs waiting (503 + Retry-After), one job running at a
+ * time on at most maxWorkers model workers (jobs.ts). The main thread never decodes an image.
+ * Requests from other origins are refused (403): a page elsewhere must not run jobs through the
+ * user's browser (see `crossSite`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { realpathSync, statSync, createReadStream } from 'node:fs';
@@ -15,10 +21,10 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
 import { isStepRule, STEP_RULES, type SamplerVariant } from '../sampler/index.js';
-import { holeCount, holesFromRaster } from '../inpaint/mask.js';
-import { decodeImageBuffer } from './images.js';
+import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
-import { JobManager, type Job } from './jobs.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, type Job } from './jobs.js';
+import { DEFAULT_MAX_MEGAPIXELS } from '../image/io.js';
 import type { ExecutorName } from '../exec/registry.js';
 
 export const SAMPLERS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
@@ -35,8 +41,14 @@ export interface ServerOptions {
   executor?: ExecutorName;
   /** largest accepted request body in bytes (default 20 MB) */
   maxUploadBytes?: number;
-  /** largest accepted image in pixels (default 50 megapixels) */
+  /** largest accepted image in pixels (default DEFAULT_MAX_MEGAPIXELS = 50 megapixels) */
   maxPixels?: number;
+  /** jobs allowed to wait behind the running one; past it POST /api/jobs answers 503 (default 8) */
+  maxQueue?: number;
+  /** model workers alive at once, one per step count in use (default 2) */
+  maxWorkers?: number;
+  /** result PNGs kept for clients, in bytes (default 512 MB; the newest is always kept) */
+  maxResultBytes?: number;
   /** log one line per job to this function */
   log?: (msg: string) => void;
   webRoot?: string;
@@ -70,6 +82,32 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
   res.end(text);
+}
+
+/**
+ * Why a request must be refused as coming from another site, or null. A page elsewhere (another
+ * origin, or an opaque one: `Origin: null` from a sandboxed iframe, a data: URL or some redirects)
+ * could otherwise make the user's browser submit jobs here. Requests without these headers (curl,
+ * scripts) are not from a browser page and pass; the Host check against DNS rebinding is separate.
+ */
+function crossSite(req: IncomingMessage, api: boolean): string | null {
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    if (origin === 'null') return 'cross-origin request refused: Origin "null" (a sandboxed frame, a file: or data: page, or a redirect); open the page from this server instead';
+    let host: string | null = null;
+    try {
+      const u = new URL(origin);
+      // the scheme is not compared: behind a TLS proxy this server's own page is https
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.username) host = u.host;
+    } catch {}
+    const own = (req.headers.host ?? '').toLowerCase();
+    const ownDefault = own.replace(/:(80|443)$/, '');
+    if (host === null || !own || (host !== own && host !== ownDefault)) return `cross-origin request refused: Origin "${origin}" is not this server (${own || 'no Host header'})`;
+  }
+  // browsers say where a request comes from; a page on another port of this host is "same-site"
+  const site = req.headers['sec-fetch-site'];
+  if (api && site !== undefined && site !== 'same-origin' && site !== 'none') return `cross-origin request refused: Sec-Fetch-Site: ${site} (only this server's own page may use the API)`;
+  return null;
 }
 
 function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -159,15 +197,28 @@ function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   const maxUploadBytes = opts.maxUploadBytes ?? 20e6;
-  const maxPixels = opts.maxPixels ?? 50e6;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_MEGAPIXELS * 1e6;
+  if (!(maxPixels > 0)) throw new Error(`maxPixels must be a positive number (got ${maxPixels})`);
   const size = opts.size;
   const log = opts.log ?? (() => {});
   const webRoot = realpathSync(opts.webRoot ?? WEB_ROOT);
-  const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor });
+  const maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+  const maxWorkers = opts.maxWorkers ?? DEFAULT_MAX_WORKERS;
+  const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes });
   const model = await jobs.start();
   const loopbackOnly = isLoopback(host);
 
   async function createJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // a place in the queue before the body is read: a full queue costs no memory (503)
+    const release = jobs.reserve();
+    try {
+      await createReservedJob(req, res);
+    } finally {
+      release();
+    }
+  }
+
+  async function createReservedJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const up = await readMultipart(req, maxUploadBytes);
     const imageBuf = up.files.get('image');
     const maskBuf = up.files.get('mask');
@@ -179,16 +230,20 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const stepRule = up.fields.get('stepRule') || undefined;
     if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
     const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
-    const image = await decodeImageBuffer(imageBuf, 'image', { maxPixels });
-    const mask = await decodeImageBuffer(maskBuf, 'mask', { maxPixels });
+    // headers first (format, size, pixel limit), then streaming decodes; the pixels are decoded for
+    // good in the model worker when the job runs
+    const limits = { maxPixels };
+    const image = await inspectUpload(imageBuf, 'image', limits);
+    const mask = await inspectUpload(maskBuf, 'mask', limits);
     if (mask.width !== image.width || mask.height !== image.height) {
       throw new HttpError(422, `the mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}; they must be the same size`);
     }
-    const holes = holeCount(holesFromRaster(mask));
-    if (holes === 0) throw new HttpError(422, 'the mask has no hole: paint (white) the region to fill');
-    if (holes === image.width * image.height) throw new HttpError(422, 'the mask covers the whole image: there is no known pixel to inpaint from');
-    const job = jobs.submit({ image, mask, seed, sampler, stepRule, steps });
-    log(`job ${job.id}: ${image.width}x${image.height}, ${holes} hole pixels, seed ${seed}, ${sampler}, T=${job.T}`);
+    await checkDecodes(imageBuf, 'image', limits);
+    const coverage = await maskCoverage(maskBuf, mask, limits);
+    if (coverage === 'none') throw new HttpError(422, 'the mask has no hole: paint (white) the region to fill');
+    if (coverage === 'all') throw new HttpError(422, 'the mask covers the whole image: there is no known pixel to inpaint from');
+    const job = jobs.submit({ image: imageBuf, mask: maskBuf, width: image.width, height: image.height, seed, sampler, stepRule, steps });
+    log(`job ${job.id}: ${image.width}x${image.height}, seed ${seed}, ${sampler}, T=${job.T}`);
     job.listeners.add((ev, d) => {
       if (ev === 'done') log(`job ${job.id}: done in ${(d.seconds as number).toFixed(1)}s`);
       if (ev === 'error') log(`job ${job.id}: ${d.message}`);
@@ -270,20 +325,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       const hostName = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
       if (!LOOPBACK_NAMES.has(hostName)) return sendError(res, 403, `unexpected Host header "${req.headers.host ?? ''}"`);
     }
-    const origin = req.headers.origin;
-    if (origin && origin !== 'null') {
-      let originHost = '';
-      try {
-        originHost = new URL(origin).host;
-      } catch {}
-      if (originHost !== req.headers.host) return sendError(res, 403, 'cross-origin requests are not allowed');
-    }
+    const refused = crossSite(req, rawPath.startsWith('/api/'));
+    if (refused) return sendError(res, 403, refused);
     if (!rawPath.startsWith('/api/')) {
       if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });
@@ -327,7 +376,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message ?? String(e));
-      if (err.status >= 500) console.error(e);
+      // a full queue (503) is an answer, not a fault
+      if (err.status >= 500 && err.status !== 503) console.error(e);
       // after an early refusal the rest of the upload is discarded, then the connection closed
       if (!req.complete) {
         res.setHeader('Connection', 'close');
@@ -338,7 +388,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         });
         req.resume();
       }
-      sendError(res, err.status, err.message);
+      sendError(res, err.status, err.message, err.headers);
     });
   });
   await new Promise<void>((ok, fail) => {

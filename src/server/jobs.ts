@@ -1,20 +1,31 @@
 /**
- * Job queue: one worker thread per model (checkpoints + T), running one job at a time; later jobs
- * wait in that model's queue and are told their place. Every job keeps the latest event of each
- * kind so a client that connects late (or reconnects) is brought up to date at once.
+ * Job queue, bounded in memory and CPU:
+ * - one queue for the whole server, at most `maxQueue` jobs waiting (past it `reserve()` answers
+ *   503 with Retry-After); a waiting job holds its uploads as sent (compressed bytes), never
+ *   decoded pixels;
+ * - one job runs at a time (each model worker already uses every core through onnxruntime);
+ * - model workers are keyed by the step count T (the schedule depends on it). At most `maxWorkers`
+ *   are alive: a job for another T reuses its worker if there is one, else the least recently used
+ *   idle worker is stopped to make room. A worker for a non-default T is also stopped once idle
+ *   for `idleWorkerMs`;
+ * - finished jobs are forgotten beyond `keepFinished` of them or `maxResultBytes` of result PNGs.
+ * Every job keeps the latest event of each kind so a client that connects late (or reconnects) is
+ * brought up to date at once.
  */
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
-import type { RasterImage } from '../image/io.js';
 import type { SamplerVariant, StepRule } from '../sampler/index.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
-import { encodePng, rawToPngDataUrl } from './images.js';
+import { rawToPngDataUrl } from './images.js';
 import { HttpError } from './errors.js';
 import type { ExecutorName } from '../exec/registry.js';
 
 export type JobEventName = 'queued' | 'progress' | 'preview' | 'done' | 'error';
 export type JobListener = (event: JobEventName, data: Record<string, unknown>) => void;
 export type JobStatus = 'queued' | 'running' | 'done' | 'error' | 'cancelled';
+
+export const DEFAULT_MAX_QUEUE = 8;
+export const DEFAULT_MAX_WORKERS = 2;
 
 export interface Job {
   id: string;
@@ -29,14 +40,16 @@ export interface Job {
   result?: Buffer;
   width: number;
   height: number;
-  /** inputs, dropped once the job has started or ended */
-  image?: RasterImage;
-  mask?: RasterImage;
+  /** the uploads as sent (PNG/JPEG/WebP bytes), dropped once the job has started or ended */
+  image?: Buffer;
+  mask?: Buffer;
+  /** the model worker (by T) that runs it */
+  workerKey: string;
   cancel: SharedArrayBuffer;
   cancelRequested: boolean;
   listeners: Set<JobListener>;
   last: Partial<Record<JobEventName, Record<string, unknown>>>;
-  /** serialises the job's events (previews and the result are encoded asynchronously) */
+  /** serialises the job's events (previews are encoded asynchronously) */
   chain: Promise<void>;
 }
 
@@ -46,8 +59,17 @@ export interface JobManagerOptions {
   T?: number;
   size?: number;
   executor?: ExecutorName;
-  /** finished jobs (and their results) kept for clients to fetch */
+  /** the server's pixel limit, handed to the worker's decoder */
+  maxPixels?: number;
+  /** finished jobs (and their results) kept for clients to fetch; default 50 */
   keepFinished?: number;
+  /** result PNGs kept in memory, in bytes: the oldest finished jobs are forgotten past it (the
+   * newest result is always kept); default 512 MB */
+  maxResultBytes?: number;
+  /** jobs allowed to wait (not counting the running one); default 8 */
+  maxQueue?: number;
+  /** model workers alive at once (one per step count in use); default 2 */
+  maxWorkers?: number;
   /** a worker for a non-default step count is stopped after being idle this long */
   idleWorkerMs?: number;
 }
@@ -58,15 +80,18 @@ export interface ModelInfo {
   stepRule: StepRule;
 }
 
-class ModelRunner {
+/** One model worker thread: the three networks loaded for one step count. */
+class ModelWorker {
   worker: Worker | null = null;
   ready: Promise<ModelInfo> | null = null;
-  queue: Job[] = [];
-  running: Job | null = null;
-  /** resolved whenever the running job ends */
+  /** the job it is running (at most one) */
+  job: Job | null = null;
+  lastUsed = Date.now();
+  idleTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
+    readonly key: string,
     readonly T: number | undefined,
     private readonly mgr: JobManager,
   ) {}
@@ -74,7 +99,9 @@ class ModelRunner {
   start(): Promise<ModelInfo> {
     if (this.ready) return this.ready;
     const init: WorkerInit = { checkpoints: this.mgr.opts.checkpoints, T: this.T, size: this.mgr.opts.size, executor: this.mgr.opts.executor };
-    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: init });
+    // from the sources a worker must register tsx first (worker-boot.mjs); compiled, it runs worker.js directly
+    const entry = import.meta.url.endsWith('.ts') ? './worker-boot.mjs' : './worker.js';
+    const worker = new Worker(new URL(entry, import.meta.url), { workerData: init });
     this.worker = worker;
     this.ready = new Promise<ModelInfo>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
@@ -97,16 +124,17 @@ class ModelRunner {
   private crashed(message: string): void {
     this.worker = null;
     this.ready = null;
-    const job = this.running;
+    this.mgr.forget(this);
+    const job = this.job;
     if (job) {
-      this.running = null;
-      this.mgr.finishError(job, job.cancelRequested ? 'cancelled' : message, job.cancelRequested);
+      this.job = null;
       this.wakeIdle();
+      this.mgr.jobEnded(job);
+      this.mgr.finishError(job, job.cancelRequested ? 'cancelled' : message, job.cancelRequested);
     }
-    this.pump();
   }
 
-  private wakeIdle(): void {
+  wakeIdle(): void {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -115,7 +143,8 @@ class ModelRunner {
    * terminating a worker inside an onnxruntime call aborts the whole process.
    */
   async stop(graceMs = 15_000): Promise<void> {
-    const job = this.running;
+    clearTimeout(this.idleTimer);
+    const job = this.job;
     if (job) {
       job.cancelRequested = true;
       Atomics.store(new Int32Array(job.cancel), 0, 1);
@@ -127,82 +156,52 @@ class ModelRunner {
     this.worker = null;
     this.ready = null;
     if (!w) return;
-    if (this.running) w.unref();
+    if (this.job) w.unref();
     else await w.terminate();
   }
 
-  pump(): void {
-    if (this.mgr.closed || this.running || this.queue.length === 0) return;
-    const job = this.queue.shift()!;
-    this.running = job;
-    this.mgr.announcePositions(this);
-    void this.run(job);
-  }
-
-  private async run(job: Job): Promise<void> {
-    job.status = 'running';
-    job.startedAt = Date.now();
-    this.mgr.emit(job, 'progress', { step: 0, T: job.T, t: job.T, stage: 'loading', elapsed: 0, eta: null });
-    let info: ModelInfo;
-    try {
-      info = await this.start();
-    } catch (e) {
-      if (this.running === job) {
-        this.running = null;
-        this.mgr.finishError(job, `the model could not be loaded: ${(e as Error).message}`, false);
-        this.pump();
-      }
-      return;
-    }
-    if (this.running !== job || !this.worker) return;
-    job.T = info.T;
-    const req: RunRequest = {
-      type: 'run',
-      jobId: job.id,
-      image: job.image!,
-      mask: job.mask!,
-      seed: job.seed,
-      sampler: job.sampler,
-      stepRule: job.stepRule,
-      previewEvery: Math.max(1, Math.round(info.T / 25)),
-      cancel: job.cancel,
-    };
-    job.image = undefined;
-    job.mask = undefined;
-    this.worker.postMessage(req);
-  }
-
-  /** the worker is done with `job` (result, error or cancellation) */
-  release(job: Job): void {
-    if (this.running === job) {
-      this.running = null;
-      this.wakeIdle();
-      this.pump();
-    }
-    // a model instance for a non-default step count holds a copy of the weights: free it when idle
-    if (!this.isDefault && !this.running && this.queue.length === 0) {
-      setTimeout(() => {
-        if (!this.running && this.queue.length === 0) void this.stop();
-      }, this.mgr.opts.idleWorkerMs ?? 60_000).unref();
-    }
-  }
-
   get isDefault(): boolean {
-    return this.T === this.mgr.opts.T;
+    return this.key === 'default';
   }
 }
 
 export class JobManager {
   readonly jobs = new Map<string, Job>();
-  private readonly runners = new Map<string, ModelRunner>();
+  /** waiting jobs, oldest first */
+  private readonly queue: Job[] = [];
+  private running: Job | null = null;
+  private readonly workers = new Map<string, ModelWorker>();
+  /** uploads being read and checked that hold a place in the queue */
+  private reserved = 0;
   private defaultInfo: ModelInfo | null = null;
+  /** seconds of recent jobs, for Retry-After */
+  private readonly durations: number[] = [];
   closed = false;
 
-  constructor(readonly opts: JobManagerOptions) {}
+  constructor(readonly opts: JobManagerOptions) {
+    const int = (v: number | undefined, name: string, min: number) => {
+      if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new Error(`${name} must be an integer >= ${min} (got ${v})`);
+    };
+    int(opts.maxQueue, 'maxQueue', 1);
+    int(opts.maxWorkers, 'maxWorkers', 1);
+  }
+
+  get maxQueue(): number {
+    return this.opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+  }
+
+  get maxWorkers(): number {
+    return this.opts.maxWorkers ?? DEFAULT_MAX_WORKERS;
+  }
+
+  /** model worker threads alive (loading or loaded) */
+  get liveWorkers(): number {
+    return this.workers.size;
+  }
 
   /** Loads the default model (so a bad checkpoint fails at startup) and returns its T. */
   async start(): Promise<ModelInfo> {
-    this.defaultInfo = await this.runner(this.opts.T).start();
+    this.defaultInfo = await this.workerFor('default').start();
     return this.defaultInfo;
   }
 
@@ -211,22 +210,60 @@ export class JobManager {
     return this.defaultInfo;
   }
 
-  private runner(T: number | undefined): ModelRunner {
-    const key = T === undefined ? 'default' : String(T);
-    let r = this.runners.get(key);
-    if (!r) {
-      r = new ModelRunner(T, this);
-      this.runners.set(key, r);
+  /** The worker for `key` ('default' or a step count), started on demand; evicts the least
+   * recently used idle worker when `maxWorkers` are alive. */
+  private workerFor(key: string): ModelWorker {
+    let w = this.workers.get(key);
+    if (!w) {
+      while (this.workers.size >= this.maxWorkers) {
+        const idle = [...this.workers.values()].filter((x) => !x.job).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+        if (!idle) break; // cannot happen with one job at a time
+        this.workers.delete(idle.key);
+        void idle.stop();
+      }
+      w = new ModelWorker(key, key === 'default' ? this.opts.T : Number(key), this);
+      this.workers.set(key, w);
     }
-    return r;
+    clearTimeout(w.idleTimer);
+    w.lastUsed = Date.now();
+    return w;
   }
 
-  submit(input: { image: RasterImage; mask: RasterImage; seed: number; sampler: SamplerVariant; stepRule?: StepRule; steps?: number }): Job {
+  /** a crashed worker is dropped (the next job for its T starts a new one) */
+  forget(w: ModelWorker): void {
+    if (this.workers.get(w.key) === w) this.workers.delete(w.key);
+  }
+
+  /** A rough wait in seconds for a client refused by a full queue. */
+  private retryAfter(): number {
+    const avg = this.durations.length ? this.durations.reduce((a, b) => a + b, 0) / this.durations.length : 10;
+    return Math.max(1, Math.min(600, Math.ceil(avg)));
+  }
+
+  /**
+   * Holds a place in the queue while an upload is read and checked; throws 503 (with Retry-After)
+   * when `maxQueue` jobs already wait. Call the returned function when done (submitted or not).
+   */
+  reserve(): () => void {
+    if (this.closed) throw new HttpError(503, 'the server is shutting down', { 'Retry-After': '10' });
+    // an idle server starts the next job at once: it takes no place in the queue
+    if (this.queue.length + this.reserved >= this.maxQueue + (this.running ? 0 : 1)) {
+      const s = this.retryAfter();
+      throw new HttpError(503, `the queue is full (${this.maxQueue} jobs waiting, the most this server keeps); try again in ${s} s`, { 'Retry-After': String(s) });
+    }
+    this.reserved++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.reserved--;
+    };
+  }
+
+  submit(input: { image: Buffer; mask: Buffer; width: number; height: number; seed: number; sampler: SamplerVariant; stepRule?: StepRule; steps?: number }): Job {
     const info = this.info;
     const steps = input.steps ?? info.T;
     if (steps !== info.T && info.fixedT) throw new HttpError(400, `steps must be ${info.T} for this model (its schedule is fixed by model.json)`);
-    // the default model's runner serves its own T; other step counts get their own model instance
-    const runner = steps === info.T ? this.runner(this.opts.T) : this.runner(steps);
     this.prune();
     const job: Job = {
       id: randomBytes(9).toString('base64url'),
@@ -236,10 +273,12 @@ export class JobManager {
       sampler: input.sampler,
       stepRule: input.stepRule,
       createdAt: Date.now(),
-      width: input.image.width,
-      height: input.image.height,
+      width: input.width,
+      height: input.height,
       image: input.image,
       mask: input.mask,
+      // the default model's worker serves its own T; other step counts need a model instance of their own
+      workerKey: steps === info.T ? 'default' : String(steps),
       cancel: new SharedArrayBuffer(4),
       cancelRequested: false,
       listeners: new Set(),
@@ -247,9 +286,9 @@ export class JobManager {
       chain: Promise.resolve(),
     };
     this.jobs.set(job.id, job);
-    runner.queue.push(job);
-    this.announcePositions(runner);
-    runner.pump();
+    this.queue.push(job);
+    this.announcePositions();
+    this.pump();
     return job;
   }
 
@@ -261,15 +300,82 @@ export class JobManager {
 
   /** Place in the queue: 1 = runs next. null when not queued. */
   position(job: Job): { position: number; ahead: number } | null {
-    for (const r of this.runners.values()) {
-      const i = r.queue.indexOf(job);
-      if (i >= 0) return { position: i + 1, ahead: i + (r.running ? 1 : 0) };
-    }
-    return null;
+    const i = this.queue.indexOf(job);
+    return i >= 0 ? { position: i + 1, ahead: i + (this.running ? 1 : 0) } : null;
   }
 
-  announcePositions(runner: ModelRunner): void {
-    runner.queue.forEach((job, i) => this.emit(job, 'queued', { position: i + 1, ahead: i + (runner.running ? 1 : 0), queueLength: runner.queue.length }));
+  announcePositions(): void {
+    this.queue.forEach((job, i) => this.emit(job, 'queued', { position: i + 1, ahead: i + (this.running ? 1 : 0), queueLength: this.queue.length }));
+  }
+
+  private pump(): void {
+    if (this.closed || this.running || this.queue.length === 0) return;
+    const job = this.queue.shift()!;
+    this.running = job;
+    this.announcePositions();
+    void this.run(job);
+  }
+
+  /** the running job is over (result, error, cancellation or a crash): start the next one */
+  jobEnded(job: Job): void {
+    if (job.startedAt !== undefined) {
+      this.durations.push((Date.now() - job.startedAt) / 1000);
+      if (this.durations.length > 10) this.durations.shift();
+    }
+    if (this.running !== job) return;
+    this.running = null;
+    const w = this.workers.get(job.workerKey);
+    // a model instance for a non-default step count holds a copy of the weights: free it when idle
+    if (w && !w.isDefault) {
+      clearTimeout(w.idleTimer);
+      w.idleTimer = setTimeout(() => {
+        if (!w.job && this.workers.get(w.key) === w) {
+          this.workers.delete(w.key);
+          void w.stop();
+        }
+      }, this.opts.idleWorkerMs ?? 60_000);
+      w.idleTimer.unref();
+    }
+    this.pump();
+  }
+
+  private async run(job: Job): Promise<void> {
+    job.status = 'running';
+    job.startedAt = Date.now();
+    this.emit(job, 'progress', { step: 0, T: job.T, t: job.T, stage: 'loading', elapsed: 0, eta: null });
+    const w = this.workerFor(job.workerKey);
+    let info: ModelInfo;
+    try {
+      info = await w.start();
+    } catch (e) {
+      this.jobEnded(job);
+      this.finishError(job, `the model could not be loaded: ${(e as Error).message}`, false);
+      return;
+    }
+    if (this.running !== job) return;
+    if (job.cancelRequested || !w.worker || this.closed) {
+      this.jobEnded(job);
+      this.finishError(job, job.cancelRequested || this.closed ? 'cancelled' : 'the model worker stopped', job.cancelRequested || this.closed);
+      return;
+    }
+    job.T = info.T;
+    w.job = job;
+    w.lastUsed = Date.now();
+    const req: RunRequest = {
+      type: 'run',
+      jobId: job.id,
+      image: job.image!,
+      mask: job.mask!,
+      maxPixels: this.opts.maxPixels ?? 50e6,
+      seed: job.seed,
+      sampler: job.sampler,
+      stepRule: job.stepRule,
+      previewEvery: Math.max(1, Math.round(info.T / 25)),
+      cancel: job.cancel,
+    };
+    job.image = undefined;
+    job.mask = undefined;
+    w.worker.postMessage(req);
   }
 
   /** Cancel a queued or running job; a finished one keeps its state, and a done one is
@@ -277,16 +383,14 @@ export class JobManager {
   cancel(id: string): Job {
     const job = this.get(id);
     if (job.status === 'queued') {
-      for (const r of this.runners.values()) {
-        const i = r.queue.indexOf(job);
-        if (i >= 0) {
-          r.queue.splice(i, 1);
-          this.announcePositions(r);
-        }
+      const i = this.queue.indexOf(job);
+      if (i >= 0) {
+        this.queue.splice(i, 1);
+        this.announcePositions();
       }
       this.finishError(job, 'cancelled', true);
     } else if (job.status === 'running') {
-      // checked by the worker after every step (a worker is never terminated mid-step: see stop())
+      // checked by the worker before decoding and after every step (a worker is never terminated mid-step: see stop())
       job.cancelRequested = true;
       Atomics.store(new Int32Array(job.cancel), 0, 1);
     } else if (job.status === 'done') {
@@ -313,24 +417,30 @@ export class JobManager {
   }
 
   finishError(job: Job, message: string, cancelled: boolean): void {
+    job.image = undefined;
+    job.mask = undefined;
     job.chain = job.chain.then(() => {
       if (job.status === 'done' || job.status === 'error' || job.status === 'cancelled') return;
       job.status = cancelled ? 'cancelled' : 'error';
       job.finishedAt = Date.now();
-      job.image = undefined;
-      job.mask = undefined;
       this.emit(job, 'error', { message, cancelled });
     });
   }
 
-  onWorkerMessage(runner: ModelRunner, m: FromWorker): void {
+  onWorkerMessage(w: ModelWorker, m: FromWorker): void {
     if (m.type === 'ready') return;
-    const job = this.jobs.get(m.jobId);
-    if (!job) {
-      // forgotten while running (cannot happen through cancel, which keeps running jobs)
-      if (m.type === 'done' || m.type === 'error') runner.running = null, runner.pump();
-      return;
+    const job = this.jobs.get(m.jobId) ?? (w.job?.id === m.jobId ? w.job : undefined);
+    if (m.type === 'done' || m.type === 'error') {
+      // the worker is free again, whatever became of the job
+      if (w.job && w.job.id === m.jobId) {
+        const ended = w.job;
+        w.job = null;
+        w.lastUsed = Date.now();
+        w.wakeIdle();
+        this.jobEnded(ended);
+      }
     }
+    if (!job) return;
     const elapsed = (Date.now() - (job.startedAt ?? Date.now())) / 1000;
     switch (m.type) {
       case 'progress': {
@@ -350,22 +460,17 @@ export class JobManager {
         break;
       }
       case 'done': {
-        const png = encodePng(m.image);
-        png.catch(() => {});
-        runner.release(job);
-        job.chain = job.chain.then(async () => {
-          try {
-            job.result = await png;
-          } catch (e) {
-            this.finishError(job, `the result could not be encoded: ${(e as Error).message}`, false);
-            return;
-          }
+        const png = Buffer.from(m.png.buffer, m.png.byteOffset, m.png.byteLength);
+        job.chain = job.chain.then(() => {
+          if (job.status !== 'running') return;
+          job.result = png;
           job.status = 'done';
           job.finishedAt = Date.now();
+          this.prune();
           this.emit(job, 'done', {
             id: job.id,
-            width: m.image.width,
-            height: m.image.height,
+            width: m.width,
+            height: m.height,
             holePixels: m.holePixels,
             seconds: m.seconds,
             result: `/api/jobs/${job.id}/result`,
@@ -374,17 +479,24 @@ export class JobManager {
         break;
       }
       case 'error':
-        runner.release(job);
         this.finishError(job, m.message, m.cancelled);
         break;
     }
   }
 
-  /** Forget the oldest finished jobs beyond the configured number. */
+  /** Forget the oldest finished jobs beyond the configured number and result bytes. */
   private prune(): void {
     const keep = this.opts.keepFinished ?? 50;
     const finished = [...this.jobs.values()].filter((j) => j.finishedAt !== undefined).sort((a, b) => a.finishedAt! - b.finishedAt!);
-    for (const j of finished.slice(0, Math.max(0, finished.length - keep))) this.jobs.delete(j.id);
+    const drop = finished.splice(0, Math.max(0, finished.length - keep));
+    let bytes = finished.reduce((n, j) => n + (j.result?.length ?? 0), 0);
+    const maxBytes = this.opts.maxResultBytes ?? 512e6;
+    while (bytes > maxBytes && finished.length > 1) {
+      const j = finished.shift()!;
+      bytes -= j.result?.length ?? 0;
+      drop.push(j);
+    }
+    for (const j of drop) this.jobs.delete(j.id);
   }
 
   async close(): Promise<void> {
@@ -393,6 +505,8 @@ export class JobManager {
       for (const fn of j.listeners) fn('error', { message: 'the server is shutting down', cancelled: true });
       j.listeners.clear();
     }
-    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    const workers = [...this.workers.values()];
+    this.workers.clear();
+    await Promise.all(workers.map((w) => w.stop()));
   }
 }

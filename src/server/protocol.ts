@@ -1,5 +1,4 @@
 /** Messages between the job manager (main thread) and an inpainting worker. */
-import type { RasterImage } from '../image/io.js';
 import type { SamplerVariant, StepRule } from '../sampler/index.js';
 import type { ExecutorName } from '../exec/registry.js';
 
@@ -14,8 +13,11 @@ export interface WorkerInit {
 export interface RunRequest {
   type: 'run';
   jobId: string;
-  image: RasterImage;
-  mask: RasterImage;
+  /** the uploads as sent (PNG/JPEG/WebP bytes): decoded in the worker, never on the main thread */
+  image: Uint8Array;
+  mask: Uint8Array;
+  /** the server's pixel limit (already checked on the headers; the decoder enforces it again) */
+  maxPixels: number;
   seed: number;
   sampler: SamplerVariant;
   /** undefined: the model's default (model.json), else 'sde' */
@@ -53,7 +55,10 @@ export interface PreviewMsg {
 export interface DoneMsg {
   type: 'done';
   jobId: string;
-  image: RasterImage;
+  /** the result, encoded in the worker */
+  png: Uint8Array;
+  width: number;
+  height: number;
   holePixels: number;
   seconds: number;
 }

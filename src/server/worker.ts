@@ -1,9 +1,12 @@
 /**
  * Runs inpainting jobs off the main thread: the sampler is CPU-bound and keeps its thread busy for
- * whole steps, which would otherwise stall the server's SSE streams and its cancel requests.
+ * whole steps, which would otherwise stall the server's SSE streams and its cancel requests. The
+ * uploads are decoded here and the result is encoded here too: the main thread only sees bytes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inpaint, loadInpaintModel } from '../inpaint/index.js';
+import { readImageBuffer } from '../image/io.js';
+import { encodePng } from './images.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 
 class Cancelled extends Error {}
@@ -35,8 +38,16 @@ function previewPixels(y: Float32Array, x: Float32Array | null): { texture: Uint
 async function run(req: RunRequest): Promise<void> {
   const flag = new Int32Array(req.cancel);
   let T = init.T ?? 0;
+  const stopIfCancelled = () => {
+    if (Atomics.load(flag, 0) !== 0) throw new Cancelled('cancelled');
+  };
   try {
-    const res = await inpaint(req.image, req.mask, {
+    stopIfCancelled();
+    const maxMegapixels = req.maxPixels / 1e6;
+    const image = await readImageBuffer(req.image, 'image', { maxMegapixels });
+    const mask = await readImageBuffer(req.mask, 'mask', { maxMegapixels });
+    stopIfCancelled();
+    const res = await inpaint(image, mask, {
       checkpoints: init.checkpoints,
       T: init.T,
       size: init.size,
@@ -44,12 +55,13 @@ async function run(req: RunRequest): Promise<void> {
       seed: req.seed,
       sampler: req.sampler,
       stepRule: req.stepRule,
+      maxMegapixels,
       warn: () => {},
       // the sampler has no abort signal; an exception from its step callback unwinds the run
       onProgress: (info) => {
         T = info.T;
         send({ type: 'progress', jobId: req.jobId, index: info.index, t: info.t, T: info.T, stage: info.stage, k: info.k });
-        if (Atomics.load(flag, 0) !== 0) throw new Cancelled('cancelled');
+        stopIfCancelled();
       },
       onState: (t, y, x) => {
         const index = T - t;
@@ -62,7 +74,9 @@ async function run(req: RunRequest): Promise<void> {
         );
       },
     });
-    send({ type: 'done', jobId: req.jobId, image: res.image, holePixels: res.holePixels, seconds: res.seconds }, [res.image.data.buffer as ArrayBuffer]);
+    // a copy with its own ArrayBuffer, so handing it over cannot detach a pooled buffer
+    const png = new Uint8Array(await encodePng(res.image));
+    send({ type: 'done', jobId: req.jobId, png, width: res.image.width, height: res.image.height, holePixels: res.holePixels, seconds: res.seconds }, [png.buffer as ArrayBuffer]);
   } catch (e) {
     const cancelled = e instanceof Cancelled || Atomics.load(flag, 0) !== 0;
     send({ type: 'error', jobId: req.jobId, message: cancelled ? 'cancelled' : (e as Error).message, cancelled });

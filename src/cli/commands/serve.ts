@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import { startServer } from '../../server/index.js';
 import { optionalNumber, parseNumberOption } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
+import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS } from '../../server/jobs.js';
 
 interface Opts {
   port: string;
@@ -16,6 +18,8 @@ interface Opts {
   executor?: string;
   maxUploadMb: string;
   maxMegapixels: string;
+  maxQueue: string;
+  maxWorkers: string;
 }
 
 export function register(program: Command): void {
@@ -29,10 +33,15 @@ export function register(program: Command): void {
     .option('--size <n>', "model window size (default: the model's, else 256)")
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--max-upload-mb <n>', 'largest accepted upload (image + mask) in MB', '20')
-    .option('--max-megapixels <n>', 'largest accepted image in megapixels', '50')
+    .option('--max-megapixels <n>', 'largest accepted image in megapixels (413 above it)', String(DEFAULT_MAX_MEGAPIXELS))
+    .option('--max-queue <n>', 'jobs allowed to wait behind the running one (503 + Retry-After above it)', String(DEFAULT_MAX_QUEUE))
+    .option('--max-workers <n>', 'model workers alive at once, one per step count in use (jobs run one at a time)', String(DEFAULT_MAX_WORKERS))
     .action(async (o: Opts) => {
       const executor = parseExecutor(o.executor, '--executor');
       const size = optionalNumber(o.size, 'size', { min: 16 });
+      const maxPixels = Math.round(parseMaxMegapixels(o.maxMegapixels, '--max-megapixels') * 1e6);
+      const maxQueue = parseNumberOption(o.maxQueue, 'max-queue', { min: 1 });
+      const maxWorkers = parseNumberOption(o.maxWorkers, 'max-workers', { min: 1 });
       console.error('loading the model ...');
       const srv = await startServer({
         port: parseNumberOption(o.port, 'port', { min: 0 }),
@@ -42,7 +51,9 @@ export function register(program: Command): void {
         size,
         executor,
         maxUploadBytes: Math.round(parseNumberOption(o.maxUploadMb, 'max-upload-mb', { integer: false, min: 0.001 }) * 1e6),
-        maxPixels: Math.round(parseNumberOption(o.maxMegapixels, 'max-megapixels', { integer: false, min: 0.000001 }) * 1e6),
+        maxPixels,
+        maxQueue,
+        maxWorkers,
         log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),
       });
       const info = srv.jobs.info;
