@@ -16,7 +16,7 @@ import { paramSpec } from '../src/nn/models.js';
 import { unetForward } from '../src/nn/unet.js';
 import { discriminatorForward } from '../src/nn/discriminator.js';
 import { isSpectralBuffer } from '../src/nn/spade.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 
 export interface OpCount {
   /** dense conv + linear MACs */

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { NetConfig, NetKind, NetRunner } from '../src/exec/types.js';
 import { presetConfigs, type DiscConfig, type UNetConfig } from '../src/nn/config.js';
 import { NET_KINDS } from '../src/nn/models.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { countOps, paramCount, randomWeights } from './flops.js';
 import { EXECUTOR_NAMES, parseExecutor, unknownExecutor } from '../src/exec/registry.js';
 

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { presetConfigs } from '../src/nn/config.js';
 import { NET_KINDS } from '../src/nn/models.js';
 import type { NetKind } from '../src/exec/types.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { initWeights } from '../src/train/init.js';
 import { createTrainer, isTrainExecutor, trainStep, TRAIN_EXECUTORS, type TrainExecutor } from '../src/train/trainer.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';

@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// The CLI runs from the TypeScript sources through tsx's loader (no build step to forget).
-import { register } from 'tsx/esm/api';
+// An installed package runs the compiled CLI (dist/). A source checkout (src/ beside bin/, which the
+// package does not ship) runs the TypeScript sources through tsx, so development has no build step
+// to forget.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { IRSDE } from '../src/sde/irsde.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { presetConfigs } from '../src/nn/config.js';
 import { initWeights } from '../src/train/init.js';
 import type { ObjectiveBatch } from '../src/train/objectives.js';

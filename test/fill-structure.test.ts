@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { IRSDE } from '../src/sde/irsde.js';
 import { prepareFill, filledMean } from '../src/sde/fill.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { fillStructureRunner, parseStructureGuide } from '../src/sampler/fill-structure.js';
 
 describe('fill structure guide', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FILLS, filledMean, holeFill, isFill, parseFill, prepareFill } from '../src/sde/fill.js';
 import { IRSDE } from '../src/sde/irsde.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { drawTraining, maskMul, prepareObjective, type ObjectiveBatch } from '../src/train/objectives.js';
 import { makeContext, type SamplerNets } from '../src/sampler/strdiffusion.js';
 import { modelFill } from '../src/model/checkpoints.js';

@@ -10,7 +10,7 @@ import { initWeights } from '../src/train/init.js';
 import { IRSDE } from '../src/sde/irsde.js';
 import { withLevelTables } from '../src/sde/prediction.js';
 import { OnnxExecutor } from '../src/exec/onnx/executor.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { createTrainer, trainStep } from '../src/train/trainer.js';
 
 const T = 20;

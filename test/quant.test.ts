@@ -18,7 +18,7 @@ import { autoCalibrationInputs, syntheticCalibrationInputs } from '../src/exec/o
 import { OnnxExecutor, OnnxRunner, sessionOptions } from '../src/exec/onnx/executor.js';
 import type { F32Tensor } from '../src/util/tensor.js';
 import type { NetInputs, NetKind } from '../src/exec/types.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { fixture } from './fixtures.js';
 
 const FIX = fixture('parity');

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runParity } from '../src/parity/runner.js';
-import { IRSDE, matchingLoss, SeededNoise, TapeNoise, tapeFromDir } from '../src/sde/index.js';
+import { IRSDE, matchingLoss, SeededNoise, TapeNoise } from '../src/sde/index.js';
+import { tapeFromDir } from '../src/parity/tape.js';
 import { writeNpy } from '../src/weights/npy.js';
 import { fixture } from './fixtures.js';
 

@@ -1,6 +1,6 @@
 /** Spectral-norm vectors of averaged (EMA) weights: averaged unit vectors shrink σ = uᵀWv; refreshSpectralVectors refits them. */
 import { describe, it, expect } from 'vitest';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { powerIteration, refreshSpectralVectors } from '../src/nn/spectral.js';
 import { spectralSigma } from '../src/exec/onnx/params.js';
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { Command } from 'commander';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import { structureOf } from '../src/structure/gray.js';
 import { ImageFolderLoader, cropAugment, type TrainBatch } from '../src/train/data.js';
-import { decodeRaw, loadImageChw, saveChwPng } from '../src/train/images.js';
+import { decodeRaw, loadImageChw, saveChwPng } from '../src/data/images.js';
 import {
   IrregularMaskGenerator,
   MaskFolder,
@@ -17,7 +17,7 @@ import {
   parseRatio,
   pilTo1Bit,
   resizeNearestPil,
-} from '../src/train/masks.js';
+} from '../src/data/masks.js';
 import { register, writeMasks } from '../src/cli/commands/masks.js';
 
 let root: string;

@@ -9,7 +9,7 @@ import { runParity } from '../src/parity/runner.js';
 import { readPth } from '../src/weights/pth.js';
 import { readNpy } from '../src/weights/npy.js';
 import { FIXTURE } from '../src/nn/config.js';
-import { SeededNoise } from '../src/sde/noise.js';
+import { SeededNoise } from '../src/util/noise.js';
 import type { NetKind } from '../src/exec/types.js';
 import { Adam, ADAM_DISC, ADAM_UNET } from '../src/train/adam.js';
 import { MultiStepLR, officialUNetSchedule } from '../src/train/lr.js';

@@ -543,10 +543,22 @@ async function cancel() {
   }
 }
 
+/** Replace a select's options after the first `keep` with `values` (the current choice kept if still offered). */
+function fillSelect(select, values, keep = 0) {
+  if (!Array.isArray(values) || values.length === 0) return;
+  const current = select.value;
+  while (select.options.length > keep) select.remove(keep);
+  for (const v of values) select.add(new Option(v, v));
+  if ([...select.options].some((o) => o.value === current)) select.value = current;
+}
+
 async function loadInfo() {
   try {
     const info = await (await fetch('api/info')).json();
     els.steps.value = String(info.T);
+    // the choices come from the server (defined once there); the page's own list is only the fallback
+    fillSelect(els.sampler, info.samplers);
+    fillSelect(els.stepRule, info.stepRules, 1);
     if (info.stepRule) els.stepRule.options[0].textContent = `model default (${info.stepRule})`;
     if (info.fixedT) {
       els.steps.readOnly = true;

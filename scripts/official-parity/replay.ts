@@ -26,7 +26,7 @@ import { readPth } from '../../src/weights/pth.js';
 import { readNpy } from '../../src/weights/npy.js';
 import { checkWeights } from '../../src/nn/models.js';
 import { createTrainer, isTrainExecutor, trainStep, type NetTrainer, type TrainExecutor } from '../../src/train/trainer.js';
-import { SeededNoise, TapeNoise } from '../../src/sde/noise.js';
+import { SeededNoise, TapeNoise } from '../../src/util/noise.js';
 import { writeSafetensors } from '../../src/weights/safetensors.js';
 import { initWeights } from '../../src/train/init.js';
 import { isSpectralBuffer } from '../../src/nn/spade.js';

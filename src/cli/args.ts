@@ -2,6 +2,7 @@
 import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
 import { PRECISIONS, type Precision } from '../exec/onnx/quant.js';
 import { StrDiffusionError } from '../util/errors.js';
+import { MAX_SIZE, MAX_T } from '../model/checkpoints.js';
 
 export interface NumberRule {
   /** default true */
@@ -9,7 +10,12 @@ export interface NumberRule {
   min?: number;
   /** strictly greater than 0 */
   positive?: boolean;
+  /** at most this; default: MAX_T (10000) for an option named T, MAX_SIZE (4096) for one named
+   * size, as model.json (a count that sizes arrays and loops needs an upper bound) */
+  max?: number;
 }
+
+const DEFAULT_MAX: Record<string, number> = { T: MAX_T, size: MAX_SIZE };
 
 export function parseNumberOption(v: string, name: string, rule: NumberRule = {}): number {
   const { integer = true, min, positive } = rule;
@@ -21,6 +27,8 @@ export function parseNumberOption(v: string, name: string, rule: NumberRule = {}
     const what = positive ? `a positive ${kind}` : min !== undefined ? `${integer ? 'an' : 'a'} ${kind} >= ${min}` : `${integer ? 'an' : 'a'} ${kind}`;
     throw new Error(`--${name} must be ${what} (got "${v}")`);
   }
+  const max = rule.max ?? (Object.hasOwn(DEFAULT_MAX, name) ? DEFAULT_MAX[name] : undefined);
+  if (max !== undefined && n > max) throw new Error(`--${name} must be at most ${max} (got "${v}")`);
   return n;
 }
 

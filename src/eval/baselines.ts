@@ -3,11 +3,20 @@
  * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3.
  */
 import type { RasterImage } from '../image/io.js';
-import { loadOpenCv, openCvVersion } from '../image/opencv.js';
+import { createRequire } from 'node:module';
+import { loadOpenCv } from '../image/opencv.js';
 import type { Method } from './methods.js';
 
 // the loader moved to src/image/opencv.ts (the SDE's `telea` fill uses it too); re-exported for old importers
-export { loadOpenCv, openCvVersion };
+export { loadOpenCv };
+
+export function openCvVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('@techstark/opencv-js/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** `cv.inpaint` on an 8-bit RGB image; `holes` 1 = hole per pixel. Channel order does not matter (both methods treat channels alike). */
 export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns', radius = 3): Promise<RasterImage> {

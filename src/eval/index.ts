@@ -1,6 +1,7 @@
 /**
  * `evaluate`: run every method on the fixed (image, mask) pairs, score the composites with the
- * official metrics and aggregate per hole-ratio bucket. Reports are written by ./report.ts.
+ * official metrics and aggregate per hole-ratio bucket. Reports are written by ./report.ts (which
+ * imports this module's types; this module does not import it).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RasterImage } from '../image/io.js';
 import { writeImage } from '../image/io.js';
-import type { RatioRange } from '../train/masks.js';
+import type { RatioRange } from '../data/masks.js';
 import { imageMetrics, PSNR_CAP, type ImageMetrics } from './metrics.js';
 import type { Method } from './methods.js';
 import { openCvVersion } from './baselines.js';
@@ -18,7 +19,6 @@ export type { Method, MethodContext } from './methods.js';
 export { modelMethod } from './methods.js';
 export { baselineMethod, BASELINES, type BaselineName } from './baselines.js';
 export { parseRatioList, DEFAULT_BUCKETS } from './pairs.js';
-export { writeReport } from './report.js';
 
 export interface EvalOptions {
   images: string;

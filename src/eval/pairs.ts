@@ -6,9 +6,9 @@
 import sharp from 'sharp';
 import { relative } from 'node:path';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, type RasterImage } from '../image/io.js';
-import { listImageFiles, toRgb8 } from '../train/images.js';
-import { generateMask, holeRatio, MaskFolder, parseRatio, RATIO_BUCKETS, type RatioRange } from '../train/masks.js';
-import { SeededNoise } from '../sde/noise.js';
+import { listImageFiles, toRgb8 } from '../data/images.js';
+import { generateMask, holeRatio, MaskFolder, parseRatio, RATIO_BUCKETS, type RatioRange } from '../data/masks.js';
+import { SeededNoise } from '../util/noise.js';
 
 export interface Bucket {
   range: RatioRange;

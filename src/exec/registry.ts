@@ -5,8 +5,9 @@
  */
 import type { Executor } from './types.js';
 
-export const EXECUTOR_NAMES = ['onnx'] as const;
-export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
+import { EXECUTOR_NAMES, type ExecutorName } from '../options.js';
+
+export { EXECUTOR_NAMES, type ExecutorName } from '../options.js';
 
 export function isExecutorName(s: string): s is ExecutorName {
   return (EXECUTOR_NAMES as readonly string[]).includes(s);

@@ -1,11 +1,13 @@
 /** What the sampler and the parity runner need from an executor: run a network on host tensors. */
 import type { F32Tensor } from '../util/tensor.js';
-import type { DiscConfig, UNetConfig } from '../nn/config.js';
+import type { NetConfig } from '../nn/config.js';
 import type { StateDict } from '../weights/types.js';
 
-export type NetKind = 'structure' | 'texture' | 'discriminator';
+import type { NetKind } from '../options.js';
 
-export type NetConfig = UNetConfig | DiscConfig;
+export type { NetKind } from '../options.js';
+
+export type { NetConfig } from '../nn/config.js';
 
 /**
  * Inputs of one forward, NCHW host tensors. U-Nets: x = state x_t/y_t, mu = SDE mean, S = structure

@@ -3,10 +3,10 @@
  *
  * A leaf module (no project imports) so that every layer can use it: the eval baselines, the
  * training batches and the sampler (the `telea` fill of the SDE mean, src/sde/fill.ts).
- * Loading is asynchronous (the Emscripten runtime initialises after `require`); once
- * `loadOpenCv()` has resolved, `loadedOpenCv()` returns the same object synchronously.
+ * Loading is asynchronous (the Emscripten runtime initialises after the import); once
+ * `loadOpenCv()` has resolved, `loadedOpenCv()` returns the same object synchronously. No Node
+ * API here: a dynamic import works in Node and in bundlers alike, so the `core` entry can use it.
  */
-import { createRequire } from 'node:module';
 
 /** The slice of the OpenCV.js API used in this project (the package's own typings are large and loose). */
 export interface CvMat {
@@ -34,8 +34,8 @@ let loaded: Cv | null = null;
 export async function loadOpenCv(): Promise<{ cv: Cv }> {
   if (!cvPromise) {
     cvPromise = (async () => {
-      const req = createRequire(import.meta.url);
-      const c = req('@techstark/opencv-js') as Cv;
+      // a CommonJS package: its module.exports is the namespace's default
+      const c = ((await import('@techstark/opencv-js')) as unknown as { default: Cv }).default;
       if (typeof (c as Partial<Cv>).Mat !== 'function') {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('OpenCV.js did not initialise within 60 s')), 60_000);
@@ -59,13 +59,4 @@ export async function loadOpenCv(): Promise<{ cv: Cv }> {
 /** The OpenCV.js module if `loadOpenCv()` has already resolved, else null. */
 export function loadedOpenCv(): Cv | null {
   return loaded;
-}
-
-export function openCvVersion(): string {
-  try {
-    const req = createRequire(import.meta.url);
-    return (req('@techstark/opencv-js/package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }

@@ -11,16 +11,17 @@ import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
 import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
-import { SeededNoise, type NoiseSource } from '../sde/noise.js';
+import { SeededNoise, type NoiseSource } from '../util/noise.js';
 import { structureOf } from '../structure/index.js';
 import { sample, type SamplerOptions, type SamplerVariant, type StepInfo, type StepRule } from '../sampler/index.js';
 import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '../sampler/fill-structure.js';
 import { prepareFill } from '../sde/fill.js';
+import { progressOf, type InpaintProgress } from './progress.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { isStepRule, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
 import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
-import { PRECISIONS } from '../exec/onnx/quant.js';
+import { parseChoice, PRECISIONS, type Precision } from '../options.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -45,11 +46,13 @@ export interface InpaintOptions extends MaskOptions {
   executor?: ExecutorName;
   /** onnx executor only: 'int8' runs dynamically quantised convolutions, 'int8-static' QLinearConv
    * calibrated on the first step's inputs (default 'fp32') */
-  precision?: 'fp32' | 'int8' | 'int8-static';
+  precision?: Precision;
   /** refuse an image or mask with more megapixels than this, from the file's header before decoding
    * (default DEFAULT_MAX_MEGAPIXELS = 50; the CLI's --max-megapixels) */
   maxMegapixels?: number;
-  onProgress?: (info: StepInfo & { T: number }) => void;
+  /** after every network step: the same fields as the HTTP API's `progress` event (the sampler's
+   * full per-step record is `samplerOptions.onStep`) */
+  onProgress?: (progress: InpaintProgress) => void;
   /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
   /** for tests: inject the noise source */
@@ -73,13 +76,26 @@ interface LoadedModel {
 
 const cache = new Map<string, Promise<LoadedModel>>();
 
+const modelKey = (dirs: string[], T: number | undefined, exec: string, precision: string) => `${dirs.join('|')}|${T ?? ''}|${exec}|${precision}`;
+
+/** Drop a model loaded by loadInpaintModel (same options) from the cache and release its sessions. */
+export async function releaseInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<void> {
+  const exec = parseExecutor(opts.executor) ?? parseExecutor(process.env.STRDIFFUSION_EXECUTOR || undefined, 'STRDIFFUSION_EXECUTOR') ?? 'onnx';
+  const key = modelKey(checkpointDirs(opts.checkpoints), opts.T, exec, opts.precision ?? 'fp32');
+  const p = cache.get(key);
+  if (!p) return;
+  cache.delete(key);
+  const loaded = await p.catch(() => null);
+  for (const r of Object.values(loaded?.runners ?? {})) r.dispose();
+}
+
 export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<LoadedModel> {
   const dirs = checkpointDirs(opts.checkpoints);
   const exec = parseExecutor(opts.executor) ?? parseExecutor(process.env.STRDIFFUSION_EXECUTOR || undefined, 'STRDIFFUSION_EXECUTOR') ?? 'onnx';
   const precision = opts.precision ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'int8' && precision !== 'int8-static') throw new Error(`precision must be fp32, int8 or int8-static (got "${precision}")`);
+  parseChoice(PRECISIONS, precision, 'precision');
   if (precision !== 'fp32' && exec !== 'onnx') throw new Error(`precision ${precision} needs the onnx executor (got ${exec})`);
-  const key = `${dirs.join('|')}|${opts.T ?? ''}|${exec}|${precision}`;
+  const key = modelKey(dirs, opts.T, exec, precision);
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
@@ -232,11 +248,24 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
       stepRule: options.stepRule ?? model.meta.stepRule ?? 'sde',
       // the texture mean must hold what it held in training
       fill: model.fill,
-      onStep: options.onProgress ? (info: StepInfo) => options.onProgress!({ ...info, T: model.T }) : undefined,
+      onStep: (info: StepInfo) => {
+        options.samplerOptions?.onStep?.(info);
+        options.onProgress?.(progressOf(info, model.T, (performance.now() - t0) / 1000));
+      },
       onState: options.onState,
     },
   });
   const out = res.out;
+  // NaN or infinity would be written as black (or saturated) hole pixels with exit code 0
+  let nonFinite = 0;
+  let first = -1;
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i]!;
+    if (v - v !== 0 && nonFinite++ === 0) first = i;
+  }
+  if (nonFinite > 0) {
+    throw new Error(`the sampler's output holds non-finite values (${nonFinite} of ${out.length}, first ${out[first]} at index ${first}): the model's weights or the noise source are broken`);
+  }
   return {
     image: pasteResult(img, holes, plan, out),
     window: { plan, rgb, mask: m, out },

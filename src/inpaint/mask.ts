@@ -2,7 +2,7 @@
  * User masks -> hole maps. In mask files white (non-zero) marks the hole; internally the
  * networks use the official convention m = 1 known, m = 0 hole (see README).
  */
-import { loadImage, maxValue, type ImageInput, type RasterImage } from '../image/io.js';
+import { maxValue, type RasterImage } from '../image/raster.js';
 
 export interface MaskOptions {
   /** the mask marks the KNOWN region instead of the hole */
@@ -39,9 +39,8 @@ export function resizeNearestHoles(src: Uint8Array, H: number, W: number, oh: nu
   return out;
 }
 
-/** Holes of `mask` for an image of W x H, after size checks, resizing and inversion. */
-export async function loadHoles(mask: ImageInput, W: number, H: number, opts: MaskOptions = {}): Promise<Uint8Array> {
-  const m = await loadImage(mask, 'mask');
+/** Holes of the decoded mask `m` for an image of W x H, after size checks, resizing and inversion. */
+export function loadHoles(m: RasterImage, W: number, H: number, opts: MaskOptions = {}): Uint8Array {
   let holes = holesFromRaster(m);
   if (m.width !== W || m.height !== H) {
     if (!opts.resizeMask) throw new Error(`mask is ${m.width}x${m.height} but the image is ${W}x${H} (use --resize-mask / resizeMask to scale it)`);

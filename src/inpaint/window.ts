@@ -4,8 +4,7 @@
  * for the window, pad when the image is smaller, and afterwards map the result back and paste
  * only the hole pixels into the original.
  */
-import type { RasterImage } from '../image/io.js';
-import { maxValue, toRgbFloat } from '../image/io.js';
+import { maxValue, toRgbFloat, type RasterImage } from '../image/raster.js';
 import { resizeHoles, resizePlanes } from '../image/resize.js';
 import { reflectIndices } from '../nn/layers.js';
 

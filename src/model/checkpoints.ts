@@ -5,28 +5,36 @@
  * the official checkpoints need no metadata; T cannot be inferred and comes from `model.json`
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
-import { isStepRule, SAMPLER_VARIANTS, type StepRule } from '../sampler/strdiffusion.js';
-import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
+import { isOneOf, SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, type StepRule } from '../options.js';
+
+const isStepRule = (v: unknown): v is StepRule => isOneOf(STEP_RULES, v);
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiscConfig, ModelConfigs, UNetConfig } from '../nn/config.js';
 import type { NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
-import { loadCheckpoint } from '../weights/statedict.js';
-import { stripModulePrefix } from '../weights/statedict.js';
-import { checkWeights, NET_KINDS } from '../nn/models.js';
+import { loadStrict, openCheckpoint, stripModulePrefix } from '../weights/statedict.js';
+import { checkWeights, NET_KINDS, paramSpec } from '../nn/models.js';
 import { isPrediction, PREDICTIONS, type Prediction } from '../nn/config.js';
 import { IRSDE } from '../sde/irsde.js';
 import { withLevelTables } from '../sde/prediction.js';
 
-/** Optional `model.json` beside the weights. */
+/** The largest diffusion length T accepted (model.json, --T/--steps, the API): the official
+ * checkpoints use 100 and 400; T = 1e7 would run for days and 1e9 exhausts memory. */
+export const MAX_T = 10000;
+/** The smallest and largest model window (`size`): 256 is the official training size. */
+export const MIN_SIZE = 16;
+export const MAX_SIZE = 4096;
+
+/** Optional `model.json` beside the weights (read by readModelJson, written by writeModelJson). */
 export interface ModelMeta {
+  /** diffusion length, an integer from 2 to MAX_T */
   T?: number;
   /** weight file per network, relative to the folder */
   files?: Partial<Record<NetKind, string>>;
-  /** model window size the model was made for */
+  /** model window size the model was made for, an integer from MIN_SIZE to MAX_SIZE */
   size?: number;
   /** the sampler step rule the model was made for (default 'sde', the official one) */
   stepRule?: StepRule;
@@ -43,6 +51,8 @@ export interface Model {
   configs: ModelConfigs;
   weights: Record<NetKind, StateDict>;
   files: Record<NetKind, string>;
+  /** model.json of the folders together (mergeModelMeta): each setting from the first folder that
+   * has it, `prediction` per U-Net; one folder: its model.json as is */
   meta: ModelMeta;
   /** window size the model was made for (modelWindowSize of its folders) */
   size?: number;
@@ -70,7 +80,8 @@ export function defaultModelDirs(): string[] {
   throw new Error(`no default model: ${DEFAULT_MODEL_DIR} does not exist; pass --checkpoints DIR`);
 }
 
-export function inferUNetConfig(sd: StateDict, what: string): UNetConfig {
+/** The U-Net's config from its checkpoint's shapes (a state_dict, or a reader's headers). */
+export function inferUNetConfig(sd: ReadonlyMap<string, { shape: readonly number[] }>, what: string): UNetConfig {
   const init = sd.get('init_conv.weight');
   const fin = sd.get('final_conv.weight');
   if (!init || !fin) throw new Error(`${what}: not a StrDiffusion U-Net checkpoint (no init_conv.weight / final_conv.weight)`);
@@ -85,7 +96,7 @@ export function inferUNetConfig(sd: StateDict, what: string): UNetConfig {
   };
 }
 
-export function inferDiscConfig(sd: StateDict, what: string): DiscConfig {
+export function inferDiscConfig(sd: ReadonlyMap<string, { shape: readonly number[] }>, what: string): DiscConfig {
   const start = sd.get('start_conv.weight');
   const temb = sd.get('t_embed.main.0.weight');
   if (!start || !temb) throw new Error(`${what}: not a StrDiffusion discriminator checkpoint (no start_conv.weight / t_embed.main.0.weight)`);
@@ -104,39 +115,121 @@ function findFile(dirs: string[], kind: NetKind, metas: Map<string, ModelMeta>):
   return undefined;
 }
 
-function readMeta(dir: string): ModelMeta {
+const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
+
+/** `T`: an integer from 2 to MAX_T; one-line error naming the value otherwise. */
+export function checkT(T: unknown, what = 'T'): number {
+  if (typeof T !== 'number' || !Number.isInteger(T) || T < 2) throw new Error(`${what} must be an integer >= 2 (got ${show(T)})`);
+  if (T > MAX_T) throw new Error(`${what} must be at most ${MAX_T} (got ${show(T)}): the official checkpoints use 100 and 400`);
+  return T;
+}
+
+/** `size` (the model window): an integer from MIN_SIZE to MAX_SIZE. */
+export function checkSize(size: unknown, what = 'size'): number {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_SIZE) throw new Error(`${what} must be an integer >= ${MIN_SIZE} (got ${show(size)})`);
+  if (size > MAX_SIZE) throw new Error(`${what} must be at most ${MAX_SIZE} (got ${show(size)})`);
+  return size;
+}
+
+/** Checks every field of model.json that something reads; other fields (descriptions) pass as they are. */
+export function validateModelMeta(meta: unknown): ModelMeta {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new Error(`must hold a JSON object (got ${Array.isArray(meta) ? 'an array' : show(meta)})`);
+  const m = meta as ModelMeta;
+  if (m.T !== undefined) checkT(m.T);
+  if (m.size !== undefined) checkSize(m.size);
+  if (m.stepRule !== undefined && !isStepRule(m.stepRule)) {
+    throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(m.stepRule)})`);
+  }
+  const preds = m.prediction === undefined ? [] : typeof m.prediction === 'object' && m.prediction !== null ? Object.values(m.prediction) : [m.prediction];
+  for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);
+  if (m.sampler !== undefined && !(SAMPLER_VARIANTS as readonly unknown[]).includes(m.sampler)) {
+    throw new Error(`sampler must be one of ${SAMPLER_VARIANTS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.sampler)})`);
+  }
+  if (m.structureGuide !== undefined && !(STRUCTURE_GUIDES as readonly unknown[]).includes(m.structureGuide)) {
+    throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.structureGuide)})`);
+  }
+  if (m.fill !== undefined && !isFill(m.fill)) {
+    throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.fill)})`);
+  }
+  if (m.files !== undefined) {
+    if (typeof m.files !== 'object' || m.files === null || Array.isArray(m.files)) throw new Error('files must be an object {"structure": "...", "texture": "...", "discriminator": "..."}');
+    for (const [k, v] of Object.entries(m.files)) {
+      if (!(NET_KINDS as string[]).includes(k)) throw new Error(`files: unknown network "${k}" (expected ${NET_KINDS.join(', ')})`);
+      if (typeof v !== 'string' || v === '') throw new Error(`files.${k} must be a file name (got ${show(v)})`);
+    }
+  }
+  return m;
+}
+
+/** Reads and checks `dir/model.json`, keeping every field; {} when there is none. */
+export function readModelJson(dir: string): ModelMeta {
   const p = join(dir, 'model.json');
   if (!existsSync(p)) return {};
   try {
-    const meta = JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
-    if (meta.stepRule !== undefined && !isStepRule(meta.stepRule)) {
-      throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(meta.stepRule)})`);
-    }
-    const preds = meta.prediction === undefined ? [] : typeof meta.prediction === 'object' ? Object.values(meta.prediction) : [meta.prediction];
-    for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);
-    if (meta.sampler !== undefined && !(SAMPLER_VARIANTS as readonly unknown[]).includes(meta.sampler)) {
-      throw new Error(`sampler must be one of ${SAMPLER_VARIANTS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.sampler)})`);
-    }
-    if (meta.structureGuide !== undefined && !(STRUCTURE_GUIDES as readonly unknown[]).includes(meta.structureGuide)) {
-      throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.structureGuide)})`);
-    }
-    if (meta.fill !== undefined && !isFill(meta.fill)) {
-      throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(meta.fill)})`);
-    }
-    return meta;
+    return validateModelMeta(JSON.parse(readFileSync(p, 'utf8')));
   } catch (e) {
     throw new Error(`${p}: ${e instanceof SyntaxError ? 'not valid JSON (' + e.message + ')' : (e as Error).message}`);
   }
 }
 
+/** Checks `meta` as readModelJson would and writes `dir/model.json` atomically (temp file + rename). */
+export function writeModelJson(dir: string, meta: ModelMeta): void {
+  const p = join(dir, 'model.json');
+  try {
+    validateModelMeta(meta);
+  } catch (e) {
+    throw new Error(`${p}: refusing to write: ${(e as Error).message}`);
+  }
+  const tmp = `${p}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
+    renameSync(tmp, p);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+const readMeta = readModelJson;
+
+/** model.json fields that describe one training run's network rather than a model */
+const PER_RUN_FIELDS = ['kind', 'config', 'files'];
+
+/**
+ * One model.json for the model `dirs` make together: each field from the first folder that sets it
+ * (as T and size always were), except what belongs to one network: `prediction` is resolved per U-Net
+ * from the folder holding its file, `fill` as modelFill resolves it, and a run folder's `kind`,
+ * `config` and `files` are dropped when several folders are merged. One folder: its model.json as is.
+ */
+export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, string>>, fill?: Fill): ModelMeta {
+  const metas = dirs.map((d) => readMeta(d));
+  if (metas.length === 1) return { ...metas[0]! };
+  const merged: ModelMeta = {};
+  for (const m of metas) for (const [k, v] of Object.entries(m)) if (!(k in merged) && !PER_RUN_FIELDS.includes(k)) merged[k] = v;
+  const pred: Partial<Record<'structure' | 'texture', Prediction>> = {};
+  for (const kind of ['structure', 'texture'] as const) {
+    const p = files[kind] ? predictionOf(files[kind]!, kind, dirs) : undefined;
+    if (p !== undefined) pred[kind] = p;
+  }
+  delete merged.prediction;
+  if (Object.keys(pred).length > 0) merged.prediction = pred;
+  delete merged.fill;
+  if (fill !== undefined && metas.some((m) => m.fill !== undefined)) merged.fill = fill;
+  return merged;
+}
+
+/** The prediction of the U-Net in `file`: from the model.json of the folder holding it. */
+function predictionOf(file: string, kind: 'structure' | 'texture', dirs: string[]): Prediction | undefined {
+  const dir = dirs.find((d) => resolve(d) === resolve(dirname(file))) ?? dirname(file);
+  const meta = readMeta(dir);
+  return typeof meta.prediction === 'object' && meta.prediction !== null ? meta.prediction[kind] : meta.prediction;
+}
+
 /** The window size the model was made for (`size` in the first model.json that has one). */
 export function modelWindowSize(dirs: string[]): number | undefined {
   for (const d of dirs) {
-    const s = existsSync(d) ? readMeta(d).size : undefined;
-    if (s !== undefined) {
-      if (!Number.isInteger(s) || s < 16) throw new Error(`${join(d, 'model.json')}: size must be an integer >= 16 (got ${JSON.stringify(s)})`);
-      return s;
-    }
+    const s = existsSync(d) ? readMeta(d).size : undefined; // checked by readMeta: MIN_SIZE..MAX_SIZE
+    if (s !== undefined) return s;
   }
   return undefined;
 }
@@ -173,11 +266,18 @@ export function modelFill(dirs: string[], files?: Partial<Record<NetKind, string
  */
 export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] } = {}): Model {
   if (dirs.length === 0) throw new Error('no checkpoint folder given');
+  // cheap checks first: a bad T or model.json fails before any weight is read
+  if (opts.T !== undefined) checkT(opts.T);
   for (const d of dirs) {
     if (!existsSync(d)) throw new Error(`checkpoint folder not found: ${d}`);
     if (!statSync(d).isDirectory()) throw new Error(`checkpoint path is not a folder: ${d}`);
   }
   const metas = new Map(dirs.map((d) => [d, readMeta(d)]));
+  const metaT = dirs.map((d) => metas.get(d)!.T).find((t) => t !== undefined);
+  if (opts.T !== undefined && metaT !== undefined && opts.T !== metaT) {
+    throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
+  }
+  const size = modelWindowSize(dirs);
   const kinds = opts.kinds ?? NET_KINDS;
   const files = {} as Record<NetKind, string>;
   const weights = {} as Record<NetKind, StateDict>;
@@ -188,33 +288,38 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
       const tried = ALIASES[kind].slice(0, 3).map((s) => `${s}.safetensors|.pth`).join(', ');
       throw new Error(`checkpoint folder ${dirs.join(', ')} has no ${kind} network (looked for ${tried}, ...)`);
     }
-    const sd = stripModulePrefix(loadCheckpoint(f));
-    const cfg = kind === 'discriminator' ? inferDiscConfig(sd, f) : inferUNetConfig(sd, f);
-    if (kind === 'texture' && !(cfg as UNetConfig).spade) throw new Error(`${f}: expected the texture network, but the checkpoint has no SPADE blocks (is it the structure network?)`);
-    if (kind === 'structure' && (cfg as UNetConfig).spade) throw new Error(`${f}: expected the structure network, but the checkpoint has SPADE blocks (is it the texture network?)`);
+    // names and shapes are checked from the file's header, before its data is read or inflated
+    const reader = openCheckpoint(f);
+    let cfg: UNetConfig | DiscConfig;
+    let sd: StateDict;
+    try {
+      const headers = stripModulePrefix(reader.headers);
+      cfg = kind === 'discriminator' ? inferDiscConfig(headers, f) : inferUNetConfig(headers, f);
+      if (kind === 'texture' && !(cfg as UNetConfig).spade) throw new Error(`${f}: expected the texture network, but the checkpoint has no SPADE blocks (is it the structure network?)`);
+      if (kind === 'structure' && (cfg as UNetConfig).spade) throw new Error(`${f}: expected the structure network, but the checkpoint has SPADE blocks (is it the texture network?)`);
+      loadStrict(headers, paramSpec(kind, cfg), `${f} (${kind} network)`);
+      sd = stripModulePrefix(reader.read());
+    } finally {
+      reader.close();
+    }
     weights[kind] = checkWeights(kind, cfg, sd, f);
     (configs as any)[kind] = cfg;
     files[kind] = f;
   }
-  const metaT = dirs.map((d) => metas.get(d)!.T).find((t) => t !== undefined);
   const fixture = dirs.every((d) => !existsSync(join(d, 'model.json')));
   const T = opts.T ?? metaT ?? (fixture && resolve(dirs[0]!) === FIXTURE_MODEL_DIR ? 100 : undefined);
   if (T === undefined) {
     throw new Error(`the diffusion length T of ${dirs.join(', ')} is unknown: pass --T (the authors' Places2 checkpoint uses 400, PSV 100) or add {"T": N} to model.json`);
   }
-  if (opts.T !== undefined && metaT !== undefined && opts.T !== metaT) {
-    throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
-  }
-  if (!Number.isInteger(T) || T < 2) throw new Error(`T must be an integer >= 2 (got ${T})`);
+  checkT(T);
   // 'x0' prediction comes from the model.json beside each U-Net's file; its graph needs the SDE's tables
   const sde = new IRSDE({ T });
   for (const kind of ['structure', 'texture'] as const) {
     if (!configs[kind]) continue;
-    const meta = metas.get(dirs.find((d) => resolve(d) === resolve(dirname(files[kind]))) ?? '') ?? readMeta(dirname(files[kind]));
-    const p = typeof meta.prediction === 'object' ? meta.prediction[kind] : meta.prediction;
-    if (p === 'x0') configs[kind] = withLevelTables({ ...configs[kind], prediction: p }, sde);
+    if (predictionOf(files[kind], kind, dirs) === 'x0') configs[kind] = withLevelTables({ ...configs[kind], prediction: 'x0' }, sde);
   }
-  return { T, configs, weights, files, meta: metas.get(dirs[0]!)!, size: modelWindowSize(dirs), fill: modelFill(dirs, files) };
+  const fill = modelFill(dirs, files);
+  return { T, configs, weights, files, meta: mergeModelMeta(dirs, files, fill), size, fill };
 }
 
 /** `--checkpoints a,b,c` or repeated: folders in search order; none -> the default model. */

@@ -22,8 +22,8 @@ export interface UNetConfig {
   readonly levelTables?: LevelTables;
 }
 
-export const PREDICTIONS = ['eps', 'x0'] as const;
-export type Prediction = (typeof PREDICTIONS)[number];
+export { PREDICTIONS, type Prediction } from '../options.js';
+import { PREDICTIONS, type Prediction } from '../options.js';
 
 export function isPrediction(v: unknown): v is Prediction {
   return (PREDICTIONS as readonly unknown[]).includes(v);
@@ -35,6 +35,9 @@ export interface LevelTables {
   /** σ̄_t, index = level */
   sigmaBar: Float32Array;
 }
+
+/** A network's configuration: a U-Net's or the discriminator's. */
+export type NetConfig = UNetConfig | DiscConfig;
 
 export interface DiscConfig {
   /** channels of cat(y, S): 4 */

@@ -1,13 +1,14 @@
 /** The three networks by kind: their parameter specs and strict weight loading. */
 import type { ModelConfigs } from './config.js';
-import type { NetConfig, NetKind } from '../exec/types.js';
+import type { NetConfig } from './config.js';
+import { NET_KINDS as KINDS, type NetKind } from '../options.js';
 import type { ParamSpec, StateDict } from '../weights/types.js';
 import { unetParamSpec } from './unet.js';
 import { discParamSpec } from './discriminator.js';
 import type { DiscConfig, UNetConfig } from './config.js';
-import { loadStrict } from '../weights/statedict.js';
+import { loadStrict } from '../weights/strict.js';
 
-export const NET_KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
+export const NET_KINDS: readonly NetKind[] = KINDS;
 
 export function paramSpec(kind: NetKind, cfg: NetConfig): ParamSpec {
   return kind === 'discriminator' ? discParamSpec(cfg as DiscConfig) : unetParamSpec(cfg as UNetConfig);

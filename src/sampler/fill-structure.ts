@@ -10,10 +10,10 @@ import type { IRSDE } from '../sde/irsde.js';
 import type { NetInputs, NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean } from '../sde/fill.js';
+import { STRUCTURE_GUIDES, type StructureGuide } from '../options.js';
 
 /** How the texture network's structure guide is made. */
-export const STRUCTURE_GUIDES = ['network', 'fill'] as const;
-export type StructureGuide = (typeof STRUCTURE_GUIDES)[number];
+export { STRUCTURE_GUIDES, type StructureGuide } from '../options.js';
 
 export function parseStructureGuide(v: string | undefined, what = '--structure'): StructureGuide | undefined {
   if (v === undefined) return undefined;

@@ -32,19 +32,18 @@
  *   called; draws per resampling iteration as in `official`.
  */
 import type { IRSDE } from '../sde/irsde.js';
-import type { NoiseSource } from '../sde/noise.js';
+import type { NoiseSource } from '../util/noise.js';
 import type { NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
 
+import { isOneOf, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
+
 const fr = Math.fround;
 
-export const SAMPLER_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
-export type SamplerVariant = (typeof SAMPLER_VARIANTS)[number];
-export const STEP_RULES = ['sde', 'posterior'] as const;
-export type StepRule = (typeof STEP_RULES)[number];
+export { SAMPLER_VARIANTS, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
 export function isStepRule(v: unknown): v is StepRule {
-  return (STEP_RULES as readonly unknown[]).includes(v);
+  return isOneOf(STEP_RULES, v);
 }
 export type Decision = 'accept' | 'average' | 'stop';
 export type Stage = 'early' | 'late';

@@ -26,8 +26,8 @@ import { loadOpenCv, loadedOpenCv, type Cv } from '../image/opencv.js';
 
 const fr = Math.fround;
 
-export const FILLS = ['zero', 'mean', 'telea'] as const;
-export type Fill = (typeof FILLS)[number];
+export { FILLS, type Fill } from '../options.js';
+import { FILLS, type Fill } from '../options.js';
 
 export function isFill(v: unknown): v is Fill {
   return (FILLS as readonly unknown[]).includes(v);

@@ -9,7 +9,7 @@
  * sample (the training code's int64 tensor [B,1,1,1]).
  */
 import { makeSchedule, type Schedule, type ScheduleOptions } from './schedule.js';
-import type { NoiseSource } from './noise.js';
+import type { NoiseSource } from '../util/noise.js';
 
 const fr = Math.fround;
 

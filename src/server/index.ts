@@ -21,13 +21,14 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
 import { isStepRule, STEP_RULES, type SamplerVariant } from '../sampler/index.js';
+import { SAMPLER_VARIANTS } from '../options.js';
 import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, type Job } from './jobs.js';
 import { DEFAULT_MAX_MEGAPIXELS } from '../image/io.js';
 import type { ExecutorName } from '../exec/registry.js';
 
-export const SAMPLERS: SamplerVariant[] = ['official', 'improved', 'no-resampling', 'no-discriminator'];
+export const SAMPLERS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
 
 export interface ServerOptions {

@@ -12,6 +12,7 @@
  * Every job keeps the latest event of each kind so a client that connects late (or reconnects) is
  * brought up to date at once.
  */
+import { progressOf } from '../inpaint/progress.js';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import type { SamplerVariant, StepRule } from '../sampler/index.js';
@@ -444,10 +445,9 @@ export class JobManager {
     const elapsed = (Date.now() - (job.startedAt ?? Date.now())) / 1000;
     switch (m.type) {
       case 'progress': {
-        const step = m.index + 1;
         job.T = m.T;
-        const eta = step > 0 ? (elapsed / step) * (m.T - step) : null;
-        job.chain = job.chain.then(() => this.emit(job, 'progress', { step, T: m.T, t: m.t, stage: m.stage, resampling: m.k, elapsed, eta }));
+        const progress = progressOf(m, m.T, elapsed);
+        job.chain = job.chain.then(() => this.emit(job, 'progress', { ...progress }));
         break;
       }
       case 'preview': {

@@ -58,9 +58,9 @@ async function run(req: RunRequest): Promise<void> {
       maxMegapixels,
       warn: () => {},
       // the sampler has no abort signal; an exception from its step callback unwinds the run
-      onProgress: (info) => {
-        T = info.T;
-        send({ type: 'progress', jobId: req.jobId, index: info.index, t: info.t, T: info.T, stage: info.stage, k: info.k });
+      onProgress: (p) => {
+        T = p.T;
+        send({ type: 'progress', jobId: req.jobId, index: p.step - 1, t: p.t, T: p.T, stage: p.stage, k: p.resampling });
         stopIfCancelled();
       },
       onState: (t, y, x) => {

@@ -13,7 +13,7 @@
  *    same order as skimage (a pixel in several categories takes the result of the last one);
  * 4. hysteresis: 8-connected components of {local max ∧ mag ≥ low} that contain a pixel ≥ high.
  */
-import { twoProdErr } from './gray.js';
+import { twoProdErr } from '../util/float.js';
 
 // ---------------------------------------------------------------------------------------------
 // Accurate elementary functions (libm-equivalent results)

@@ -14,10 +14,10 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { SeededNoise } from '../sde/noise.js';
+import { SeededNoise } from '../util/noise.js';
 import { structureOf } from '../structure/gray.js';
 import type { F32Tensor } from '../util/tensor.js';
-import { decodeRaw, listImageFiles, rgb8ToChw, toRgb8, type RawImage } from './images.js';
+import { decodeRaw, listImageFiles, rgb8ToChw, toRgb8, type RawImage } from '../data/images.js';
 
 export interface TrainBatch {
   /** RGB [B,3,size,size] in [0,1] (the official `GT`, y_0 of the texture SDE) */

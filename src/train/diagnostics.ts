@@ -34,7 +34,7 @@
  * batch and options give the same numbers.
  */
 import type { IRSDE } from '../sde/irsde.js';
-import { SeededNoise, type NoiseSource } from '../sde/noise.js';
+import { SeededNoise, type NoiseSource } from '../util/noise.js';
 import { filledMean, parseFill } from '../sde/fill.js';
 import type { NetConfig, NetRunner } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';

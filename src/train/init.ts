@@ -7,7 +7,7 @@
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
 import { paramSpec } from '../nn/models.js';
-import { SeededNoise } from '../sde/noise.js';
+import { SeededNoise } from '../util/noise.js';
 import { numel } from '../util/tensor.js';
 
 function fans(shape: number[]): { fanIn: number; fanOut: number } {

@@ -13,7 +13,7 @@
  * so a recorded tape and injected t reproduce the official iteration.
  */
 import type { IRSDE } from '../sde/irsde.js';
-import type { NoiseSource } from '../sde/noise.js';
+import type { NoiseSource } from '../util/noise.js';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean, parseFill, type Fill } from '../sde/fill.js';

@@ -12,12 +12,12 @@ import { IRSDE } from '../sde/irsde.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { withLevelTables } from '../sde/prediction.js';
 import { powerIteration } from '../nn/spectral.js';
-import { buildTrainGraph, type TrainGraph } from '../exec/onnx/train-graph.js';
+import { buildTrainGraph, type TrainGraph } from './graph.js';
 import { sessionOptions } from '../exec/onnx/executor.js';
 import { Adam, ADAM_DISC, ADAM_UNET } from './adam.js';
 import { MultiStepLR } from './lr.js';
 import type { PreparedObjective } from './objectives.js';
-import type { NetTrainer, TrainerOptions, TrainStepOptions, TrainStepResult } from './trainer.js';
+import type { NetTrainer, TrainerOptions, TrainStepOptions, TrainStepResult } from './trainer-types.js';
 
 interface Session {
   graph: TrainGraph;

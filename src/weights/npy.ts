@@ -27,8 +27,11 @@ export function parseNpy(buf: Uint8Array, name = 'npy'): NpyArray {
   if (buf.length < 10 || magic.some((b, i) => buf[i] !== b)) throw new Error(`${name}: not a .npy file (bad magic)`);
   const major = buf[6]!;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (major !== 1 && major !== 2 && major !== 3) throw new Error(`${name}: unsupported .npy format version ${major}`);
+  if (major !== 1 && buf.length < 12) throw new Error(`${name}: truncated .npy header`);
   const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = major === 1 ? 10 : 12;
+  if (start + headerLen > buf.length) throw new Error(`${name}: truncated .npy header (${headerLen} bytes declared, ${buf.length - start} present)`);
   const header = new TextDecoder('latin1').decode(buf.subarray(start, start + headerLen));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
@@ -37,8 +40,12 @@ export function parseNpy(buf: Uint8Array, name = 'npy'): NpyArray {
   if (fortran === 'True') throw new Error(`${name}: Fortran-order arrays are not supported`);
   const d = DESCR[descr];
   if (!d) throw new Error(`${name}: unsupported dtype ${descr}`);
-  const shape = shapeTxt.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const dims = shapeTxt.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  // a negative, fractional or non-numeric dimension would make a wrong-sized (or NaN-sized) array
+  if (!dims.every((s) => /^\d+L?$/.test(s))) throw new Error(`${name}: invalid .npy shape (${shapeTxt})`);
+  const shape = dims.map((s) => Number(s.replace(/L$/, '')));
   const n = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(n * d.bytes)) throw new Error(`${name}: .npy shape (${shapeTxt}) is too large`);
   const off = start + headerLen;
   if (buf.length < off + n * d.bytes) throw new Error(`${name}: truncated .npy (${buf.length - off} data bytes, need ${n * d.bytes})`);
   const bytes = buf.slice(off, off + n * d.bytes); // copy: aligned

@@ -5,12 +5,18 @@
  * only the opcodes a state_dict needs and resolves only an allow-list of globals to built-in
  * behaviours. Nothing is ever imported or executed, so a malicious `os.system` reference fails
  * with an error instead of running.
+ *
+ * Nor can a small file make the reader allocate much: the zip directory and the pickle are read
+ * first (the pickle's size is capped), every tensor's declaration is checked against its storage
+ * (non-negative strides, extent and element count within the storage) and every storage's zip
+ * entry against the pickle (its declared size must be exactly the storage's), all before any
+ * tensor data is read; an entry is inflated into a buffer of its declared size and refused if it
+ * inflates to more. `openPth` stops there, so a caller can check names and shapes before `read()`.
  */
 import { halfToFloat } from './safetensors.js';
-import { readFileSync } from 'node:fs';
-import { unzipSync } from 'fflate';
-import type { F32Tensor } from '../util/tensor.js';
-import type { StateDict } from './types.js';
+import { Inflate } from 'fflate';
+import type { CheckpointReader, StateDict, TensorHeader } from './types.js';
+import { checkFinite, float32View, LITTLE_ENDIAN, numelOf, openSource, type ByteSource } from './source.js';
 
 // ---------------------------------------------------------------------------------------------
 // Python values as the VM sees them
@@ -34,8 +40,9 @@ class PyStorage {
   constructor(readonly kind: StorageKind, readonly key: string, readonly numel: number) {}
 }
 
+/** A tensor as declared by `_rebuild_tensor_v2`; its data is read only by `read()`. */
 class PyTensor {
-  constructor(readonly tensor: F32Tensor) {}
+  constructor(readonly storage: PyStorage, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
 }
 
 const MARK = Symbol('mark');
@@ -91,40 +98,166 @@ function isAllowedGlobal(module: string, name: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Zip container
+// Zip container: the central directory is parsed here so that nothing is inflated or copied
+// before it is needed, and an entry's declared size bounds what it may inflate to.
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+/** A state_dict's pickle is a few hundred bytes per tensor; 256 MiB is far beyond any real one. */
+const MAX_PKL_BYTES = 256 * 2 ** 20;
+/** inflate in pieces of this many compressed bytes: deflate expands at most ~1032x, so one piece
+ * yields at most ~17 MB before the declared size is checked again */
+const INFLATE_PIECE = 16 * 1024;
 
-interface Archive {
-  prefix: string;
-  files: Record<string, Uint8Array>;
+interface ZipEntry {
+  name: string;
+  flags: number;
+  method: number;
+  compSize: number;
+  size: number;
+  localOffset: number;
 }
 
-function openArchive(buf: Uint8Array, label: string): Archive {
-  if (buf.length === 0) throw new Error(`checkpoint ${label} is empty`);
-  if (!ZIP_MAGIC.every((b, i) => buf[i] === b)) {
+interface Archive {
+  src: ByteSource;
+  prefix: string;
+  entries: Map<string, ZipEntry>;
+}
+
+function corrupt(label: string, why: string): never {
+  throw new Error(`checkpoint ${label} is truncated or corrupt (${why})`);
+}
+
+const u16 = (b: Uint8Array, o: number) => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u64 = (b: Uint8Array, o: number) => u32(b, o) + u32(b, o + 4) * 2 ** 32;
+
+function readCentralDirectory(src: ByteSource): Map<string, ZipEntry> {
+  const label = src.label;
+  // end of central directory: 22 bytes + a comment of up to 65535, preceded by the zip64 locator
+  const tailLen = Math.min(src.size, 22 + 65535 + 20);
+  const tail = src.read(src.size - tailLen, tailLen);
+  let e = tailLen - 22;
+  while (e >= 0 && u32(tail, e) !== 0x06054b50) e--;
+  if (e < 0) corrupt(label, 'no end of central directory record');
+  let count = u16(tail, e + 10);
+  let cdSize = u32(tail, e + 12);
+  let cdOffset = u32(tail, e + 16);
+  if (e >= 20 && u32(tail, e - 20) === 0x07064b50) {
+    const z64 = u64(tail, e - 20 + 8);
+    if (z64 + 56 > src.size) corrupt(label, 'zip64 end of central directory outside the file');
+    const rec = src.read(z64, 56);
+    if (u32(rec, 0) !== 0x06064b50) corrupt(label, 'bad zip64 end of central directory');
+    count = u64(rec, 32);
+    cdSize = u64(rec, 40);
+    cdOffset = u64(rec, 48);
+  }
+  if (cdOffset + cdSize > src.size) corrupt(label, `central directory (${cdSize} bytes at ${cdOffset}) lies outside the file`);
+  const cd = src.read(cdOffset, cdSize);
+  const entries = new Map<string, ZipEntry>();
+  const names = new TextDecoder('utf-8');
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cd.length || u32(cd, p) !== 0x02014b50) corrupt(label, `central directory entry ${i} is malformed`);
+    const flags = u16(cd, p + 8);
+    const method = u16(cd, p + 10);
+    let compSize = u32(cd, p + 20);
+    let size = u32(cd, p + 24);
+    const nameLen = u16(cd, p + 28);
+    const extraLen = u16(cd, p + 30);
+    const commentLen = u16(cd, p + 32);
+    let localOffset = u32(cd, p + 42);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) corrupt(label, `central directory entry ${i} is malformed`);
+    const name = names.decode(cd.subarray(p + 46, p + 46 + nameLen));
+    // zip64: the real values of the fields saturated at 0xffffffff, in this order
+    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen; ) {
+      const id = u16(cd, x);
+      const len = u16(cd, x + 2);
+      if (id === 0x0001) {
+        let q = x + 4;
+        const next = () => {
+          if (q + 8 > x + 4 + len) corrupt(label, `zip64 extra field of "${name}" is too short`);
+          const v = u64(cd, q);
+          q += 8;
+          return v;
+        };
+        if (size === 0xffffffff) size = next();
+        if (compSize === 0xffffffff) compSize = next();
+        if (localOffset === 0xffffffff) localOffset = next();
+      }
+      x += 4 + len;
+    }
+    if (entries.has(name)) corrupt(label, `duplicate zip entry "${name}"`);
+    entries.set(name, { name, flags, method, compSize, size, localOffset });
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return entries;
+}
+
+/** Inflates a raw deflate stream into exactly `size` bytes, refusing a stream that yields more or less. */
+function inflateBounded(comp: Uint8Array, size: number, what: string, label: string): Uint8Array {
+  const out = new Uint8Array(size);
+  let pos = 0;
+  const tooBig = new Error(`checkpoint ${label}: ${what} inflates to more than its declared ${size} bytes (a zip bomb?)`);
+  const inf = new Inflate((chunk) => {
+    if (pos + chunk.length > size) throw tooBig;
+    out.set(chunk, pos);
+    pos += chunk.length;
+  });
+  try {
+    if (comp.length === 0) inf.push(new Uint8Array(0), true);
+    for (let i = 0; i < comp.length; i += INFLATE_PIECE) inf.push(comp.subarray(i, i + INFLATE_PIECE), i + INFLATE_PIECE >= comp.length);
+  } catch (e) {
+    if (e === tooBig) throw e;
+    corrupt(label, `${what}: ${(e as Error).message}`);
+  }
+  if (pos !== size) throw new Error(`checkpoint ${label}: ${what} inflates to ${pos} bytes, the zip declares ${size}`);
+  return out;
+}
+
+/** The bytes of one entry: a view or one read for stored entries; deflated ones inflated within bounds. */
+function readEntry(src: ByteSource, e: ZipEntry, what: string): Uint8Array {
+  const label = src.label;
+  if (e.flags & 1) throw new Error(`checkpoint ${label}: ${what} is encrypted`);
+  if (e.method !== 0 && e.method !== 8) throw new Error(`checkpoint ${label}: ${what} uses zip compression method ${e.method}; only stored (0) and deflate (8) are supported`);
+  if (e.localOffset + 30 > src.size) corrupt(label, `zip entry "${e.name}" lies outside the file`);
+  const lh = src.read(e.localOffset, 30);
+  if (u32(lh, 0) !== 0x04034b50) corrupt(label, `zip entry "${e.name}" has no local header`);
+  const start = e.localOffset + 30 + u16(lh, 26) + u16(lh, 28);
+  if (start + e.compSize > src.size) corrupt(label, `zip entry "${e.name}" lies outside the file`);
+  if (e.method === 0) {
+    if (e.compSize !== e.size) corrupt(label, `stored zip entry "${e.name}" has ${e.compSize} bytes but declares ${e.size}`);
+    return src.read(start, e.size);
+  }
+  return inflateBounded(src.read(start, e.compSize), e.size, what, label);
+}
+
+function openArchive(src: ByteSource): Archive {
+  const label = src.label;
+  if (src.size === 0) throw new Error(`checkpoint ${label} is empty`);
+  const head = src.read(0, Math.min(4, src.size));
+  if (!ZIP_MAGIC.every((b, i) => head[i] === b)) {
     // Pre-1.6 torch.save wrote a bare pickle stream starting with PROTO (0x80).
-    if (buf[0] === 0x80) {
+    if (head[0] === 0x80) {
       throw new Error(`checkpoint ${label}: legacy (non-zip) torch.save format is not supported; re-save with torch >= 1.6`);
     }
     throw new Error(`checkpoint ${label} is not a PyTorch zip checkpoint (no zip signature)`);
   }
-  let files: Record<string, Uint8Array>;
-  try {
-    // Only data.pkl and storages are needed; skipping the rest avoids copying unrelated entries.
-    files = unzipSync(buf, { filter: (f) => /(^|\/)data\.pkl$/.test(f.name) || /(^|\/)data\/[^/]+$/.test(f.name) });
-  } catch (e) {
-    throw new Error(`checkpoint ${label} is truncated or corrupt (${(e as Error).message})`);
-  }
-  const pkls = Object.keys(files).filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  const entries = readCentralDirectory(src);
+  const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length === 0) throw new Error(`checkpoint ${label}: no <folder>/data.pkl entry in the zip (not a torch.save file?)`);
   if (pkls.length > 1) throw new Error(`checkpoint ${label}: several data.pkl entries (${pkls.join(', ')})`);
   const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
-  return { prefix, files };
+  // torch >= 2.1 records the byte order; big-endian storages would decode to garbage
+  const bo = entries.get(`${prefix}byteorder`);
+  if (bo && bo.size <= 16) {
+    const order = new TextDecoder('latin1').decode(readEntry(src, bo, `zip entry "${bo.name}"`)).trim();
+    if (order !== 'little') throw new Error(`checkpoint ${label}: byte order "${order}" is not supported (only little-endian checkpoints)`);
+  }
+  return { src, prefix, entries };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor reconstruction
+// Tensor reconstruction: declarations only; the data is read by `read()`
 
 function asInt(v: unknown, what: string, label: string): number {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
@@ -137,32 +270,7 @@ function asIntTuple(v: unknown, what: string, label: string): number[] {
   return v.items.map((x) => asInt(x, what, label));
 }
 
-class StorageCache {
-  private readonly decoded = new Map<string, Float32Array>();
-  constructor(private readonly archive: Archive, private readonly label: string) {}
-
-  get(s: PyStorage): Float32Array {
-    let arr = this.decoded.get(s.key);
-    if (arr) return arr;
-    const entry = `${this.archive.prefix}data/${s.key}`;
-    const bytes = this.archive.files[entry];
-    if (!bytes) throw new Error(`checkpoint ${this.label}: storage entry "${entry}" is missing from the zip`);
-    const n = Math.floor(bytes.byteLength / s.kind.bytes);
-    if (n < s.numel) {
-      throw new Error(`checkpoint ${this.label}: storage "${entry}" has ${bytes.byteLength} bytes, the pickle declares ${s.numel} ${s.kind.name} elements`);
-    }
-    if (s.kind.bytes === 4 && s.kind.name === 'float32' && bytes.byteOffset % 4 === 0) {
-      // Fast path for the common case: a view, copied per tensor later.
-      arr = new Float32Array(bytes.buffer, bytes.byteOffset, n);
-    } else {
-      arr = s.kind.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, n);
-    }
-    this.decoded.set(s.key, arr);
-    return arr;
-  }
-}
-
-function rebuildTensor(args: unknown[], cache: StorageCache, label: string): PyTensor {
+function rebuildTensor(args: unknown[], label: string): PyTensor {
   if (args.length < 6) throw new Error(`checkpoint ${label}: _rebuild_tensor_v2 called with ${args.length} arguments`);
   const storage = args[0];
   if (!(storage instanceof PyStorage)) throw new Error(`checkpoint ${label}: _rebuild_tensor_v2 without a storage`);
@@ -170,46 +278,39 @@ function rebuildTensor(args: unknown[], cache: StorageCache, label: string): PyT
   const shape = asIntTuple(args[2], 'tensor size', label);
   const stride = asIntTuple(args[3], 'tensor stride', label);
   if (stride.length !== shape.length) throw new Error(`checkpoint ${label}: size and stride ranks differ`);
-  const src = cache.get(storage);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  if (n > 0) {
-    let last = offset;
-    for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * stride[d]!;
-    if (offset < 0 || last >= src.length) {
-      throw new Error(`checkpoint ${label}: storage "${storage.key}" has ${src.length} elements, too small for a tensor of shape [${shape.join(', ')}] at offset ${offset}`);
-    }
-    let contiguous = true;
-    for (let d = shape.length - 1, expect = 1; d >= 0; d--) {
-      if (shape[d]! !== 1 && stride[d]! !== expect) contiguous = false;
-      expect *= shape[d]!;
-    }
-    if (contiguous) {
-      out.set(src.subarray(offset, offset + n));
-    } else {
-      // Generic strided gather with an odometer over the multi-index.
-      const rank = shape.length;
-      const idx = new Array<number>(rank).fill(0);
-      let pos = offset;
-      for (let i = 0; i < n; i++) {
-        out[i] = src[pos]!;
-        for (let d = rank - 1; d >= 0; d--) {
-          idx[d]!++;
-          pos += stride[d]!;
-          if (idx[d]! < shape[d]!) break;
-          pos -= idx[d]! * stride[d]!;
-          idx[d] = 0;
-        }
-      }
-    }
+  return new PyTensor(storage, offset, shape, stride);
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/**
+ * A tensor's declaration must fit its storage: non-negative sizes, strides and offset, no more
+ * elements than the storage holds (a stride-0 "broadcast" of one value to 65535 x 65535 would
+ * otherwise allocate 17 GB from a 409-byte file) and its last element inside the storage.
+ */
+function checkTensor(key: string, t: PyTensor, entry: string, label: string): void {
+  const at = `checkpoint ${label}: tensor "${key}"`;
+  const { shape, stride, offset, storage } = t;
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${at} has an invalid shape ${fmt(shape)}`);
+  if (!stride.every((d) => Number.isSafeInteger(d))) throw new Error(`${at} has an invalid stride ${fmt(stride)}`);
+  if (stride.some((d) => d < 0)) throw new Error(`${at} has a negative stride (${fmt(stride)}); only non-negative strides are supported`);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`${at} has an invalid storage offset ${offset}`);
+  const n = numelOf(shape);
+  if (n > storage.numel) {
+    throw new Error(`${at} has shape ${fmt(shape)} (${n} elements) but its storage "${entry}" holds ${storage.numel} ${storage.kind.name} elements`);
   }
-  return new PyTensor({ shape, data: out });
+  if (n === 0) return;
+  let last = offset;
+  for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * stride[d]!;
+  if (last >= storage.numel) {
+    throw new Error(`${at}: storage "${entry}" has ${storage.numel} elements, too small for a tensor of shape ${fmt(shape)} at offset ${offset} with stride ${fmt(stride)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pickle VM
 
-function runPickle(pkl: Uint8Array, cache: StorageCache, label: string): unknown {
+function runPickle(pkl: Uint8Array, label: string): unknown {
   const dv = new DataView(pkl.buffer, pkl.byteOffset, pkl.byteLength);
   const text = new TextDecoder('utf-8');
   const latin1 = new TextDecoder('latin1');
@@ -347,7 +448,7 @@ function runPickle(pkl: Uint8Array, cache: StorageCache, label: string): unknown
             stack.push(new PyDict());
             break;
           }
-          case 'torch._utils._rebuild_tensor_v2': stack.push(rebuildTensor(a, cache, label)); break;
+          case 'torch._utils._rebuild_tensor_v2': stack.push(rebuildTensor(a, label)); break;
           case 'torch._utils._rebuild_parameter': {
             // A Parameter only adds requires_grad; the data tensor is what matters.
             if (!(a[0] instanceof PyTensor)) fail(`_rebuild_parameter without a tensor at byte ${at}`);
@@ -381,7 +482,7 @@ function runPickle(pkl: Uint8Array, cache: StorageCache, label: string): unknown
 
 const WRAPPER_KEYS = ['state_dict', 'params', 'params_ema', 'model'];
 
-function toStateDict(obj: unknown, label: string): StateDict {
+function toStateDict(obj: unknown, label: string): Map<string, PyTensor> {
   if (!(obj instanceof PyDict)) throw new Error(`checkpoint ${label}: top-level object is not a dict`);
   let d = obj;
   const hasTensor = [...d.map.values()].some((v) => v instanceof PyTensor);
@@ -395,35 +496,127 @@ function toStateDict(obj: unknown, label: string): StateDict {
       }
     }
   }
-  const sd: StateDict = new Map();
+  const sd = new Map<string, PyTensor>();
   for (const [k, v] of d.map) {
     if (typeof k !== 'string') throw new Error(`checkpoint ${label}: state_dict has a non-string key`);
     if (!(v instanceof PyTensor)) throw new Error(`checkpoint ${label}: entry "${k}" is not a tensor`);
-    sd.set(k, v.tensor);
+    sd.set(k, v);
   }
   return sd;
 }
 
-/** Reads a PyTorch zip checkpoint holding a state_dict; every tensor comes back as float32. */
-export function readPth(pathOrBytes: string | Uint8Array, name?: string): StateDict {
-  let buf: Uint8Array;
-  let label: string;
-  if (typeof pathOrBytes === 'string') {
-    label = name ?? pathOrBytes;
-    try {
-      const b = readFileSync(pathOrBytes);
-      buf = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT') throw new Error(`checkpoint not found: ${pathOrBytes}`);
-      throw new Error(`checkpoint ${label}: cannot read (${err.message})`);
+/**
+ * Opens a PyTorch zip checkpoint holding a state_dict and checks everything it declares (zip
+ * directory, pickle, every tensor against its storage, every storage against its zip entry)
+ * without reading any tensor data: `headers` holds the names and shapes, `read()` the tensors.
+ */
+export function openPth(pathOrBytes: string | Uint8Array, name?: string): CheckpointReader {
+  const src = openSource(pathOrBytes, name);
+  const label = src.label;
+  try {
+    const archive = openArchive(src);
+    const pklEntry = archive.entries.get(`${archive.prefix}data.pkl`)!;
+    if (pklEntry.size > MAX_PKL_BYTES) throw new Error(`checkpoint ${label}: data.pkl declares ${pklEntry.size} bytes, more than a state_dict's pickle can need (${MAX_PKL_BYTES})`);
+    const tensors = toStateDict(runPickle(readEntry(src, pklEntry, 'data.pkl'), label), label);
+    // every storage once: its zip entry must hold exactly the bytes the pickle declares
+    const storages = new Map<string, { storage: PyStorage; entry: ZipEntry; users: number }>();
+    for (const [key, t] of tensors) {
+      const s = t.storage;
+      const entryName = `${archive.prefix}data/${s.key}`;
+      let known = storages.get(s.key);
+      if (!known) {
+        const entry = archive.entries.get(entryName);
+        if (!entry) throw new Error(`checkpoint ${label}: storage entry "${entryName}" is missing from the zip`);
+        if (!Number.isSafeInteger(s.numel) || s.numel < 0) throw new Error(`checkpoint ${label}: storage "${entryName}" declares an invalid size ${s.numel}`);
+        const want = s.numel * s.kind.bytes;
+        if (entry.size !== want) {
+          throw new Error(`checkpoint ${label}: storage "${entryName}" has ${entry.size} bytes, the pickle declares ${s.numel} ${s.kind.name} elements (${want} bytes)`);
+        }
+        known = { storage: s, entry, users: 0 };
+        storages.set(s.key, known);
+      } else if (known.storage.kind !== s.kind || known.storage.numel !== s.numel) {
+        throw new Error(`checkpoint ${label}: storage "${entryName}" is declared twice, as ${known.storage.numel} ${known.storage.kind.name} and as ${s.numel} ${s.kind.name} elements`);
+      }
+      known.users++;
+      checkTensor(key, t, entryName, label);
     }
-  } else {
-    label = name ?? '<bytes>';
-    buf = pathOrBytes;
+    const headers = new Map<string, TensorHeader>([...tensors].map(([k, t]) => [k, { shape: [...t.shape], dtype: t.storage.kind.name }]));
+    return {
+      label,
+      headers,
+      close: () => src.close(),
+      read: () => {
+        try {
+          return readTensors(tensors, storages, src);
+        } finally {
+          src.close();
+        }
+      },
+    };
+  } catch (e) {
+    src.close();
+    throw e;
   }
-  const archive = openArchive(buf, label);
-  const pkl = archive.files[`${archive.prefix}data.pkl`]!;
-  const cache = new StorageCache(archive, label);
-  return toStateDict(runPickle(pkl, cache, label), label);
+}
+
+function readTensors(tensors: Map<string, PyTensor>, storages: Map<string, { storage: PyStorage; entry: ZipEntry; users: number }>, src: ByteSource): StateDict {
+  const label = src.label;
+  const decoded = new Map<string, Float32Array>();
+  const left = new Map([...storages].map(([k, s]) => [k, s.users]));
+  const sd: StateDict = new Map();
+  for (const [key, t] of tensors) {
+    const s = storages.get(t.storage.key)!;
+    let arr = decoded.get(t.storage.key);
+    if (!arr) {
+      const bytes = readEntry(src, s.entry, `storage entry "${s.entry.name}"`);
+      const kind = s.storage.kind;
+      arr = kind.name === 'float32' && LITTLE_ENDIAN ? float32View(bytes) : kind.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, s.storage.numel);
+      decoded.set(t.storage.key, arr);
+    }
+    const remaining = left.get(t.storage.key)! - 1;
+    left.set(t.storage.key, remaining);
+    if (remaining === 0) decoded.delete(t.storage.key); // the last user: let the storage go
+    const data = gather(arr, t, s.users === 1);
+    checkFinite(data, key, label);
+    sd.set(key, { shape: [...t.shape], data });
+  }
+  return sd;
+}
+
+/** The tensor's elements in C order: the storage itself when it is exactly the tensor and has no
+ * other user, a copy of a contiguous range, or a strided gather (strides checked non-negative). */
+function gather(src: Float32Array, t: PyTensor, soleUser: boolean): Float32Array {
+  const { shape, stride, offset } = t;
+  const n = numelOf(shape);
+  let contiguous = true;
+  for (let d = shape.length - 1, expect = 1; d >= 0; d--) {
+    if (shape[d]! !== 1 && stride[d]! !== expect) contiguous = false;
+    expect *= shape[d]!;
+  }
+  if (contiguous) {
+    if (soleUser && offset === 0 && n === src.length) return src;
+    return src.slice(offset, offset + n);
+  }
+  const out = new Float32Array(n);
+  // Generic strided gather with an odometer over the multi-index.
+  const rank = shape.length;
+  const idx = new Array<number>(rank).fill(0);
+  let pos = offset;
+  for (let i = 0; i < n; i++) {
+    out[i] = src[pos]!;
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      pos += stride[d]!;
+      if (idx[d]! < shape[d]!) break;
+      pos -= idx[d]! * stride[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Reads a PyTorch zip checkpoint holding a state_dict; every tensor comes back as float32.
+ * Tensors read from in-memory bytes may be views of those bytes. */
+export function readPth(pathOrBytes: string | Uint8Array, name?: string): StateDict {
+  return openPth(pathOrBytes, name).read();
 }

@@ -4,17 +4,18 @@
  * {dtype, shape, data_offsets: [begin, end]} relative to the buffer; `__metadata__` is a
  * string->string map. The reader enforces the same rules as the reference implementation
  * (offsets contiguous from 0 and covering the whole buffer) so files it accepts load in Python too.
+ * Only the header is read before the caller can check names and shapes (`openSafetensors`); each
+ * tensor is then read once, into its own buffer, and refused if it holds NaN or infinity.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { F32Tensor } from '../util/tensor.js';
-import type { StateDict } from './types.js';
+import type { CheckpointReader, StateDict, TensorHeader } from './types.js';
+import { checkFinite, float32View, LITTLE_ENDIAN, openSource } from './source.js';
 
 const DTYPE_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
   U16: 2, U32: 4, U64: 8, F8_E4M3: 1, F8_E5M2: 1,
 };
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** IEEE half -> number (also used by the .pth reader for HalfStorage). */
 export function halfToFloat(h: number): number {
@@ -27,14 +28,11 @@ export function halfToFloat(h: number): number {
 }
 
 function decode(dtype: string, bytes: Uint8Array, n: number): Float32Array {
+  if (dtype === 'F32' && LITTLE_ENDIAN) return float32View(bytes);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
   switch (dtype) {
     case 'F32':
-      if (LITTLE_ENDIAN) {
-        out.set(new Float32Array(bytes.slice().buffer, 0, n));
-        break;
-      }
       for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
       break;
     case 'F64':
@@ -54,88 +52,116 @@ function decode(dtype: string, bytes: Uint8Array, n: number): Float32Array {
   return out;
 }
 
-function readBytes(pathOrBytes: string | Uint8Array): { buf: Uint8Array; label: string } {
-  if (typeof pathOrBytes !== 'string') return { buf: pathOrBytes, label: '<bytes>' };
-  try {
-    const b = readFileSync(pathOrBytes);
-    return { buf: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), label: pathOrBytes };
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new Error(`checkpoint not found: ${pathOrBytes}`);
-    throw new Error(`checkpoint ${pathOrBytes}: cannot read (${err.message})`);
-  }
-}
+/** The reference implementation's limit on the JSON header (safetensors MAX_HEADER_SIZE). */
+const MAX_HEADER_BYTES = 100_000_000;
+const SUPPORTED = ['F32', 'F16', 'BF16', 'F64'];
 
 export interface SafetensorsContents {
   tensors: StateDict;
   metadata: Record<string, string>;
 }
 
-/** Reads a safetensors file; F32 as is, F16/BF16/F64 converted to float32, other dtypes rejected. */
-export function readSafetensorsWithMetadata(pathOrBytes: string | Uint8Array, name?: string): SafetensorsContents {
-  const { buf, label: l0 } = readBytes(pathOrBytes);
-  const label = name ?? l0;
+export interface SafetensorsReader extends CheckpointReader {
+  readonly metadata: Record<string, string>;
+}
+
+/**
+ * Opens a safetensors file and checks its header (dtypes, shapes, offsets covering the data
+ * section exactly) having read only the header; `read()` then reads each tensor once into its own
+ * buffer (F32: used as is; F16/BF16/F64: converted to float32). Other dtypes are refused here.
+ */
+export function openSafetensors(pathOrBytes: string | Uint8Array, name?: string): SafetensorsReader {
+  const src = openSource(pathOrBytes, name);
+  const label = src.label;
   const bad = (msg: string): never => {
     throw new Error(`checkpoint ${label}: invalid safetensors file: ${msg}`);
   };
-  if (buf.length < 8) bad(`only ${buf.length} bytes`);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n > buf.length - 8) bad(`header length ${n} exceeds the file size ${buf.length} (truncated?)`);
-  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n)));
-  } catch (e) {
-    bad(`header is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
-  const dataStart = 8 + n;
-  const dataLen = buf.length - dataStart;
-  const metadata: Record<string, string> = {};
-  const entries: { key: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
-  for (const [key, v] of Object.entries(header as Record<string, unknown>)) {
-    if (key === '__metadata__') {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('__metadata__ is not an object');
-      for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof mv !== 'string') bad(`__metadata__["${mk}"] is not a string`);
-        metadata[mk] = mv as string;
+    if (src.size < 8) bad(`only ${src.size} bytes`);
+    const n = Number(new DataView(src.read(0, 8).slice().buffer).getBigUint64(0, true));
+    if (n > src.size - 8) bad(`header length ${n} exceeds the file size ${src.size} (truncated?)`);
+    if (n > MAX_HEADER_BYTES) bad(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+    let header: unknown;
+    try {
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n)));
+    } catch (e) {
+      bad(`header is not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
+    const dataStart = 8 + n;
+    const dataLen = src.size - dataStart;
+    const metadata: Record<string, string> = {};
+    const entries: { key: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
+    for (const [key, v] of Object.entries(header as Record<string, unknown>)) {
+      if (key === '__metadata__') {
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('__metadata__ is not an object');
+        for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
+          if (typeof mv !== 'string') bad(`__metadata__["${mk}"] is not a string`);
+          metadata[mk] = mv as string;
+        }
+        continue;
       }
-      continue;
+      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof e !== 'object' || e === null) bad(`entry "${key}" is not an object`);
+      const { dtype, shape, data_offsets: offs } = e;
+      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) bad(`entry "${key}" has unknown dtype ${JSON.stringify(dtype)}`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`entry "${key}" has an invalid shape`);
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`entry "${key}" has invalid data_offsets`);
+      const [begin, end] = offs as number[];
+      const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+      if (end! < begin!) bad(`entry "${key}" has data_offsets [${begin}, ${end}] with end < begin`);
+      if (end! > dataLen) bad(`entry "${key}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
+      if (end! - begin! !== numel * DTYPE_BYTES[dtype as string]!) {
+        bad(`entry "${key}" has ${end! - begin!} bytes, shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${numel * DTYPE_BYTES[dtype as string]!}`);
+      }
+      entries.push({ key, dtype: dtype as string, shape: shape as number[], begin: begin!, end: end! });
     }
-    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) bad(`entry "${key}" is not an object`);
-    const { dtype, shape, data_offsets: offs } = e;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) bad(`entry "${key}" has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`entry "${key}" has an invalid shape`);
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0)) bad(`entry "${key}" has invalid data_offsets`);
-    const [begin, end] = offs as number[];
-    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (end! < begin!) bad(`entry "${key}" has data_offsets [${begin}, ${end}] with end < begin`);
-    if (end! > dataLen) bad(`entry "${key}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
-    if (end! - begin! !== numel * DTYPE_BYTES[dtype as string]!) {
-      bad(`entry "${key}" has ${end! - begin!} bytes, shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${numel * DTYPE_BYTES[dtype as string]!}`);
+    // The reference implementation rejects holes and overlaps; mirroring it keeps both sides consistent.
+    const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+    let cursor = 0;
+    for (const e of sorted) {
+      if (e.begin !== cursor) bad(`entry "${e.key}" starts at byte ${e.begin}, expected ${cursor} (overlap or gap)`);
+      cursor = e.end;
     }
-    entries.push({ key, dtype: dtype as string, shape: shape as number[], begin: begin!, end: end! });
+    if (cursor !== dataLen) bad(`tensors cover ${cursor} bytes but the data section has ${dataLen}`);
+    for (const e of sorted) {
+      if (!SUPPORTED.includes(e.dtype)) {
+        throw new Error(`checkpoint ${label}: tensor "${e.key}" has dtype ${e.dtype}; only F32, F16, BF16 and F64 are supported`);
+      }
+    }
+    // Data order is the writer's key order; JSON.parse would put integer-like keys first.
+    const headers = new Map<string, TensorHeader>(sorted.map((e) => [e.key, { shape: [...e.shape], dtype: e.dtype }]));
+    return {
+      label,
+      headers,
+      metadata,
+      close: () => src.close(),
+      read: () => {
+        try {
+          const tensors: StateDict = new Map();
+          for (const e of sorted) {
+            const numel = e.shape.reduce((a, b) => a * b, 1);
+            const data = decode(e.dtype, src.read(dataStart + e.begin, e.end - e.begin), numel);
+            checkFinite(data, e.key, label);
+            tensors.set(e.key, { shape: [...e.shape], data });
+          }
+          return tensors;
+        } finally {
+          src.close();
+        }
+      },
+    };
+  } catch (e) {
+    src.close();
+    throw e;
   }
-  // The reference implementation rejects holes and overlaps; mirroring it keeps both sides consistent.
-  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let cursor = 0;
-  for (const e of sorted) {
-    if (e.begin !== cursor) bad(`entry "${e.key}" starts at byte ${e.begin}, expected ${cursor} (overlap or gap)`);
-    cursor = e.end;
-  }
-  if (cursor !== dataLen) bad(`tensors cover ${cursor} bytes but the data section has ${dataLen}`);
+}
 
-  const tensors: StateDict = new Map();
-  // Data order is the writer's key order; JSON.parse would put integer-like keys first.
-  for (const e of sorted) {
-    if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) {
-      throw new Error(`checkpoint ${label}: tensor "${e.key}" has dtype ${e.dtype}; only F32, F16, BF16 and F64 are supported`);
-    }
-    const numel = e.shape.reduce((a, b) => a * b, 1);
-    tensors.set(e.key, { shape: [...e.shape], data: decode(e.dtype, buf.subarray(dataStart + e.begin, dataStart + e.end), numel) });
-  }
-  return { tensors, metadata };
+/** Reads a safetensors file; F32 as is, F16/BF16/F64 converted to float32, other dtypes rejected.
+ * Tensors read from in-memory bytes may be views of those bytes. */
+export function readSafetensorsWithMetadata(pathOrBytes: string | Uint8Array, name?: string): SafetensorsContents {
+  const r = openSafetensors(pathOrBytes, name);
+  return { metadata: r.metadata, tensors: r.read() };
 }
 
 export function readSafetensors(pathOrBytes: string | Uint8Array, name?: string): StateDict {

@@ -5,71 +5,12 @@
  */
 import { existsSync, closeSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
-import type { ParamSpec, StateDict } from './types.js';
-import { readPth } from './pth.js';
-import { readSafetensors } from './safetensors.js';
+import type { CheckpointReader, ParamSpec, StateDict } from './types.js';
+import { openPth } from './pth.js';
+import { openSafetensors } from './safetensors.js';
+import { loadStrict, stripModulePrefix, type Shaped } from './strict.js';
 
-const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
-
-/** DataParallel saves keys as `module.<key>`; strip the prefix only when every key has it. */
-export function stripModulePrefix(sd: StateDict): StateDict {
-  const keys = [...sd.keys()];
-  if (keys.length === 0 || !keys.every((k) => k.startsWith('module.'))) return new Map(sd);
-  return new Map(keys.map((k) => [k.slice('module.'.length), sd.get(k)!]));
-}
-
-const MAX_LISTED = 5;
-
-const isSpade = (k: string) => /^downs\.\d+\.4\./.test(k);
-const isDisc = (k: string) => /^(t_embed|start_conv|end_linear|conv\d)\./.test(k);
-const isUNet = (k: string) => /^(init_conv|time_mlp|downs|ups|mid_block\d|mid_attn|final_res_block)\./.test(k);
-
-/** Guesses which StrDiffusion network a mismatching checkpoint belongs to. */
-function architectureHint(missing: string[], unexpected: string[], sd: StateDict, spec: ParamSpec): string | undefined {
-  if (unexpected.length > 0 && unexpected.every(isDisc) && missing.some(isUNet)) return 'the checkpoint looks like a discriminator checkpoint, not a U-Net';
-  if (unexpected.length > 0 && unexpected.some(isUNet) && missing.some(isDisc)) return 'the checkpoint looks like a U-Net checkpoint, not a discriminator';
-  const specSpade = [...spec.keys()].some(isSpade);
-  const sdSpade = [...sd.keys()].some(isSpade);
-  if (!specSpade && sdSpade && unexpected.some(isSpade)) return 'the checkpoint has SPADE keys downs.*.4.*: it looks like a texture network checkpoint, but a structure network was expected';
-  if (specSpade && !sdSpade && missing.some(isSpade)) return 'the checkpoint has no SPADE keys downs.*.4.*: it looks like a structure network checkpoint, but a texture network was expected';
-  return undefined;
-}
-
-/**
- * Returns the checkpoint's tensors in spec order (after stripping `module.`), or throws one
- * one-line error listing missing keys, unexpected keys and wrong shapes.
- */
-export function loadStrict(sd: StateDict, spec: ParamSpec, what: string): StateDict {
-  const src = stripModulePrefix(sd);
-  const missing: string[] = [];
-  const problems: string[] = [];
-  const out: StateDict = new Map();
-  for (const [key, shape] of spec) {
-    const t = src.get(key);
-    if (!t) {
-      missing.push(key);
-      problems.push(`missing key "${key}" (expected shape ${fmt(shape)})`);
-      continue;
-    }
-    const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-    if (!same) problems.push(`key "${key}": checkpoint has shape ${fmt(t.shape)}, network expects ${fmt(shape)}`);
-    else out.set(key, t);
-  }
-  const unexpected = [...src.keys()].filter((k) => !spec.has(k));
-  for (const k of unexpected) problems.push(`unexpected key "${k}" with shape ${fmt(src.get(k)!.shape)}`);
-  if (problems.length === 0) return out;
-
-  const counts = [
-    missing.length && `${missing.length} missing`,
-    unexpected.length && `${unexpected.length} unexpected`,
-    problems.length - missing.length - unexpected.length && `${problems.length - missing.length - unexpected.length} wrong shape`,
-  ].filter(Boolean);
-  let msg = `${what}: checkpoint does not match the network (${counts.join(', ')}): ${problems.slice(0, MAX_LISTED).join('; ')}`;
-  if (problems.length > MAX_LISTED) msg += ` (and ${problems.length - MAX_LISTED} more)`;
-  const hint = architectureHint(missing, unexpected, src, spec);
-  if (hint) msg += `; hint: ${hint}`;
-  return fail(msg);
-}
+export { loadStrict, stripModulePrefix } from './strict.js';
 
 function fail(msg: string): never {
   throw new Error(msg.replace(/\s*\n\s*/g, ' '));
@@ -86,15 +27,43 @@ function sniff(path: string): Uint8Array {
   }
 }
 
-/** Loads a `.pth`/`.pt`/`.bin` (torch zip) or `.safetensors` checkpoint; other names are sniffed. */
-export function loadCheckpoint(path: string): StateDict {
+/**
+ * Opens a `.pth`/`.pt`/`.bin`/`.ckpt` (torch zip) or `.safetensors` checkpoint (other names are
+ * sniffed) and checks its declarations; no tensor data is read until `read()`.
+ */
+export function openCheckpoint(path: string): CheckpointReader {
   if (!existsSync(path)) throw new Error(`checkpoint not found: ${path}`);
   const ext = extname(path).toLowerCase();
-  if (ext === '.pth' || ext === '.pt' || ext === '.bin' || ext === '.ckpt') return readPth(path);
-  if (ext === '.safetensors') return readSafetensors(path);
+  if (ext === '.pth' || ext === '.pt' || ext === '.bin' || ext === '.ckpt') return openPth(path);
+  if (ext === '.safetensors') return openSafetensors(path);
   const head = sniff(path);
-  // Zip (torch >= 1.6) or a bare pickle (legacy torch.save, which readPth reports clearly).
-  if ((head[0] === 0x50 && head[1] === 0x4b) || head[0] === 0x80) return readPth(path);
-  if (head.length >= 9 && head[8] === 0x7b /* '{' */) return readSafetensors(path);
+  // Zip (torch >= 1.6) or a bare pickle (legacy torch.save, which openPth reports clearly).
+  if ((head[0] === 0x50 && head[1] === 0x4b) || head[0] === 0x80) return openPth(path);
+  if (head.length >= 9 && head[8] === 0x7b /* '{' */) return openSafetensors(path);
   throw new Error(`checkpoint ${path}: unknown format (expected a PyTorch .pth zip or a .safetensors file)`);
+}
+
+export interface LoadCheckpointOptions {
+  /** the keys and shapes the caller needs: checked (strictly, as loadStrict) before any data is read */
+  expect?: ParamSpec;
+  /** names the checkpoint in a mismatch error (default: the path) */
+  what?: string;
+  /** any other check of the names and shapes (after `module.` is stripped), before any data is read */
+  check?: (headers: ReadonlyMap<string, Shaped>) => void;
+}
+
+/**
+ * Loads a checkpoint. With `expect` (or `check`) a file of other names or shapes is refused having
+ * read only its header, whatever sizes it declares; the tensors come back in the file's order.
+ */
+export function loadCheckpoint(path: string, opts: LoadCheckpointOptions = {}): StateDict {
+  const reader = openCheckpoint(path);
+  try {
+    const headers = stripModulePrefix(reader.headers);
+    opts.check?.(headers);
+    if (opts.expect) loadStrict(headers, opts.expect, opts.what ?? path);
+    return reader.read();
+  } finally {
+    reader.close();
+  }
 }

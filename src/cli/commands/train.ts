@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { isPrediction, PREDICTIONS, presetConfigs, validateUNetConfig, type UNetConfig, type DiscConfig } from '../../nn/config.js';
 import type { NetConfig, NetKind } from '../../exec/types.js';
 import { trainRun, type RunConfig } from '../../train/run.js';
-import { parseRatio } from '../../train/masks.js';
+import { parseRatio } from '../../data/masks.js';
 import { ProgressBar } from '../progress.js';
 import { parseNumberOption } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { F32Tensor } from '../../util/tensor.js';
 import type { NetConfig, NetInputs, NetKind } from '../types.js';
 import type { UNetConfig } from '../../nn/config.js';
-import { SeededNoise } from '../../sde/noise.js';
+import { SeededNoise } from '../../util/noise.js';
 import { describeModel, exportCalibrationOnnx, type Calibration, type ExportShape, type QuantOptions } from './export.js';
 
 /** The graph's feeds for one NetInputs (the discriminator's image input is named `y`). */

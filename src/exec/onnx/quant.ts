@@ -8,9 +8,9 @@
  * (DynamicQuantizeLinear + ConvInteger). 'int8-static': calibrated static quantisation
  * (QuantizeLinear + QLinearConv + DequantizeLinear, activation ranges from `QuantOptions.calibration`).
  */
-export type Precision = 'fp32' | 'int8' | 'int8-static';
+import type { Precision } from '../../options.js';
 
-export const PRECISIONS: readonly Precision[] = ['fp32', 'int8', 'int8-static'];
+export { PRECISIONS, type Precision } from '../../options.js';
 
 /** Observed value range of one quantised conv's input (x) and output (y, bias included). */
 export interface ConvRange {

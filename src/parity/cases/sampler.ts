@@ -4,7 +4,8 @@
  * per-step tolerance is tight) and (2) one free run over the whole tape, where decisions are
  * forced from the recording only when a D margin is within the D score tolerance.
  */
-import { IRSDE, tapeFromDir, type TapeNoise } from '../../sde/index.js';
+import { IRSDE, type TapeNoise } from '../../sde/index.js';
+import { tapeFromDir } from '../tape.js';
 import { fixtureRunner } from '../fixture-nets.js';
 import { check, type CaseHandler, type CheckResult, type ParityCase, type ParityContext } from '../types.js';
 import { maxAbsDiff, type F32Tensor } from '../../util/tensor.js';

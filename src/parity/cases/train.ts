@@ -11,7 +11,7 @@ import type { NetKind } from '../../exec/types.js';
 import { fixtureNet } from '../fixture-nets.js';
 import { readPth } from '../../weights/pth.js';
 import { maxAbs, maxAbsDiff, type F32Tensor } from '../../util/tensor.js';
-import { TapeNoise } from '../../sde/noise.js';
+import { TapeNoise } from '../../util/noise.js';
 import { isSpectralBuffer } from '../../nn/spade.js';
 import { createTrainer, isTrainExecutor, trainStep, type TrainExecutor } from '../../train/trainer.js';
 import { Adam } from '../../train/adam.js';

@@ -3,7 +3,7 @@
  * the official `Datasetset_mask` does, and a procedural irregular-mask generator in the style of
  * the NVIDIA (partial convolution) irregular masks. Both return m = 1 known / 0 hole.
  */
-import { SeededNoise } from '../sde/noise.js';
+import { SeededNoise } from '../util/noise.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { decodeRaw, listImageFiles, type RawImage } from './images.js';
 

@@ -2,9 +2,7 @@
  * Noise sources for the SDE steps. The official code draws with `torch.randn_like`; a port
  * either replays those draws from a recorded tape (parity) or uses its own seeded stream.
  */
-import { readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { readNpy } from '../weights/npy.js';
+// (no file access here: a recorded tape is read from disk by parity/tape.ts)
 
 export interface NoiseSource {
   /** the next N(0, 1) draw of `shape` (float32) */
@@ -138,22 +136,4 @@ export class TapeNoise implements NoiseSource {
 
 function label(t: TapeNoise): string {
   return `TapeNoise(${t.label})`;
-}
-
-/** Read `NNNNN.npy` (5-digit, from 00000, consecutive) from `dir`; `count` limits or requires that many. */
-export function tapeFromDir(dir: string, count?: number): TapeNoise {
-  const draws: TapeDraw[] = [];
-  const names = new Set(readdirSync(dir).filter((f) => /^\d{5}\.npy$/.test(f)));
-  for (let i = 0; count === undefined || i < count; i++) {
-    const f = `${String(i).padStart(5, '0')}.npy`;
-    if (!names.has(f)) {
-      if (count !== undefined) throw new Error(`tapeFromDir: ${join(dir, f)} missing (${count} draws requested)`);
-      break;
-    }
-    const a = readNpy(join(dir, f));
-    if (a.dtype !== 'float32') throw new Error(`tapeFromDir: ${join(dir, f)} is ${a.dtype}, expected float32`);
-    draws.push({ shape: a.shape, data: a.data as Float32Array });
-  }
-  if (draws.length === 0 && !existsSync(join(dir, '00000.npy'))) throw new Error(`tapeFromDir: no 00000.npy in ${dir}`);
-  return new TapeNoise(draws, dir);
 }

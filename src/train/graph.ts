@@ -5,14 +5,14 @@
  * host's train-mode power iteration), the batch tensors and the per-sample SDE coefficients.
  * Outputs: `loss`, the objective's auxiliary tensors (`aux0`…) and `grad:<key>` per parameter.
  */
-import type { NetConfig, NetKind } from '../types.js';
-import type { ParamStore } from '../../nn/ops.js';
-import type { UNetConfig } from '../../nn/config.js';
-import { isSpectralBuffer } from '../../nn/spade.js';
-import { objective, type ObjectiveTensors } from '../../train/loss-ops.js';
-import { GraphBuilder, type Sym } from './builder.js';
-import { SymOps } from './tracer.js';
-import { appendGradients } from './autodiff.js';
+import type { NetConfig, NetKind } from '../exec/types.js';
+import type { ParamStore } from '../nn/ops.js';
+import type { UNetConfig } from '../nn/config.js';
+import { isSpectralBuffer } from '../nn/spade.js';
+import { objective, type ObjectiveTensors } from './loss-ops.js';
+import { GraphBuilder, type Sym } from '../exec/onnx/builder.js';
+import { SymOps } from '../exec/onnx/tracer.js';
+import { appendGradients } from '../exec/onnx/autodiff.js';
 
 /** Parameters as graph inputs, created on first use; spectral weights W/σ with σ = uᵀWv in the graph. */
 class InputParams implements ParamStore<Sym> {

@@ -1,0 +1,52 @@
+/**
+ * Every list of named choices, defined once: the CLI, the server (and through its /api/info the
+ * web page), the library's option checks and the trainer all read them from here. A leaf module
+ * (no imports), so every layer can use it.
+ */
+
+/** The three networks of a model. */
+export const NET_KINDS = ['structure', 'texture', 'discriminator'] as const;
+export type NetKind = (typeof NET_KINDS)[number];
+
+/** Sampler variants (docs/design.md §5): the official algorithm and its ablations / fixes. */
+export const SAMPLER_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
+export type SamplerVariant = (typeof SAMPLER_VARIANTS)[number];
+
+/** How a state moves one level per network call: the official reverse-SDE step, or the clamped posterior mean. */
+export const STEP_RULES = ['sde', 'posterior'] as const;
+export type StepRule = (typeof STEP_RULES)[number];
+
+/** The texture network's structure guide: the structure diffusion, or the analytic posterior towards the Telea-filled grayscale. */
+export const STRUCTURE_GUIDES = ['network', 'fill'] as const;
+export type StructureGuide = (typeof STRUCTURE_GUIDES)[number];
+
+/** What the SDE mean holds in the hole (zero: official). */
+export const FILLS = ['zero', 'mean', 'telea'] as const;
+export type Fill = (typeof FILLS)[number];
+
+/** What a U-Net's last conv predicts: the noise (official) or the clean image. */
+export const PREDICTIONS = ['eps', 'x0'] as const;
+export type Prediction = (typeof PREDICTIONS)[number];
+
+/** Arithmetic of the onnx executor's convolutions. */
+export const PRECISIONS = ['fp32', 'int8', 'int8-static'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** Where the networks run (inference). onnxruntime is the only one; the list stays so another can be added. */
+export const EXECUTOR_NAMES = ['onnx'] as const;
+export type ExecutorName = (typeof EXECUTOR_NAMES)[number];
+
+/** Where training runs. */
+export const TRAIN_EXECUTORS = ['onnx'] as const;
+export type TrainExecutor = (typeof TRAIN_EXECUTORS)[number];
+
+/** Whether `v` is one of `list` (a type guard for the list's union). */
+export function isOneOf<const L extends readonly string[]>(list: L, v: unknown): v is L[number] {
+  return (list as readonly unknown[]).includes(v);
+}
+
+/** `v` if it is one of `list`, else one error line naming `what` and the choices. */
+export function parseChoice<const L extends readonly string[]>(list: L, v: unknown, what: string): L[number] {
+  if (isOneOf(list, v)) return v;
+  throw new Error(`${what} must be one of ${list.join(', ')} (got ${JSON.stringify(v) ?? String(v)})`);
+}
