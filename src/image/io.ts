@@ -28,15 +28,15 @@ export interface ReadImageOptions {
 }
 
 /** An image over the megapixel limit (thrown before its pixels are decoded). */
-export class ImageTooLargeError extends Error {
-  override readonly name = 'ImageTooLargeError';
+export class ImageTooLargeError extends StrDiffusionError {
+  override readonly name: string = 'ImageTooLargeError';
   constructor(
     readonly width: number,
     readonly height: number,
     readonly maxMegapixels: number,
     message: string,
   ) {
-    super(message);
+    super('BAD_INPUT', message);
   }
 }
 
@@ -68,8 +68,8 @@ export function checkMegapixels(width: number, height: number, label: string, ma
 /** Decode a file; EXIF orientation is applied so the pixels are as a viewer shows them. Images over
  * `maxMegapixels` are refused from their header, before decoding. */
 export async function readImage(path: string, what = 'image', opts: ReadImageOptions = {}): Promise<RasterImage> {
-  if (!existsSync(path)) throw new Error(`${what} not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`${what} is not a file: ${path}`);
+  if (!existsSync(path)) throw new StrDiffusionError('BAD_INPUT', `${what} not found: ${path}`);
+  if (!statSync(path).isFile()) throw new StrDiffusionError('BAD_INPUT', `${what} is not a file: ${path}`);
   return decode(path, `${what} ${path}`, opts);
 }
 
@@ -85,7 +85,7 @@ async function decode(input: string | Buffer, label: string, opts: ReadImageOpti
     // the header only: no pixel limit here, so a huge image is refused below with its size
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new Error(`${label} is not a readable image (${(e as Error).message})`);
+    throw new StrDiffusionError('BAD_INPUT', `${label} is not a readable image (${(e as Error).message})`);
   }
   if (meta.width !== undefined && meta.height !== undefined) checkMegapixels(meta.autoOrient?.width ?? meta.width, meta.autoOrient?.height ?? meta.height, label, maxMegapixels);
   // sharp decodes the first frame only: an animation (GIF, WebP) or a multi-page TIFF would lose the rest
@@ -105,7 +105,7 @@ async function decode(input: string | Buffer, label: string, opts: ReadImageOpti
     const fileChannels = meta.channels ?? info.channels;
     return fileChannels <= 2 && info.channels >= 3 ? dropToGrey(img) : img;
   } catch (e) {
-    throw new Error(`${label} could not be decoded (${(e as Error).message})`);
+    throw new StrDiffusionError('BAD_INPUT', `${label} could not be decoded (${(e as Error).message})`);
   }
 }
 
@@ -131,9 +131,9 @@ export async function loadImage(input: ImageInput, what = 'image', opts: ReadIma
 
 export function validateRaster(img: RasterImage, what = 'image'): void {
   const { width, height, channels, data } = img;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`${what}: invalid size ${width}x${height}`);
-  if (![1, 2, 3, 4].includes(channels)) throw new Error(`${what}: unsupported channel count ${channels}`);
-  if (data.length !== width * height * channels) throw new Error(`${what}: has ${data.length} samples, ${width}x${height}x${channels} needs ${width * height * channels}`);
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new StrDiffusionError('BAD_INPUT', `${what}: invalid size ${width}x${height}`);
+  if (![1, 2, 3, 4].includes(channels)) throw new StrDiffusionError('BAD_INPUT', `${what}: unsupported channel count ${channels}`);
+  if (data.length !== width * height * channels) throw new StrDiffusionError('BAD_INPUT', `${what}: has ${data.length} samples, ${width}x${height}x${channels} needs ${width * height * channels}`);
 }
 
 /** The extensions writeImage encodes (a path without extension is written as PNG). */

@@ -99,7 +99,15 @@ export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' 
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
-      const model = loadModel(dirs, { T: opts.T });
+      let model: Model;
+      try {
+        model = loadModel(dirs, { T: opts.T });
+      } catch (e) {
+        // a caller must be able to tell a bad checkpoint from its own bad option (a T the model was not made for)
+        if (e instanceof StrDiffusionError) throw e;
+        const msg = (e as Error).message;
+        throw new StrDiffusionError(opts.T !== undefined && msg.startsWith(`T = ${opts.T} `) ? 'BAD_OPTION' : 'BAD_CHECKPOINT', msg, { cause: e });
+      }
       const e = await getExecutor(exec);
       const runners = {} as Record<NetKind, NetRunner>;
       if (precision !== 'fp32') {

@@ -8,7 +8,7 @@
 export type StrDiffusionErrorCode = 'BAD_INPUT' | 'BAD_OPTION' | 'BAD_CHECKPOINT';
 
 export class StrDiffusionError extends Error {
-  override readonly name = 'StrDiffusionError';
+  override readonly name: string = 'StrDiffusionError';
 
   constructor(
     readonly code: StrDiffusionErrorCode,

@@ -7,7 +7,7 @@
  * Only the header is read before the caller can check names and shapes (`openSafetensors`); each
  * tensor is then read once, into its own buffer, and refused if it holds NaN or infinity.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import type { F32Tensor } from '../util/tensor.js';
 import type { CheckpointReader, StateDict, TensorHeader } from './types.js';
 import { checkFinite, float32View, LITTLE_ENDIAN, openSource } from './source.js';
@@ -213,20 +213,5 @@ export function encodeSafetensors(sd: StateDict, metadata?: Record<string, strin
 
 /** Writes atomically (temp file, fsync, rename) so a crash never leaves a half-written checkpoint. */
 export function writeSafetensors(path: string, sd: StateDict, metadata?: Record<string, string>): void {
-  const bytes = encodeSafetensors(sd, metadata);
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(path, encodeSafetensors(sd, metadata));
 }

@@ -176,7 +176,10 @@ export class GraphBuilder {
 
   private dedupe(kind: string, shape: readonly number[], bytes: Uint8Array, make: () => Sym): Sym {
     if (bytes.byteLength > DEDUPE_MAX_BYTES) return make();
-    const key = `${kind}|${shape.join(',')}|${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
+    // small constants only (≤ DEDUPE_MAX_BYTES): a latin1 string of the bytes is a cheap exact key, and needs no Buffer
+    let text = '';
+    for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]!);
+    const key = `${kind}|${shape.join(',')}|${text}`;
     let s = this.consts.get(key);
     if (!s) {
       s = make();
