@@ -97,6 +97,51 @@ describe('Adam (PyTorch 1.13)', () => {
   });
 });
 
+describe('Adam: the WebAssembly SIMD kernel', () => {
+  // odd lengths exercise the padding lanes; tiny and huge gradients the rounding of m, v and the division
+  const sizes = [1001, 7, 12, 1, 4];
+  const params = () => new Map(sizes.map((n, i) => [`k${i}`, Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.37 + i))]));
+  const grads = (s: number) => new Map(sizes.map((n, i) => [`k${i}`, Float32Array.from({ length: n }, (_, j) => Math.cos(j * 0.11 * (s + 1) + i) * [1, 1e-7, 3e4, 1e-30][j % 4]!)]));
+
+  it('is used by reserve() and gives the bits of the scalar code for p, m and v over several steps and LRs (and after a state round-trip)', () => {
+    const scalar = new Adam({ lr: 1e-3, betas: [0.9, 0.99] });
+    const simd = new Adam({ lr: 1e-3, betas: [0.9, 0.99] });
+    const ps = params();
+    const pv = simd.reserve(params());
+    expect(pv.get('k0')!.buffer).not.toBe(ps.get('k0')!.buffer); // really moved into the kernel's memory
+    const same = () => {
+      for (const k of ps.keys()) {
+        expect(Buffer.from(pv.get(k)!.buffer, pv.get(k)!.byteOffset, pv.get(k)!.byteLength).equals(Buffer.from(ps.get(k)!.buffer)), `p ${k}`).toBe(true);
+        expect([...simd.m.get(k)!], `m ${k}`).toEqual([...scalar.m.get(k)!]);
+        expect([...simd.v.get(k)!], `v ${k}`).toEqual([...scalar.v.get(k)!]);
+      }
+    };
+    for (let s = 0; s < 4; s++) {
+      scalar.update(ps, grads(s), 1e-3 * (s + 1));
+      simd.update(pv, grads(s), 1e-3 * (s + 1));
+      same();
+    }
+    // resume: the kernel's views are refilled in place and stay in use
+    const dump = scalar.stateDict();
+    const m0 = simd.m.get('k0')!;
+    simd.loadStateDict(dump);
+    expect(simd.m.get('k0')).toBe(m0);
+    scalar.update(ps, grads(9), 2e-4);
+    simd.update(pv, grads(9), 2e-4);
+    same();
+  });
+
+  it('STRDIFFUSION_ADAM=scalar keeps the scalar code (reserve returns the arrays unchanged)', () => {
+    process.env.STRDIFFUSION_ADAM = 'scalar';
+    try {
+      const p = params();
+      expect(new Adam({ lr: 1e-3, betas: [0.9, 0.99] }).reserve(p)).toBe(p);
+    } finally {
+      delete process.env.STRDIFFUSION_ADAM;
+    }
+  });
+});
+
 describe('MultiStepLR (MultiStepLR_Restart without restarts)', () => {
   it('halves at each milestone, counted in scheduler steps', () => {
     const s = new MultiStepLR(1e-4, [3, 5, 5]);

@@ -11,6 +11,8 @@
  *
  * The state (step count, m and v per key) is plain host arrays, so a checkpoint can store it.
  */
+import { AdamSimd } from './adam-simd.js';
+
 const fr = Math.fround;
 
 export interface AdamOptions {
@@ -42,6 +44,8 @@ export class Adam {
   step = 0;
   readonly m = new Map<string, Float32Array>();
   readonly v = new Map<string, Float32Array>();
+  /** the WebAssembly SIMD kernel, once `reserve` has laid out its memory (null: scalar code only) */
+  private simd: AdamSimd | null = null;
 
   constructor(opts: AdamOptions) {
     this.lr = opts.lr;
@@ -51,6 +55,23 @@ export class Adam {
     if (!(this.lr >= 0 && this.beta1 >= 0 && this.beta1 < 1 && this.beta2 >= 0 && this.beta2 < 1 && this.eps >= 0)) {
       throw new Error(`Adam: invalid options ${JSON.stringify(opts)}`);
     }
+  }
+
+  /**
+   * Move the parameters (and this optimizer's m, v) into the SIMD kernel's memory and return the
+   * parameter arrays to use from now on (views; the given arrays are copied, not kept). Where
+   * WebAssembly SIMD is unavailable, or STRDIFFUSION_ADAM=scalar, the arrays come back unchanged
+   * and `update` runs the scalar code; both give the same bits.
+   */
+  reserve(params: Map<string, Float32Array>): Map<string, Float32Array> {
+    if (this.simd || this.step > 0 || this.m.size > 0 || process.env.STRDIFFUSION_ADAM === 'scalar') return params;
+    const simd = AdamSimd.create();
+    if (!simd) return params;
+    const { p, m, v } = simd.reserve(params);
+    for (const [k, a] of m) this.m.set(k, a);
+    for (const [k, a] of v) this.v.set(k, a);
+    this.simd = simd;
+    return p;
   }
 
   /**
@@ -81,6 +102,11 @@ export class Adam {
       if (g.length !== p.length) throw new Error(`Adam: gradient of "${key}" has ${g.length} values, the parameter ${p.length}`);
       let m = this.m.get(key);
       let v = this.v.get(key);
+      const simd = this.simd;
+      if (simd && fwd === 0 && m && v && simd.owns(p) && simd.owns(m) && simd.owns(v)) {
+        simd.update(p, g, m, v, { b1: fb1, omb1: f1b1, b2: fb2, omb2: f1b2, bc2: fbc2, step: fstep, eps: feps });
+        continue;
+      }
       if (!m || !v) {
         m = new Float32Array(p.length);
         v = new Float32Array(p.length);
@@ -112,9 +138,16 @@ export class Adam {
     if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`Adam: invalid step count ${s.step}`);
     for (const k of s.m.keys()) if (!s.v.has(k)) throw new Error(`Adam: state for "${k}" has m but no v`);
     this.step = s.step;
-    this.m.clear();
-    this.v.clear();
-    for (const [k, a] of s.m) this.m.set(k, Float32Array.from(a));
-    for (const [k, a] of s.v) this.v.set(k, Float32Array.from(a));
+    // reserved (SIMD) arrays are refilled in place: the kernel's views must stay the arrays in use
+    const fill = (mine: Map<string, Float32Array>, from: Map<string, Float32Array>) => {
+      for (const [k, a] of mine) if (!(this.simd?.owns(a) && from.get(k)?.length === a.length)) mine.delete(k);
+      for (const [k, a] of from) {
+        const view = mine.get(k);
+        if (view) view.set(a);
+        else mine.set(k, Float32Array.from(a));
+      }
+    };
+    fill(this.m, s.m);
+    fill(this.v, s.v);
   }
 }

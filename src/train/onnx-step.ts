@@ -44,6 +44,9 @@ export class OnnxTrainer implements NetTrainer {
     const adamOpts = opts.adam ?? (kind === 'discriminator' ? ADAM_DISC : ADAM_UNET);
     this.sde = new IRSDE({ T: opts.T ?? 400 });
     this.adam = new Adam(adamOpts);
+    // the trained parameters live in Adam's SIMD kernel memory (the graph reads them from there)
+    const trained = new Map([...this.params].filter(([k]) => !isSpectralBuffer(k)));
+    for (const [k, a] of this.adam.reserve(trained)) this.params.set(k, a);
     this.schedule = opts.schedule ?? new MultiStepLR(adamOpts.lr);
     this.threads = opts.threads;
   }
