@@ -265,3 +265,16 @@ describe('11f: the T errors of `inpaint` name its own option, --steps', () => {
     expect(r.err).toMatch(/pass --T /);
   });
 });
+
+describe('every --seed is a non-negative safe integer', () => {
+  it('train, eval and masks refuse --seed -1 and NaN with one line', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'seed-'));
+    for (const [cmd, extra] of [['train', ['structure', '--data', empty, '--out', join(empty, 'run')]], ['eval', ['--images', empty, '--out', join(empty, 'eval')]], ['masks', ['--out', join(empty, 'masks'), '--count', '1']]] as const) {
+      for (const bad of ['-1', 'NaN']) {
+        const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/strdiffusion.js'), cmd, ...extra, '--seed', bad], { encoding: 'utf8' });
+        expect(r.status, `${cmd} --seed ${bad}`).not.toBe(0);
+        expect(r.stderr.trim(), `${cmd} --seed ${bad}`).toMatch(/--seed must be a non-negative safe integer/);
+      }
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
-import { optionalNumber, parsePrecision, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseSeed, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 import { checkOutputDir } from '../../util/files.js';
@@ -86,7 +86,7 @@ export function register(program: Command): void {
       const executor = parseExecutor(o.executor, '--executor');
       const ratios = parseRatioList(o.maskRatios ?? '');
       const count = optionalNumber(o.count, 'count', { min: 1 })!;
-      const seed = optionalNumber(o.seed, 'seed', { min: 0 })!;
+      const seed = parseSeed(o.seed)!;
       const size = optionalNumber(o.size, 'size', { min: 16 }) ?? (o.model ? modelWindowSize(checkpointDirs(o.checkpoints)) : undefined) ?? 256;
       const grid = optionalNumber(o.grid, 'grid', { min: 0 })!;
       const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');

@@ -5,6 +5,7 @@ import { SeededNoise } from '../../util/noise.js';
 import { saveChwPng } from '../../data/images.js';
 import { generateMask, holeRatio, parseRatio } from '../../data/masks.js';
 import { checkOutputDir } from '../../util/files.js';
+import { parseSeed } from '../args.js';
 
 export interface MasksCommandOptions {
   out: string;
@@ -24,7 +25,6 @@ function positiveInt(name: string, v: number): number {
 export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
   const count = positiveInt('count', o.count);
   const size = positiveInt('size', o.size);
-  if (!Number.isInteger(o.seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
   const range = parseRatio(o.ratio);
   const dir = resolve(o.out);
   checkOutputDir(o.out);
@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .requiredOption('--count <n>', 'number of masks', num)
     .option('--ratio <lo-hi>', 'hole-to-image ratio range, e.g. 0.3-0.4', '0.1-0.5')
     .option('--size <px>', 'mask side length', num, 256)
-    .option('--seed <s>', 'random seed', num, 0)
+    .option('--seed <s>', 'random seed', (v: string) => parseSeed(v)!, 0)
     .action(async (o: { out: string; count: number; ratio: string; size: number; seed: number }) => {
       await writeMasks(o);
     });

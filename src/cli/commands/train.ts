@@ -11,7 +11,7 @@ import type { NetConfig, NetKind } from '../../exec/types.js';
 import { trainRun, type RunConfig } from '../../train/run.js';
 import { parseRatio } from '../../data/masks.js';
 import { ProgressBar } from '../progress.js';
-import { parseNumberOption } from '../args.js';
+import { parseNumberOption, parseSeed } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
 import { unknownExecutor } from '../../exec/registry.js';
 import { FILLS, parseFill } from '../../sde/fill.js';
@@ -87,7 +87,7 @@ export function register(program: Command): void {
         data,
         masks: o.masks ? resolve(String(o.masks)) : null,
         maskRatios: String(o.maskRatios).split(',').filter(Boolean).map(parseRatio),
-        seed: Number(o.seed) || 0,
+        seed: parseSeed(String(o.seed))!,
         ema,
         saveEvery: parseNumberOption(String(o.saveEvery), 'save-every', { positive: true }),
         init: o.init ? resolve(String(o.init)) : null,
