@@ -601,7 +601,7 @@ describe('other variants', () => {
     const want = sde10.posteriorStep(sel(xk, s.x), g, MUS, t, tape.z(1), SX);
     const S = byKind(log, 'texture')[0]!.S!;
     for (let p = 0; p < HW; p++) expect(Math.abs(S[p]! - want[p]!)).toBeLessThan(1e-5);
-  });
+  }, 120_000);
 });
 
 describe('resampling schedule (u_max, u_min, jump, re)', () => {
