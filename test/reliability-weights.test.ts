@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, deflateRawSync } from 'node:zlib';
 import { zipSync } from 'fflate';
-import { encodeSafetensors, readPth, readSafetensors, loadCheckpoint, type StateDict } from '../src/weights/index.js';
+import { encodeSafetensors, parseNpy, readPth, readSafetensors, loadCheckpoint, type StateDict } from '../src/weights/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = resolve(ROOT, '../shared/fixtures/parity');
@@ -380,7 +380,10 @@ describe('item 9: non-finite values never pass through', () => {
     const mask = { width: W, height: H, channels: 1 as const, bitDepth: 8 as const, data: new Uint8Array(W * H) };
     mask.data.fill(255, 8 * W, 12 * W);
     const nanNoise = { normal: (shape: number[]) => new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN) };
-    await expect(inpaint(img, mask, { size: 16, noise: nanNoise, stepRule: 'sde' })).rejects.toThrow(/^the sampler's output holds non-finite values \(\d+ of 768, first NaN at index \d+\)/);
+    // the bundled networks with the official zero fill: no OpenCV needed for this check
+    const { fill: _fill, ...meta } = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'model.json'), 'utf8'));
+    const checkpoints = modelFolder({}, meta);
+    await expect(inpaint(img, mask, { checkpoints, size: 16, noise: nanNoise, stepRule: 'sde' })).rejects.toThrow(/^the sampler's output holds non-finite values \(\d+ of 768, first NaN at index \d+\)/);
   });
 });
 
@@ -489,5 +492,22 @@ describe('item 10: convert keeps every model.json field', () => {
     expect(readModelJson(dir)).toEqual({ T: 50, size: 128, stepRule: 'posterior', custom: { a: 1 } });
     expect(() => writeModelJson(dir, { T: 1e9 })).toThrow(/model\.json: refusing to write: T must be at most 10000/);
     expect(readModelJson(dir).T).toBe(50); // unchanged
+  });
+});
+
+// =================================================================================================
+describe('the same class of bug nearby: .npy headers', () => {
+  it('a .npy shape that is negative, fractional or not a number is refused; a header past the end too', () => {
+    const withShape = (shape: string, data = f32bytes([1, 2])) => {
+      let h = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
+      h += ' '.repeat(63 - ((10 + h.length) % 64)) + '\n';
+      return bytes([0x93], 'NUMPY', [1, 0], u16(h.length), h, data);
+    };
+    const good = withShape('(2,)');
+    expect(parseNpy(withShape('(2,)')).data).toEqual(Float32Array.from([1, 2]));
+    expect(() => parseNpy(withShape('(-5,)'), 'x.npy')).toThrow(/^x\.npy: invalid \.npy shape \(-5,\s*\)$/);
+    expect(() => parseNpy(withShape('(a,)'), 'x.npy')).toThrow(/^x\.npy: invalid \.npy shape/);
+    const cut = good.slice(0, 20);
+    expect(() => parseNpy(cut, 'x.npy')).toThrow(/^x\.npy: truncated \.npy header/);
   });
 });
