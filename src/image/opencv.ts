@@ -30,12 +30,27 @@ export interface Cv {
 let cvPromise: Promise<{ cv: Cv }> | null = null;
 let loaded: Cv | null = null;
 
+/**
+ * The package's module object. In Node through `require` (reached via process.getBuiltinModule, so
+ * this module has no static Node import): a dynamic import of this CommonJS package may hand back a
+ * namespace carrying the Emscripten object's `then`, which some module loaders (vitest's) then await
+ * forever. Elsewhere (browsers, bundlers, Node < 20.16) a dynamic import, whose default is the module.
+ * Wrapped in an object: returning the thenable itself from an async function would await it.
+ */
+async function requireOpenCv(): Promise<{ cv: Cv }> {
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (typeof getBuiltin === 'function') {
+    const { createRequire } = getBuiltin('node:module') as { createRequire: (url: string) => (id: string) => unknown };
+    return { cv: createRequire(import.meta.url)('@techstark/opencv-js') as Cv };
+  }
+  return { cv: ((await import('@techstark/opencv-js')) as unknown as { default: Cv }).default };
+}
+
 /** OpenCV.js, once its Emscripten runtime is ready (the module object exists before that). */
 export async function loadOpenCv(): Promise<{ cv: Cv }> {
   if (!cvPromise) {
     cvPromise = (async () => {
-      // a CommonJS package: its module.exports is the namespace's default
-      const c = ((await import('@techstark/opencv-js')) as unknown as { default: Cv }).default;
+      const { cv: c } = await requireOpenCv();
       if (typeof (c as Partial<Cv>).Mat !== 'function') {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('OpenCV.js did not initialise within 60 s')), 60_000);
