@@ -7,7 +7,8 @@
  * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
  * beta 0.995 still carries a visible share of earlier, worse weights).
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeModelJson, type ModelMeta } from '../src/model/checkpoints.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { optionalNumber, parseStepRule } from '../src/cli/args.js';
@@ -61,10 +62,8 @@ for (const run of runs) {
   const { data, masks, ...settings } = cfg.run;
   nets[kind] = { iterations: state.iteration, weights: last ? 'last iterate' : `EMA (beta ${cfg.run.ema})`, settings, command: cfg.command };
 }
-writeFileSync(
-  join(out, 'model.json'),
-  JSON.stringify(
-    {
+// validated and written atomically, like every model.json
+writeModelJson(out, {
       T,
       ...(size !== undefined ? { size } : {}),
       ...(stepRule !== undefined ? { stepRule } : {}),
@@ -76,9 +75,5 @@ writeFileSync(
       files: { structure: 'structure.safetensors', texture: 'texture.safetensors', discriminator: 'discriminator.safetensors' },
       networks: nets,
       packaged: new Date().toISOString(),
-    },
-    null,
-    2,
-  ) + '\n',
-);
+} as ModelMeta); // the field types are checked by writeModelJson's validation
 console.log(`packaged ${out} (T = ${T}${size ? `, size ${size}` : ''}${stepRule ? `, step rule ${stepRule}` : ''}, ${values.weights} weights)`);

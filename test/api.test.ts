@@ -73,6 +73,7 @@ describe('loadModel / model.inpaint / inpaint', () => {
     expect(await code(inpaint(new Uint8Array(0), mask, RUN))).toBe('BAD_INPUT');
     expect(await code(inpaint(new Uint8Array([1, 2, 3, 4]), mask, { ...RUN, checkpoints: NETS, T: 10 }))).toBe('BAD_INPUT');
     expect(await code(inpaint(photo, mask, { ...RUN, seed: -1 }))).toBe('BAD_OPTION');
+    expect(await code(inpaint(photo, mask, { ...RUN, size: 5000 }))).toBe('BAD_OPTION'); // window size bounded (16-4096)
     expect(await code(loadModel(join(dir, 'no-such-model')))).toBe('BAD_CHECKPOINT');
     expect(await code(loadModel(dir))).toBe('BAD_CHECKPOINT'); // a folder without networks
     expect(await code(loadModel(NETS, { seed: 1 } as never))).toBe('BAD_OPTION');

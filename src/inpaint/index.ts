@@ -7,7 +7,7 @@ import type { ImageInput, RasterImage } from '../image/io.js';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
-import { checkpointDirs, loadModel, type Model } from '../model/checkpoints.js';
+import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model } from '../model/checkpoints.js';
 import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
@@ -175,7 +175,7 @@ const OPTION_CHECKS = {
     return null;
   },
   structure: oneOf(STRUCTURE_GUIDES),
-  size: intAtLeast(16),
+  size: (v) => (isInt(v) && v >= MIN_SIZE && v <= MAX_SIZE ? null : `must be an integer from ${MIN_SIZE} to ${MAX_SIZE}`),
   executor: oneOf(EXECUTOR_NAMES),
   precision: oneOf(PRECISIONS),
   onProgress: isFunction,
@@ -210,7 +210,6 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   checkOptions(options);
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
-  if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 16)) throw new Error(`size must be an integer >= 16 (got ${options.size})`);
   // the pixel limit is checked from the header, before a file is decoded; in-memory images are held to it too
   const maxMegapixels = options.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS;
   const img = await loadImage(image, 'image', { maxMegapixels });

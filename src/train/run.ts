@@ -13,7 +13,8 @@ import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { loadCheckpoint } from '../weights/statedict.js';
-import { checkWeights } from '../nn/models.js';
+import { checkWeights, paramSpec } from '../nn/models.js';
+import { writeModelJson } from '../model/checkpoints.js';
 import { createTrainer, trainStep, type NetTrainer, type TrainExecutor } from './trainer.js';
 import { MultiStepLR } from './lr.js';
 import { ADAM_DISC, ADAM_UNET } from './adam.js';
@@ -285,7 +286,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   } else {
     if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
     cleanStaleTemps(opts.out, log);
-    weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
+    // names and shapes are checked from the file's headers before its data is read
+    weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init, { expect: paramSpec(cfg.kind, cfg.net), what: cfg.init }), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
     // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv
     if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0') {
       for (const k of ['final_conv.weight', 'final_conv.bias']) {
@@ -295,7 +297,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     }
   }
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
-  writeJsonAtomic(join(opts.out, 'model.json'), {
+  writeModelJson(opts.out, {
     T: cfg.T, kind: cfg.kind, config: cfg.net,
     ...(cfg.kind !== 'structure' ? { fill: cfg.fill ?? 'zero' } : {}),
     ...(cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' ? { prediction: 'x0' } : {}),

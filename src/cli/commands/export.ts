@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDirs, loadModel } from '../../model/checkpoints.js';
 import { NET_KINDS } from '../../nn/models.js';
@@ -7,7 +7,7 @@ import type { NetKind } from '../../exec/types.js';
 import { describeModel, exportOnnx, PRECISIONS, type ModelDesc, type Precision } from '../../exec/onnx/export.js';
 import { calibrateRanges, syntheticCalibrationInputs } from '../../exec/onnx/calibrate.js';
 import { sessionOptions } from '../../exec/onnx/executor.js';
-import { checkOutputDir } from '../../util/files.js';
+import { checkOutputDir, writeFileAtomic } from '../../util/files.js';
 
 /** "256" or "256x384" (height x width) */
 export function parseSize(s: string): { height: number; width: number } {
@@ -64,7 +64,7 @@ export function register(program: Command): void {
           bytes = exportOnnx(kind, model.configs[kind], model.weights[kind], shape, { precision });
         }
         const file = `${kind}.onnx`;
-        writeFileSync(join(o.out, file), bytes);
+        writeFileAtomic(join(o.out, file), bytes);
         nets[kind] = { file, source: model.files[kind], bytes: bytes.byteLength, ...describeModel(kind, model.configs[kind], shape), ...(precision === 'fp32' ? {} : { precision }) };
         console.log(`${kind.padEnd(13)} -> ${join(o.out, file)}  ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       }
@@ -77,7 +77,7 @@ export function register(program: Command): void {
         note: 'fixed-shape graphs: inputs are NCHW float32, t holds the integer diffusion step of each sample as float32; U-Nets predict the noise, the discriminator a score per sample',
         networks: nets,
       };
-      writeFileSync(join(o.out, 'onnx.json'), JSON.stringify(info, null, 2) + '\n');
+      writeFileAtomic(join(o.out, 'onnx.json'), JSON.stringify(info, null, 2) + '\n');
       console.log(`wrote ${join(o.out, 'onnx.json')}`);
     });
 }
