@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, deflateRawSync } from 'node:zlib';
-import { zipSync } from 'fflate';
+import { bytes, enc, f32bytes, P, pthZip, u16, u32 } from './pickle.js';
 import { encodeSafetensors, parseNpy, readPth, readSafetensors, loadCheckpoint, type StateDict } from '../src/weights/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,40 +75,6 @@ function expectOneLine(msg: string | null, re: RegExp): void {
   expect(msg!).not.toContain('\n');
 }
 
-// --- a tiny pickle assembler (as in weights.test.ts) ---------------------------------------------
-const enc = new TextEncoder();
-type Chunk = number[] | Uint8Array | string;
-function bytes(...chunks: Chunk[]): Uint8Array {
-  const parts = chunks.map((c) => (typeof c === 'string' ? enc.encode(c) : Uint8Array.from(c)));
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) out.set(p, (o += p.length) - p.length);
-  return out;
-}
-const u16 = (n: number) => [n & 255, (n >> 8) & 255];
-const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255];
-const P = {
-  proto: [0x80, 2],
-  global: (m: string, n: string) => bytes('c', `${m}\n${n}\n`),
-  str: (s: string) => bytes('X', u32(enc.encode(s).length), s),
-  int: (n: number) => bytes('J', u32(n >>> 0)),
-  tuple: (...items: Uint8Array[]) => bytes('(', ...items, 't'),
-  od: () => bytes(P.global('collections', 'OrderedDict'), ')', 'R'),
-  tensor: (key: string, numel: number, offset: number, size: number[], stride: number[], storage = 'FloatStorage') =>
-    bytes(
-      P.global('torch._utils', '_rebuild_tensor_v2'),
-      '(',
-      P.tuple(P.str('storage'), P.global('torch', storage), P.str(key), P.str('cpu'), P.int(numel)),
-      'Q',
-      P.int(offset),
-      P.tuple(...size.map(P.int)),
-      P.tuple(...stride.map(P.int)),
-      [0x89],
-      P.od(),
-      't',
-      'R',
-    ),
-};
 interface PthTensor {
   key: string;
   storage: string;
@@ -123,12 +89,6 @@ function statePkl(tensors: PthTensor[]): Uint8Array {
   const items = tensors.map((t) => bytes(P.str(t.key), P.tensor(t.storage, t.numel, t.offset ?? 0, t.shape, t.stride ?? contiguous(t.shape), t.kind)));
   return bytes(P.proto, P.od(), '(', ...items, 'u', '.');
 }
-function pthZip(stem: string, pkl: Uint8Array, storages: Record<string, Uint8Array> = {}): Uint8Array {
-  const files: Record<string, Uint8Array> = { [`${stem}/data.pkl`]: pkl, [`${stem}/version`]: enc.encode('3\n') };
-  for (const [k, v] of Object.entries(storages)) files[`${stem}/data/${k}`] = v;
-  return zipSync(files, { level: 0 });
-}
-const f32bytes = (v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
 
 /** A zip written by hand, so the declared sizes and the compression method can lie. */
 interface RawEntry {

@@ -17,6 +17,7 @@ import {
   type StateDict,
 } from '../src/weights/index.js';
 import { fixture } from './fixtures.js';
+import { bytes, enc, f32bytes, P, pthZip } from './pickle.js';
 
 const FIX = fixture('parity');
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8'));
@@ -27,45 +28,6 @@ const numelOf = (sd: StateDict, filter: (k: string) => boolean = () => true) =>
 
 const specOf = (sd: StateDict): ParamSpec => new Map([...sd].map(([k, t]) => [k, [...t.shape]]));
 
-// --- a tiny hand-written pickle assembler for crafted checkpoints -----------------------------
-const enc = new TextEncoder();
-type Chunk = number[] | Uint8Array | string;
-function bytes(...chunks: Chunk[]): Uint8Array {
-  const parts = chunks.map((c) => (typeof c === 'string' ? enc.encode(c) : Uint8Array.from(c)));
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) out.set(p, (o += p.length) - p.length);
-  return out;
-}
-const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255];
-const P = {
-  proto: [0x80, 2],
-  global: (m: string, n: string) => bytes('c', `${m}\n${n}\n`),
-  str: (s: string) => bytes('X', u32(enc.encode(s).length), s),
-  int: (n: number) => bytes('J', u32(n >>> 0)),
-  tuple: (...items: Uint8Array[]) => bytes('(', ...items, 't'),
-  od: () => bytes(P.global('collections', 'OrderedDict'), ')', 'R'),
-  tensor: (key: string, numel: number, offset: number, size: number[], stride: number[], storage = 'FloatStorage') =>
-    bytes(
-      P.global('torch._utils', '_rebuild_tensor_v2'),
-      '(',
-      P.tuple(P.str('storage'), P.global('torch', storage), P.str(key), P.str('cpu'), P.int(numel)),
-      'Q',
-      P.int(offset),
-      P.tuple(...size.map(P.int)),
-      P.tuple(...stride.map(P.int)),
-      [0x89],
-      P.od(),
-      't',
-      'R',
-    ),
-};
-function pthZip(stem: string, pkl: Uint8Array, storages: Record<string, Uint8Array> = {}): Uint8Array {
-  const files: Record<string, Uint8Array> = { [`${stem}/data.pkl`]: pkl, [`${stem}/version`]: enc.encode('3\n') };
-  for (const [k, v] of Object.entries(storages)) files[`${stem}/data/${k}`] = v;
-  return zipSync(files, { level: 0 });
-}
-const f32bytes = (v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
 
 describe('readPth on the fixture checkpoints', () => {
   const nets = manifest.groups.nets.weights as Record<string, { file: string; n_params: number; n_state_dict_entries: number; buffers: string[] }>;
