@@ -255,6 +255,9 @@ describe('autodiff: Conv', () => {
   T('1×1 stride 2 (ConvTranspose, output_padding 1)', conv([2, 3, 6, 7], [4, 3, 1, 1], { stride: 2 }, false, { has: ['ConvTranspose'] }));
   T('3×3 pad 1 with bias', conv([2, 3, 5, 7], [4, 3, 3, 3], { pad: 1 }, true, { has: ['ConvTranspose'] }));
   T('3×3 no padding', conv([2, 3, 5, 7], [2, 3, 3, 3], {}));
+  // dw has 16·32·9 = 4608 ≥ 4096 values: its batch sum is a ones·X MatMul, not a ReduceSum
+  T('3×3 wide: the weight gradient\'s batch sum as a MatMul', conv([2, 32, 4, 5], [16, 32, 3, 3], { pad: 1 }, false, { not: ['ReduceSum'] }));
+  T('3×3 narrow: the weight gradient\'s batch sum stays a ReduceSum', conv([2, 3, 4, 5], [4, 3, 3, 3], { pad: 1 }, false, { has: ['ReduceSum'] }));
   T('7×7 pad 3', conv([2, 2, 7, 5], [3, 2, 7, 7], { pad: 3 }));
   T('4×4 stride 2 pad 1 (odd H)', conv([2, 3, 7, 6], [4, 3, 4, 4], { stride: 2, pad: 1 }));
   T('3×3 stride 2 pad 1, output_padding (1, 0)', conv([2, 3, 8, 7], [4, 3, 3, 3], { stride: 2, pad: 1 }));

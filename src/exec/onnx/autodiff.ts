@@ -43,6 +43,9 @@ export interface GradientResult {
   unused: string[];
 }
 
+/** Below this many summed-into values a leading-axis ReduceSum stays a ReduceSum. */
+const LEADING_SUM_MATMUL_MIN = 4096;
+
 export class ReverseMode {
   private readonly contribs = new Map<string, Contribution[]>();
 
@@ -80,6 +83,15 @@ export class ReverseMode {
       if (!axes.includes(i)) shape.push(d);
       else if (keep) shape.push(1);
     });
+    // a sum over leading axes (the batch of a weight gradient) as ones·X: ORT's ReduceSum over a
+    // leading axis is ≈ 3× slower than this GEMV (measured on [4, 128, 1728])
+    const sorted = [...axes].sort((a, b) => a - b);
+    const lead = sorted.every((a, i) => a === i) ? x.shape.slice(0, sorted.length).reduce((a, b) => a * b, 1) : 0;
+    const rest = lead > 0 ? x.shape.slice(sorted.length).reduce((a, b) => a * b, 1) : 0;
+    if (lead > 1 && rest >= LEADING_SUM_MATMUL_MIN) {
+      const ones = this.g.constF32(new Float32Array(lead).fill(1), [1, lead]);
+      return this.reshape(this.node('MatMul', [ones, this.reshape(x, [lead, rest])], [1, rest]), shape);
+    }
     return this.node('ReduceSum', [x, this.i64(axes)], shape, { keepdims: keep ? 1 : 0 });
   }
   private zeros(shape: readonly number[]): Sym {
