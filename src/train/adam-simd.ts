@@ -17,7 +17,7 @@
 // WebAssembly opcodes used below (core + the fixed-width SIMD proposal, now standard)
 const SIMD = 0xfd;
 const op = {
-  localGet: 0x20, localSet: 0x21, localTee: 0x22, i32Const: 0x41, i32Add: 0x6a, i32LtU: 0x49, i32Shl: 0x74,
+  localGet: 0x20, localSet: 0x21, i32Const: 0x41, i32Add: 0x6a, i32LtU: 0x49, i32Shl: 0x74,
   block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, i32Eqz: 0x45, void: 0x40,
 };
 // SIMD sub-opcodes (LEB128 u32)

@@ -67,7 +67,13 @@ export class Adam {
     if (this.simd || this.step > 0 || this.m.size > 0 || process.env.STRDIFFUSION_ADAM === 'scalar') return params;
     const simd = AdamSimd.create();
     if (!simd) return params;
-    const { p, m, v } = simd.reserve(params);
+    let views: ReturnType<AdamSimd['reserve']>;
+    try {
+      views = simd.reserve(params);
+    } catch {
+      return params; // more than a WebAssembly memory holds (4 GiB): the scalar code runs
+    }
+    const { p, m, v } = views;
     for (const [k, a] of m) this.m.set(k, a);
     for (const [k, a] of v) this.v.set(k, a);
     this.simd = simd;
