@@ -63,10 +63,15 @@ export function linearAttention<T>(ctx: NetContext<T>, prefix: string, x: T): T 
   const heads = 4;
   const dh = 32;
   const N = H * W;
-  const qkv = ops.conv2d(x, ctx.p.get(`${prefix}.to_qkv.weight`), null, {});
-  // [B, 3*heads*dh, H, W] -> [B, 3, heads, dh, N]: channel c = (which*heads + h)*dh + d
-  const r = ops.reshape(qkv, [B, 3, heads, dh, N]);
-  const part = (i: number) => ops.reshape(ops.slice(r, [0, i, 0, 0, 0], [B, 1, heads, dh, N]), [B * heads, dh, N]);
+  // to_qkv's output channel c = (which*heads + h)*dh + d. Each of q, k, v is its own 1×1 conv with
+  // a slice of the weight (the same products and sums as one conv): slicing the small weight rather
+  // than the wide activation saves a copy of [B, 384, N] forward and its gradient's Concat backward.
+  const wqkv = ctx.p.get(`${prefix}.to_qkv.weight`);
+  const C = ops.shape(wqkv)[1]!;
+  const part = (i: number) => {
+    const w = ops.slice(wqkv, [i * heads * dh, 0, 0, 0], [heads * dh, C, 1, 1]);
+    return ops.reshape(ops.conv2d(x, w, null, {}), [B * heads, dh, N]);
+  };
   let q = ops.softmax(part(0), 1);
   let k = ops.softmax(part(1), 2);
   const v = ops.div(part(2), ops.scalar(N));
