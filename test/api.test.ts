@@ -74,6 +74,9 @@ describe('loadModel / model.inpaint / inpaint', () => {
     expect(await code(inpaint(new Uint8Array([1, 2, 3, 4]), mask, { ...RUN, checkpoints: NETS, T: 10 }))).toBe('BAD_INPUT');
     expect(await code(inpaint(photo, mask, { ...RUN, seed: -1 }))).toBe('BAD_OPTION');
     expect(await code(inpaint(photo, mask, { ...RUN, size: 5000 }))).toBe('BAD_OPTION'); // window size bounded (16-4096)
+    const all = { ...mask, data: new Uint8Array(W * H).fill(255) };
+    expect(await code(inpaint(photo, all, { ...RUN, checkpoints: NETS, T: 10 }))).toBe('BAD_INPUT'); // no known pixel
+    expect(await code(inpaint(photo, { ...mask, width: H, height: W }, { ...RUN, checkpoints: NETS, T: 10 }))).toBe('BAD_INPUT'); // mask of another size
     expect(await code(loadModel(join(dir, 'no-such-model')))).toBe('BAD_CHECKPOINT');
     expect(await code(loadModel(dir))).toBe('BAD_CHECKPOINT'); // a folder without networks
     expect(await code(loadModel(NETS, { seed: 1 } as never))).toBe('BAD_OPTION');

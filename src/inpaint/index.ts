@@ -222,12 +222,12 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     warn('the mask has no hole: nothing to inpaint, the output equals the input');
     return { image: { ...img, data: img.data.slice() }, window: null, holePixels: 0, seconds: (performance.now() - t0) / 1000 };
   }
-  if (nHoles === holes.length) throw new Error('the mask covers the whole image: there is no known pixel to inpaint from');
+  if (nHoles === holes.length) throw bad('BAD_INPUT', 'the mask covers the whole image: there is no known pixel to inpaint from');
   const { model, runners } = await loadInpaintModel(options);
   const size = options.size ?? model.size ?? 256;
   const plan = planWindow(holeBox(holes, img.width, img.height)!, img.width, img.height, size);
   const { rgb, mask: m } = windowInputs(img, holes, plan);
-  if (m.every((v) => v === 0)) throw new Error('the hole fills the whole model window: there is no known context');
+  if (m.every((v) => v === 0)) throw bad('BAD_INPUT', 'the hole fills the whole model window: there is no known context');
   const { gray, edge } = structureOf(rgb, size, size, 2);
   const sde = new IRSDE({ T: model.T });
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));

@@ -3,6 +3,7 @@
  * networks use the official convention m = 1 known, m = 0 hole (see README).
  */
 import { maxValue, type RasterImage } from '../image/raster.js';
+import { StrDiffusionError } from '../util/errors.js';
 
 export interface MaskOptions {
   /** the mask marks the KNOWN region instead of the hole */
@@ -43,7 +44,7 @@ export function resizeNearestHoles(src: Uint8Array, H: number, W: number, oh: nu
 export function loadHoles(m: RasterImage, W: number, H: number, opts: MaskOptions = {}): Uint8Array {
   let holes = holesFromRaster(m);
   if (m.width !== W || m.height !== H) {
-    if (!opts.resizeMask) throw new Error(`mask is ${m.width}x${m.height} but the image is ${W}x${H} (use --resize-mask / resizeMask to scale it)`);
+    if (!opts.resizeMask) throw new StrDiffusionError('BAD_INPUT', `mask is ${m.width}x${m.height} but the image is ${W}x${H} (use --resize-mask / resizeMask to scale it)`);
     holes = resizeNearestHoles(holes, m.height, m.width, H, W);
   }
   if (opts.invertMask) for (let i = 0; i < holes.length; i++) holes[i] = 1 - holes[i]!;
