@@ -50,6 +50,19 @@ describe('strdiffusion inpaint (CLI)', () => {
     expect(readdirSync(join(dir, 'outdir')).sort()).toEqual(['a.png', 'b.png']);
   });
 
+  it('batch: a mask kept among the images is not inpainted as an image (one --mask file, or a_mask.png beside a.png)', () => {
+    const mixed = join(dir, 'mixed');
+    mkdirSync(mixed);
+    copyFileSync(join(dir, 'in', 'a.png'), join(mixed, 'a.png'));
+    copyFileSync(join(dir, 'masks', 'a.png'), join(mixed, 'a_mask.png'));
+    const one = cli('inpaint', '--image', mixed, '--mask', join(mixed, 'a_mask.png'), '--out', join(dir, 'mixed-one'), ...FAST);
+    expect(one.status, one.err).toBe(0);
+    expect(readdirSync(join(dir, 'mixed-one'))).toEqual(['a.png']);
+    const byName = cli('inpaint', '--image', mixed, '--mask', mixed, '--out', join(dir, 'mixed-named'), ...FAST);
+    expect(byName.status, byName.err).toBe(0);
+    expect(readdirSync(join(dir, 'mixed-named'))).toEqual(['a.png']);
+  });
+
   it('bad input: one clear line, exit code 1, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [['--image', join(dir, 'nope.png'), '--mask', join(dir, 'mask.png')], /^strdiffusion: image not found: /],

@@ -75,7 +75,11 @@ function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [s
   }
   const pairs: [string, string, string][] = [];
   const missing: string[] = [];
+  // a mask kept beside the images (one --mask file inside the folder, or a_mask.png next to a.png)
+  // is a mask, not one more image to inpaint
+  const maskFiles = new Set((maskIsDir ? [...masks.values()] : [mask]).map(realKey));
   for (const f of images) {
+    if (maskFiles.has(realKey(join(imageDir, f)))) continue;
     const m = maskIsDir ? masks.get(stem(f)) : mask;
     if (!m) missing.push(f);
     else pairs.push([join(imageDir, f), m, join(outDir, `${stem(f)}.png`)]);
