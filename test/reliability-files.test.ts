@@ -302,3 +302,20 @@ describe('output destinations are checked before computing; failed writes leave 
     expect(readdirSync(small)).toEqual([]);
   });
 });
+
+describe('temporary files of killed writers', () => {
+  it('the next atomic write to the same name removes a dead writer\'s temp file and keeps a live one\'s', async () => {
+    const { writeImageAtomic } = await import('../src/image/io.js');
+    const { writeFileAtomic } = await import('../src/util/files.js');
+    const d = mkdtempSync(join(tmpdir(), 'stale-'));
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // finished: no longer running
+    const live = process.ppid;
+    for (const pid of [dead, live]) {
+      writeFileSync(join(d, `.out.tmp-${pid}.png`), 'partial');
+      writeFileSync(join(d, `model.json.tmp-${pid}`), 'partial');
+    }
+    await writeImageAtomic(join(d, 'out.png'), { width: 2, height: 2, channels: 1, bitDepth: 8, data: new Uint8Array(4) });
+    writeFileAtomic(join(d, 'model.json'), '{}');
+    expect(readdirSync(d).sort()).toEqual(['.out.tmp-' + live + '.png', 'model.json', 'model.json.tmp-' + live, 'out.png'].sort());
+  });
+});

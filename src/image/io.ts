@@ -8,7 +8,7 @@ import type { Metadata, Sharp } from 'sharp';
 import { StrDiffusionError } from '../util/errors.js';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { replaceAtomically } from '../util/files.js';
+import { removeStaleTemps, replaceAtomically } from '../util/files.js';
 import type { RasterImage } from './raster.js';
 
 export { hasAlpha, maxValue, toRgbFloat, type RasterImage } from './raster.js';
@@ -196,7 +196,9 @@ export async function writeImageAtomic(path: string, img: RasterImage): Promise<
   const full = resolve(path);
   const ext = extname(full) || '.png';
   mkdirSync(dirname(full), { recursive: true });
-  const tmp = join(dirname(full), `.${basename(full, extname(full))}.tmp-${process.pid}${ext}`);
+  const prefix = `.${basename(full, extname(full))}.tmp-`;
+  removeStaleTemps(dirname(full), prefix, ext);
+  const tmp = join(dirname(full), `${prefix}${process.pid}${ext}`);
   await replaceAtomically(full, tmp, (t) => writeImage(t, img));
 }
 

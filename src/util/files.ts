@@ -4,8 +4,8 @@
  * removes its temporary file. Temporary names carry the writer's pid (`.NAME.tmp-PID…`,
  * `NAME.tmp-PID`) so leftovers of a killed process can be told from a live writer's.
  */
-import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Whether a process with this pid is running (a process we may not signal counts as running). */
 export function processAlive(pid: number): boolean {
@@ -75,6 +75,25 @@ export function writeError(e: unknown, path: string): Error {
   return out;
 }
 
+/**
+ * Remove `dir/<prefix><PID><suffix>` files left by writers that are no longer running (a killed
+ * inpaint or export); a live writer's temporary file is left alone.
+ */
+export function removeStaleTemps(dir: string, prefix: string, suffix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue;
+    const pid = name.slice(prefix.length, name.length - suffix.length);
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    rmSync(join(dir, name), { force: true, recursive: true });
+  }
+}
+
 /** The temporary name a file is written to before being renamed to `path` (same folder, same extension). */
 export function tempPathFor(path: string, ext = ''): string {
   return `${resolve(path)}.tmp-${process.pid}${ext}`;
@@ -97,6 +116,7 @@ export async function replaceAtomically(path: string, tmp: string, write: (tmp: 
 /** Write bytes or text atomically (temp file, fsync, rename); a failure leaves neither a temp file nor a partial `path`. */
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const tmp = tempPathFor(path);
+  removeStaleTemps(dirname(tmp), `${basename(resolve(path))}.tmp-`, '');
   const bytes = typeof content === 'string' ? Buffer.from(content) : content;
   let fd: number | undefined;
   try {
