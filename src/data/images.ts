@@ -5,6 +5,7 @@
 import sharp from 'sharp';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeImageAtomic } from '../image/io.js';
 
 /** Extensions accepted as training images (matched case-insensitively). */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'tif', 'tiff'] as const;
@@ -111,7 +112,5 @@ export async function saveChwPng(path: string, data: Float32Array | Uint8Array, 
       buf[i * C + c] = isU8 ? v : Math.min(255, Math.max(0, Math.round(v * 255)));
     }
   }
-  const img = sharp(buf, { raw: { width: W, height: H, channels: C as 1 | 3 } });
-  // without 'b-w', sharp writes a 1-channel raw buffer as an RGB PNG
-  await (C === 1 ? img.toColourspace('b-w') : img).png().toFile(path);
+  await writeImageAtomic(path, { width: W, height: H, channels: C as 1 | 3, bitDepth: 8, data: buf });
 }

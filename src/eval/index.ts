@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RasterImage } from '../image/io.js';
-import { writeImage } from '../image/io.js';
+import { writeImageAtomic } from '../image/io.js';
 import type { RatioRange } from '../data/masks.js';
 import { imageMetrics, PSNR_CAP, type ImageMetrics } from './metrics.js';
 import type { Method } from './methods.js';
@@ -175,7 +175,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
     const stem = `${fileSafe(pair.bucket.key)}_${pair.index}`;
     const cells: SampleCell[] = [];
     if (inGrid) {
-      await writeImage(join(sampleDir, `${stem}_input.png`), showHole(gt, pair.holes));
+      await writeImageAtomic(join(sampleDir, `${stem}_input.png`), showHole(gt, pair.holes));
       cells.push({ title: 'input (hole white)', file: `samples/${stem}_input.png`, caption: `${(pair.holeRatio * 100).toFixed(1)}% hole` });
     }
     for (const m of o.methods) {
@@ -197,13 +197,13 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
       const met = imageMetrics(out, gt, pair.holes);
       rec.results[m.name] = { ...met, seconds };
       if (inGrid) {
-        await writeImage(join(sampleDir, `${stem}_${fileSafe(m.name)}.png`), out);
+        await writeImageAtomic(join(sampleDir, `${stem}_${fileSafe(m.name)}.png`), out);
         cells.push({ title: m.name, file: `samples/${stem}_${fileSafe(m.name)}.png`, caption: `${met.psnr.toFixed(2)} dB / ${met.ssim.toFixed(3)}` });
       }
       o.onProgress?.(++done, total, `${m.name} ${pair.bucket.label}`);
     }
     if (inGrid) {
-      await writeImage(join(sampleDir, `${stem}_gt.png`), gt);
+      await writeImageAtomic(join(sampleDir, `${stem}_gt.png`), gt);
       cells.push({ title: 'ground truth', file: `samples/${stem}_gt.png` });
       samples.push({ bucket: pair.bucket.label, index: pair.index, image: pair.image, cells });
     }

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { writeImageAtomic } from '../image/io.js';
 
 export class TrajectoryRecorder {
   private frames: { t: number; y: Float32Array; x: Float32Array | null }[] = [];
@@ -31,8 +31,8 @@ export class TrajectoryRecorder {
       const tag = String(f.t).padStart(4, '0');
       const yf = join(dir, `texture_t${tag}.png`);
       const xf = join(dir, `structure_t${tag}.png`);
-      await sharp(rgb, { raw: { width: s, height: s, channels: 3 } }).png().toFile(yf);
-      await sharp(g, { raw: { width: s, height: s, channels: 1 } }).png().toFile(xf);
+      await writeImageAtomic(yf, { width: s, height: s, channels: 3, bitDepth: 8, data: rgb });
+      await writeImageAtomic(xf, { width: s, height: s, channels: 1, bitDepth: 8, data: g });
       files.push(yf, xf);
       tiles.push({ y: rgb, x: Buffer.from(Array.from(g, (v) => [v, v, v]).flat()) });
     }
@@ -45,7 +45,7 @@ export class TrajectoryRecorder {
       }
     });
     const stripFile = join(dir, 'strip.png');
-    if (tiles.length) await sharp(strip, { raw: { width: W, height: 2 * s, channels: 3 } }).png().toFile(stripFile);
+    if (tiles.length) await writeImageAtomic(stripFile, { width: W, height: 2 * s, channels: 3, bitDepth: 8, data: strip });
     files.push(stripFile);
     return files;
   }

@@ -360,7 +360,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
     diagHistory.push(entry);
     appendFileSync(diagPath, JSON.stringify(entry) + '\n');
-    writeFileSync(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
+    writeTextAtomic(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
   };
   const noise = new SeededNoise(streamSeed + 1);
   const metricsPath = join(opts.out, 'metrics.jsonl');
@@ -400,7 +400,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const stop = opts.shouldStop?.() ?? false;
       if (state.iteration % cfg.saveEvery === 0 || state.iteration === target || stop) {
         saveCheckpoint(opts.out, cfg, state, ema);
-        writeFileSync(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
+        writeTextAtomic(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
       }
       if (diagEvery > 0 && (state.iteration % diagEvery === 0 || (stop && diagHistory.length === 0))) await runDiagnostics();
       if (stop) break;
