@@ -131,6 +131,36 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
     await drain(srv);
   });
 
+  it('caps open event streams: past max-event-streams GET …/events gets 503 with Retry-After; a closed stream frees its place', async () => {
+    const own = await startServer({ port: 0, checkpoints: [NETS], size: 32, maxEventStreams: 2 });
+    const aborts: AbortController[] = [];
+    try {
+      const job = await (await fetch(`${own.url}api/jobs`, { method: 'POST', body: form(image, mask, { steps: '400', seed: '1' }) })).json();
+      const open = async () => {
+        const a = new AbortController();
+        aborts.push(a);
+        return fetch(`${own.url}api/jobs/${job.id}/events`, { signal: a.signal });
+      };
+      expect((await open()).status).toBe(200);
+      expect((await open()).status).toBe(200);
+      const third = await open();
+      expect(third.status).toBe(503);
+      expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await third.json()).error).toMatch(/too many open event streams \(2\)/);
+      aborts[0]!.abort();
+      let again = 503;
+      for (let i = 0; i < 100 && again === 503; i++) {
+        await sleep(20);
+        again = (await open()).status;
+      }
+      expect(again).toBe(200);
+    } finally {
+      for (const a of aborts) a.abort();
+      await drain(own);
+      await own.close();
+    }
+  });
+
   it('distinct steps values share a bounded number of model workers and run one job at a time', async () => {
     const ids: string[] = [];
     try {

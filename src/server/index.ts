@@ -50,6 +50,8 @@ export interface ServerOptions {
   maxWorkers?: number;
   /** result PNGs kept for clients, in bytes (default 512 MB; the newest is always kept) */
   maxResultBytes?: number;
+  /** event streams open at once; past it GET …/events answers 503 (default 64) */
+  maxEventStreams?: number;
   /** log one line per job to this function */
   log?: (msg: string) => void;
   webRoot?: string;
@@ -256,7 +258,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, stepRule: job.stepRule ?? model.stepRule, steps: job.T, width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
   }
 
+  // each open stream holds a socket and a subscription: bounded like the queue
+  const maxEventStreams = opts.maxEventStreams ?? 64;
+  let openStreams = 0;
+
   function events(req: IncomingMessage, res: ServerResponse, job: Job): void {
+    if (openStreams >= maxEventStreams) {
+      return sendError(res, 503, `too many open event streams (${maxEventStreams}); retry later or poll GET /api/jobs/${job.id}`, { 'Retry-After': '5' });
+    }
+    openStreams++;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
     let closed = false;
@@ -264,6 +274,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const end = () => {
       if (closed) return;
       closed = true;
+      openStreams--;
       clearInterval(ping);
       unsubscribe();
       res.end();
