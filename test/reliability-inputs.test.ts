@@ -278,3 +278,15 @@ describe('every --seed is a non-negative safe integer', () => {
     }
   });
 });
+
+describe('export: graph sizes are bounded', () => {
+  it('--size above 4096 on a side and --batch above 256 are refused with one line', () => {
+    const out = mkdtempSync(join(tmpdir(), 'export-bounds-'));
+    for (const [args, re] of [[['--size', '5000x64'], /--size must be at most 4096 on each side/], [['--batch', '1000'], /--batch must be at most 256/]] as const) {
+      const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/strdiffusion.js'), 'export', '--checkpoints', fixture('parity/nets'), '--out', join(out, 'x'), ...args], { encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});

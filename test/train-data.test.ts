@@ -398,6 +398,9 @@ describe('masks CLI', () => {
     const run = (...a: string[]) => mk().parseAsync(['node', 'strdiffusion', 'masks', '--out', join(root, 'cli-x'), ...a]);
     await expect(run('--count', '0')).rejects.toThrow(/--count must be a positive integer/);
     await expect(run('--count', 'abc')).rejects.toThrow(/--count must be a positive integer/);
+    // counts that size loops and images are bounded (issue #14 item 7's class of bug)
+    await expect(run('--count', '2000000')).rejects.toThrow(/--count must be at most 1000000/);
+    await expect(run('--count', '1', '--size', '5000')).rejects.toThrow(/--size must be at most 4096/);
     await expect(run('--count', '2', '--ratio', '0.4-0.3')).rejects.toThrow(/low end is above/);
     await expect(run('--count', '2', '--ratio', '0.3')).rejects.toThrow(/expected LO-HI/);
     await expect(run('--count', '2', '--ratio', '0.3-1.5')).rejects.toThrow(/inside \(0, 1\)/);

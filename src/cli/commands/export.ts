@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointDirs, loadModel } from '../../model/checkpoints.js';
+import { checkpointDirs, loadModel, MAX_SIZE } from '../../model/checkpoints.js';
+import { parseNumberOption } from '../args.js';
 import { NET_KINDS } from '../../nn/models.js';
 import type { NetKind } from '../../exec/types.js';
 import { describeModel, exportOnnx, PRECISIONS, type ModelDesc, type Precision } from '../../exec/onnx/export.js';
@@ -16,14 +17,12 @@ export function parseSize(s: string): { height: number; width: number } {
   const height = Number(m[1]);
   const width = Number(m[2] ?? m[1]);
   if (height < 1 || width < 1) throw new Error(`--size must be positive (got "${s}")`);
+  if (height > MAX_SIZE || width > MAX_SIZE) throw new Error(`--size must be at most ${MAX_SIZE} on each side (got "${s}")`);
   return { height, width };
 }
 
-function positiveInt(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${v}")`);
-  return n;
-}
+/** A batch beyond this builds graphs no machine here can run. */
+const MAX_EXPORT_BATCH = 256;
 
 export function register(program: Command): void {
   program
@@ -45,11 +44,11 @@ export function register(program: Command): void {
       if (!PRECISIONS.includes(o.precision as Precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${o.precision}")`);
       const precision = o.precision as Precision;
       const { height, width } = parseSize(o.size);
-      const batch = positiveInt('--batch', o.batch);
+      const batch = parseNumberOption(o.batch, 'batch', { positive: true, max: MAX_EXPORT_BATCH });
       const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];
       for (const k of kinds) if (!NET_KINDS.includes(k)) throw new Error(`--nets: unknown network "${k}" (expected ${NET_KINDS.join(', ')})`);
       checkOutputDir(o.out);
-      const model = loadModel(checkpointDirs(o.checkpoints), { T: o.T === undefined ? undefined : positiveInt('--T', o.T), kinds });
+      const model = loadModel(checkpointDirs(o.checkpoints), { T: o.T === undefined ? undefined : parseNumberOption(o.T, 'T', { positive: true }), kinds });
       mkdirSync(o.out, { recursive: true });
       const nets: Record<string, ModelDesc & { file: string; source: string; bytes: number }> = {};
       for (const kind of kinds) {

@@ -5,7 +5,7 @@ import { SeededNoise } from '../../util/noise.js';
 import { saveChwPng } from '../../data/images.js';
 import { generateMask, holeRatio, parseRatio } from '../../data/masks.js';
 import { checkOutputDir } from '../../util/files.js';
-import { parseSeed } from '../args.js';
+import { parseNumberOption, parseSeed } from '../args.js';
 
 export interface MasksCommandOptions {
   out: string;
@@ -16,15 +16,13 @@ export interface MasksCommandOptions {
   log?: (line: string) => void;
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer, got ${v}`);
-  return v;
-}
+/** More masks than this in one call is a typo, not a data set. */
+const MAX_COUNT = 1_000_000;
 
 /** Write `count` irregular masks as PNG (white = hole, black = known); returns the file paths. */
 export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
-  const count = positiveInt('count', o.count);
-  const size = positiveInt('size', o.size);
+  const count = parseNumberOption(String(o.count), 'count', { positive: true, max: MAX_COUNT });
+  const size = parseNumberOption(String(o.size), 'size', { positive: true });
   const range = parseRatio(o.ratio);
   const dir = resolve(o.out);
   checkOutputDir(o.out);
