@@ -84,14 +84,13 @@ export function renderHtml(res: EvalResults): string {
 }
 
 /** temp file + rename; a failed write (full disk) removes the temp file */
-const writeAtomic = (path: string, text: string): void => writeFileAtomic(path, text);
 
 export function writeReport(res: EvalResults, outDir: string): { markdown: string; html: string; json: string } {
   mkdirSync(outDir, { recursive: true });
   const paths = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html'), json: join(outDir, 'results.json') };
   // NaN (no hole, empty bucket) becomes null in JSON; everything else is a plain number
-  writeAtomic(paths.json, `${JSON.stringify(res, null, 2)}\n`);
-  writeAtomic(paths.markdown, renderMarkdown(res));
-  writeAtomic(paths.html, renderHtml(res));
+  writeFileAtomic(paths.json, `${JSON.stringify(res, null, 2)}\n`);
+  writeFileAtomic(paths.markdown, renderMarkdown(res));
+  writeFileAtomic(paths.html, renderHtml(res));
   return paths;
 }

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import type { Metadata, Sharp } from 'sharp';
-import { StrDiffusionError } from '../util/errors.js';
+import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { removeStaleTemps, replaceAtomically } from '../util/files.js';
@@ -13,10 +13,7 @@ import type { RasterImage } from './raster.js';
 
 export { hasAlpha, maxValue, toRgbFloat, type RasterImage } from './raster.js';
 
-
 export type ImageInput = string | RasterImage;
-
-
 
 /** The largest image, in megapixels, that the CLI, the library, eval and the server decode unless told otherwise. */
 export const DEFAULT_MAX_MEGAPIXELS = 50;
@@ -129,21 +126,35 @@ export async function loadImage(input: ImageInput, what = 'image', opts: ReadIma
   return input;
 }
 
-export function validateRaster(img: RasterImage, what = 'image'): void {
-  const { width, height, channels, data } = img;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new StrDiffusionError('BAD_INPUT', `${what}: invalid size ${width}x${height}`);
-  if (![1, 2, 3, 4].includes(channels)) throw new StrDiffusionError('BAD_INPUT', `${what}: unsupported channel count ${channels}`);
-  if (data.length !== width * height * channels) throw new StrDiffusionError('BAD_INPUT', `${what}: has ${data.length} samples, ${width}x${height}x${channels} needs ${width * height * channels}`);
+/**
+ * A raw raster must agree with its own header: positive integer size, 1–4 channels, sample type =
+ * bit depth, length = W x H x C. Callers from JavaScript can pass anything, so every field is
+ * checked, and a wrong one fails with one line naming it (not as a silently misread input).
+ */
+export function validateRaster(img: object, name = 'image'): asserts img is RasterImage {
+  const bad = (msg: string) => new StrDiffusionError('BAD_INPUT', msg);
+  const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+  const { width, height, channels, bitDepth, data } = img as Record<string, unknown>;
+  if (!(isInt(width) && isInt(height) && width > 0 && height > 0)) throw bad(`${name}.width and ${name}.height must be positive integers (got ${describeValue(width)} x ${describeValue(height)})`);
+  if (!(isInt(channels) && channels >= 1 && channels <= 4)) throw bad(`${name}.channels must be 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA) (got ${describeValue(channels)})`);
+  if (bitDepth !== 8 && bitDepth !== 16) throw bad(`${name}.bitDepth must be 8 or 16 (got ${describeValue(bitDepth)})`);
+  // by tag, not instanceof: typed arrays from another realm (vm, some worker set-ups) count too; a Buffer is a Uint8Array
+  const type = bitDepth === 16 ? 'Uint16Array' : 'Uint8Array';
+  const tag = ArrayBuffer.isView(data) ? (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] : undefined;
+  if (tag !== type) throw bad(`${name}.data must be a ${type} for bitDepth ${bitDepth} (got ${describeValue(data)})`);
+  const n = (data as Uint8Array | Uint16Array).length;
+  if (n !== width * height * channels) throw bad(`${name}.data has ${n} samples, but width x height x channels = ${width}x${height}x${channels} needs ${width * height * channels}`);
 }
 
-/** The extensions writeImage encodes (a path without extension is written as PNG). */
-export const OUTPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'] as const;
+/** The extensions writeImage encodes, and their formats (a path without extension is written as PNG). */
+const EXTENSION_FORMATS = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.tif': 'tiff', '.tiff': 'tiff' } as const;
+const OUTPUT_EXTENSIONS = Object.keys(EXTENSION_FORMATS) as (keyof typeof EXTENSION_FORMATS)[];
 
 /** Throws unless writeImage can encode `path`'s extension; `what` (e.g. '--out') prefixes the message. */
 export function checkOutputExtension(path: string, what?: string): void {
   const ext = extname(path).toLowerCase();
-  if (ext === '' || (OUTPUT_EXTENSIONS as readonly string[]).includes(ext)) return;
-  throw new StrDiffusionError('BAD_OPTION', `${what ? `${what}: ` : ''}cannot write ${ext} files: ${path} (use .png, .jpg, .jpeg, .webp, .tif or .tiff)`);
+  if (ext === '' || Object.hasOwn(EXTENSION_FORMATS, ext)) return;
+  throw new StrDiffusionError('BAD_OPTION', `${what ? `${what}: ` : ''}cannot write ${ext} files: ${path} (use ${OUTPUT_EXTENSIONS.slice(0, -1).join(', ')} or ${OUTPUT_EXTENSIONS.at(-1)})`);
 }
 
 /** The formats encodeImage writes (by file extension in writeImage). */
@@ -151,12 +162,7 @@ export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'tiff'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 function formatOfExtension(ext: string): ImageFormat {
-  switch (ext) {
-    case '.jpg': case '.jpeg': return 'jpeg';
-    case '.webp': return 'webp';
-    case '.tif': case '.tiff': return 'tiff';
-    default: return 'png';
-  }
+  return Object.hasOwn(EXTENSION_FORMATS, ext) ? EXTENSION_FORMATS[ext as keyof typeof EXTENSION_FORMATS] : 'png';
 }
 
 /** A sharp pipeline that encodes `img` as `format`; 16 bit stays 16 bit in PNG/TIFF, WebP is lossless. */

@@ -4,7 +4,7 @@
  * back into the original image.
  */
 import type { ImageInput, RasterImage } from '../image/io.js';
-import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage } from '../image/io.js';
+import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
 import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model } from '../model/checkpoints.js';
@@ -134,20 +134,11 @@ const bad = (code: 'BAD_INPUT' | 'BAD_OPTION', msg: string) => new StrDiffusionE
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 
-/** A raw raster must agree with its own header: sample type = bit depth, length = W x H x C. */
+/** A path, or a raw raster that agrees with its own header (image/io.ts: validateRaster). */
 function checkImageArgument(v: unknown, name: 'image' | 'mask'): void {
   if (typeof v === 'string' && v !== '') return;
   if (!isObject(v)) throw bad('BAD_INPUT', `${name} must be a file path or a RasterImage {width, height, channels, bitDepth, data} (got ${describeValue(v)})`);
-  const { width, height, channels, bitDepth, data } = v;
-  if (!(isInt(width) && isInt(height) && width > 0 && height > 0)) throw bad('BAD_INPUT', `${name}.width and ${name}.height must be positive integers (got ${describeValue(width)} x ${describeValue(height)})`);
-  if (!(isInt(channels) && channels >= 1 && channels <= 4)) throw bad('BAD_INPUT', `${name}.channels must be 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA) (got ${describeValue(channels)})`);
-  if (bitDepth !== 8 && bitDepth !== 16) throw bad('BAD_INPUT', `${name}.bitDepth must be 8 or 16 (got ${describeValue(bitDepth)})`);
-  // by tag, not instanceof: typed arrays from another realm (vm, some worker set-ups) count too; a Buffer is a Uint8Array
-  const type = bitDepth === 16 ? 'Uint16Array' : 'Uint8Array';
-  const tag = ArrayBuffer.isView(data) ? (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] : undefined;
-  if (tag !== type) throw bad('BAD_INPUT', `${name}.data must be a ${type} for bitDepth ${bitDepth} (got ${describeValue(data)})`);
-  const n = (data as Uint8Array | Uint16Array).length;
-  if (n !== width * height * channels) throw bad('BAD_INPUT', `${name}.data has ${n} samples, but width x height x channels = ${width}x${height}x${channels} needs ${width * height * channels}`);
+  validateRaster(v, name);
 }
 
 type OptionCheck = (v: unknown) => string | null;

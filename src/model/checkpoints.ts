@@ -9,7 +9,8 @@ import { isOneOf, SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, type StepRule 
 
 const isStepRule = (v: unknown): v is StepRule => isOneOf(STEP_RULES, v);
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiscConfig, ModelConfigs, UNetConfig } from '../nn/config.js';
@@ -180,17 +181,8 @@ export function writeModelJson(dir: string, meta: ModelMeta): void {
   } catch (e) {
     throw new Error(`${p}: refusing to write: ${(e as Error).message}`);
   }
-  const tmp = `${p}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
-    renameSync(tmp, p);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(p, JSON.stringify(meta, null, 2) + '\n');
 }
-
-const readMeta = readModelJson;
 
 /** model.json fields that describe one training run's network rather than a model */
 const PER_RUN_FIELDS = ['kind', 'config', 'files'];
@@ -202,7 +194,7 @@ const PER_RUN_FIELDS = ['kind', 'config', 'files'];
  * `config` and `files` are dropped when several folders are merged. One folder: its model.json as is.
  */
 export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, string>>, fill?: Fill): ModelMeta {
-  const metas = dirs.map((d) => readMeta(d));
+  const metas = dirs.map((d) => readModelJson(d));
   if (metas.length === 1) return { ...metas[0]! };
   const merged: ModelMeta = {};
   for (const m of metas) for (const [k, v] of Object.entries(m)) if (!(k in merged) && !PER_RUN_FIELDS.includes(k)) merged[k] = v;
@@ -221,14 +213,14 @@ export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, st
 /** The prediction of the U-Net in `file`: from the model.json of the folder holding it. */
 function predictionOf(file: string, kind: 'structure' | 'texture', dirs: string[]): Prediction | undefined {
   const dir = dirs.find((d) => resolve(d) === resolve(dirname(file))) ?? dirname(file);
-  const meta = readMeta(dir);
+  const meta = readModelJson(dir);
   return typeof meta.prediction === 'object' && meta.prediction !== null ? meta.prediction[kind] : meta.prediction;
 }
 
 /** The window size the model was made for (`size` in the first model.json that has one). */
 export function modelWindowSize(dirs: string[]): number | undefined {
   for (const d of dirs) {
-    const s = existsSync(d) ? readMeta(d).size : undefined; // checked by readMeta: MIN_SIZE..MAX_SIZE
+    const s = existsSync(d) ? readModelJson(d).size : undefined; // checked by readModelJson: MIN_SIZE..MAX_SIZE
     if (s !== undefined) return s;
   }
   return undefined;
@@ -241,7 +233,7 @@ export function modelWindowSize(dirs: string[]): number | undefined {
  * (The structure network never sees μ, so its folder's value is only a fallback.)
  */
 export function modelFill(dirs: string[], files?: Partial<Record<NetKind, string>>): Fill {
-  const metas = dirs.map((d) => ({ dir: d, meta: existsSync(d) ? readMeta(d) : ({} as ModelMeta) }));
+  const metas = dirs.map((d) => ({ dir: d, meta: existsSync(d) ? readModelJson(d) : ({} as ModelMeta) }));
   const owners = new Set<string>();
   for (const k of ['texture', 'discriminator'] as NetKind[]) {
     const f = files?.[k];
@@ -272,7 +264,7 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     if (!existsSync(d)) throw new Error(`checkpoint folder not found: ${d}`);
     if (!statSync(d).isDirectory()) throw new Error(`checkpoint path is not a folder: ${d}`);
   }
-  const metas = new Map(dirs.map((d) => [d, readMeta(d)]));
+  const metas = new Map(dirs.map((d) => [d, readModelJson(d)]));
   const metaT = dirs.map((d) => metas.get(d)!.T).find((t) => t !== undefined);
   if (opts.T !== undefined && metaT !== undefined && opts.T !== metaT) {
     throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);

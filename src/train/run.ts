@@ -7,7 +7,7 @@
  * whatever `latest` says, so a kill (or a full disk) at any moment leaves a loadable checkpoint
  * and never blocks a later save; temporary folders of dead processes are removed at start.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
@@ -30,7 +30,8 @@ import type { UNetConfig } from '../nn/config.js';
 import { withLevelTables } from '../sde/prediction.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { refreshSpectralVectors } from '../nn/spectral.js';
-import { processAlive } from '../util/files.js';
+// writeFileAtomic keeps an error's code (ENOSPC), which diskError reads
+import { processAlive, writeFileAtomic } from '../util/files.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -85,25 +86,7 @@ export interface TrainRunOptions {
 const IDENTITY: (keyof RunConfig)[] = ['kind', 'net', 'T', 'size'];
 
 function writeJsonAtomic(path: string, value: unknown): void {
-  writeTextAtomic(path, JSON.stringify(value, null, 2) + '\n');
-}
-
-/** temp file, fsync, rename; a failure removes the temp file and rethrows (with its code, for diskError) */
-function writeTextAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeFileSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Make renames inside a folder durable (a no-op where folders cannot be fsynced). */
@@ -230,7 +213,7 @@ function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map
     rmSync(aside, { recursive: true, force: true });
     // the top-level weights are what `inpaint --checkpoints RUN_DIR` reads
     writeSafetensors(join(out, `${cfg.kind}.safetensors`), emaSd ?? weights, { kind: cfg.kind, iteration: String(state.iteration) });
-    writeTextAtomic(join(out, 'latest'), name);
+    writeFileAtomic(join(out, 'latest'), name);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     rmSync(latestTmp, { force: true });
@@ -281,7 +264,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     // a kill between a checkpoint's rename and the pointer's leaves `latest` behind: catch it up
     const latestFile = join(opts.out, 'latest');
     const resumeName = basename(resumeDir);
-    if (!existsSync(latestFile) || readFileSync(latestFile, 'utf8').trim() !== resumeName) writeTextAtomic(latestFile, resumeName);
+    if (!existsSync(latestFile) || readFileSync(latestFile, 'utf8').trim() !== resumeName) writeFileAtomic(latestFile, resumeName);
     weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
   } else {
     if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
@@ -360,7 +343,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
     diagHistory.push(entry);
     appendFileSync(diagPath, JSON.stringify(entry) + '\n');
-    writeTextAtomic(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
+    writeFileAtomic(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
   };
   const noise = new SeededNoise(streamSeed + 1);
   const metricsPath = join(opts.out, 'metrics.jsonl');
@@ -400,7 +383,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const stop = opts.shouldStop?.() ?? false;
       if (state.iteration % cfg.saveEvery === 0 || state.iteration === target || stop) {
         saveCheckpoint(opts.out, cfg, state, ema);
-        writeTextAtomic(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
+        writeFileAtomic(join(opts.out, 'loss.svg'), lossCurveSvg(history, `${cfg.kind} network`));
       }
       if (diagEvery > 0 && (state.iteration % diagEvery === 0 || (stop && diagHistory.length === 0))) await runDiagnostics();
       if (stop) break;
