@@ -10,6 +10,7 @@
  */
 import { makeSchedule, type Schedule, type ScheduleOptions } from './schedule.js';
 import type { NoiseSource } from '../util/noise.js';
+import { numel } from '../util/tensor.js';
 
 const fr = Math.fround;
 
@@ -39,11 +40,6 @@ export interface MarginalCoefs {
   std: number;
 }
 
-function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 export class IRSDE {
   readonly T: number;
@@ -132,7 +128,7 @@ export class IRSDE {
   }
 
   private check(name: string, shape: readonly number[], ...arrs: ArrayLike<number>[]): number {
-    const n = numelOf(shape);
+    const n = numel(shape);
     for (const a of arrs) {
       if (a.length !== n) throw new Error(`IRSDE.${name}: array of ${a.length} values, shape [${shape.join(', ')}] needs ${n}`);
     }
@@ -322,12 +318,12 @@ export function matchingLoss(
   shape: readonly number[],
   maskShape: readonly number[],
 ): number {
-  const n = numelOf(shape);
+  const n = numel(shape);
   if (pred.length !== n || target.length !== n) throw new Error(`matchingLoss: pred/target have ${pred.length}/${target.length} values, shape needs ${n}`);
   if (shape.length !== 4 || maskShape.length !== 4) throw new Error('matchingLoss: expects NCHW shapes');
   const [B, C, H, W] = shape as [number, number, number, number];
   const mc = maskShape[1]!;
-  if (maskShape[0] !== B || maskShape[2] !== H || maskShape[3] !== W || (mc !== 1 && mc !== C) || mask.length !== numelOf(maskShape)) {
+  if (maskShape[0] !== B || maskShape[2] !== H || maskShape[3] !== W || (mc !== 1 && mc !== C) || mask.length !== numel(maskShape)) {
     throw new Error(`matchingLoss: mask shape [${maskShape.join(', ')}] does not broadcast to [${shape.join(', ')}]`);
   }
   const hw = H * W;

@@ -2,6 +2,7 @@
  * Noise sources for the SDE steps. The official code draws with `torch.randn_like`; a port
  * either replays those draws from a recorded tape (parity) or uses its own seeded stream.
  */
+import { numel } from './tensor.js';
 // (no file access here: a recorded tape is read from disk by parity/tape.ts)
 
 export interface NoiseSource {
@@ -9,11 +10,6 @@ export interface NoiseSource {
   normal(shape: number[]): Float32Array;
 }
 
-function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 /**
  * xoshiro128** (seeded through splitmix32) with Box–Muller normals. Deterministic across
@@ -84,7 +80,7 @@ export class SeededNoise implements NoiseSource {
   }
 
   normal(shape: number[]): Float32Array {
-    const out = new Float32Array(numelOf(shape));
+    const out = new Float32Array(numel(shape));
     for (let i = 0; i < out.length; i++) out[i] = this.gauss();
     return out;
   }

@@ -16,7 +16,8 @@
 import { halfToFloat } from './safetensors.js';
 import { Inflate } from 'fflate';
 import type { CheckpointReader, StateDict, TensorHeader } from './types.js';
-import { checkFinite, float32View, LITTLE_ENDIAN, numelOf, openSource, type ByteSource } from './source.js';
+import { checkFinite, float32View, LITTLE_ENDIAN, openSource, type ByteSource } from './source.js';
+import { numel } from '../util/tensor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Python values as the VM sees them
@@ -295,7 +296,7 @@ function checkTensor(key: string, t: PyTensor, entry: string, label: string): vo
   if (!stride.every((d) => Number.isSafeInteger(d))) throw new Error(`${at} has an invalid stride ${fmt(stride)}`);
   if (stride.some((d) => d < 0)) throw new Error(`${at} has a negative stride (${fmt(stride)}); only non-negative strides are supported`);
   if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`${at} has an invalid storage offset ${offset}`);
-  const n = numelOf(shape);
+  const n = numel(shape);
   if (n > storage.numel) {
     throw new Error(`${at} has shape ${fmt(shape)} (${n} elements) but its storage "${entry}" holds ${storage.numel} ${storage.kind.name} elements`);
   }
@@ -587,7 +588,7 @@ function readTensors(tensors: Map<string, PyTensor>, storages: Map<string, { sto
  * other user, a copy of a contiguous range, or a strided gather (strides checked non-negative). */
 function gather(src: Float32Array, t: PyTensor, soleUser: boolean): Float32Array {
   const { shape, stride, offset } = t;
-  const n = numelOf(shape);
+  const n = numel(shape);
   let contiguous = true;
   for (let d = shape.length - 1, expect = 1; d >= 0; d--) {
     if (shape[d]! !== 1 && stride[d]! !== expect) contiguous = false;

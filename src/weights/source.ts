@@ -88,10 +88,3 @@ export function checkFinite(data: Float32Array, key: string, label: string): voi
     if (v - v !== 0) throw new Error(`checkpoint ${label}: tensor "${key}" holds a non-finite value (${v} at index ${i})`);
   }
 }
-
-/** element count of a shape (callers have checked the dimensions are non-negative integers) */
-export function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}

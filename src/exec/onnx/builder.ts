@@ -35,11 +35,8 @@ function bytesOf(a: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int3
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+export { numel } from '../../util/tensor.js';
+import { numel } from '../../util/tensor.js';
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
