@@ -8,6 +8,7 @@
  * tensor is then read once, into its own buffer, and refused if it holds NaN or infinity.
  */
 import { writeFileAtomic } from '../util/files.js';
+import { numel } from '../util/tensor.js';
 import type { F32Tensor } from '../util/tensor.js';
 import type { CheckpointReader, StateDict, TensorHeader } from './types.js';
 import { checkFinite, float32View, LITTLE_ENDIAN, openSource } from './source.js';
@@ -108,11 +109,11 @@ export function openSafetensors(pathOrBytes: string | Uint8Array, name?: string)
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`entry "${key}" has an invalid shape`);
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`entry "${key}" has invalid data_offsets`);
       const [begin, end] = offs as number[];
-      const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+      const count = numel(shape as number[]);
       if (end! < begin!) bad(`entry "${key}" has data_offsets [${begin}, ${end}] with end < begin`);
       if (end! > dataLen) bad(`entry "${key}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
-      if (end! - begin! !== numel * DTYPE_BYTES[dtype as string]!) {
-        bad(`entry "${key}" has ${end! - begin!} bytes, shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${numel * DTYPE_BYTES[dtype as string]!}`);
+      if (end! - begin! !== count * DTYPE_BYTES[dtype as string]!) {
+        bad(`entry "${key}" has ${end! - begin!} bytes, shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${count * DTYPE_BYTES[dtype as string]!}`);
       }
       entries.push({ key, dtype: dtype as string, shape: shape as number[], begin: begin!, end: end! });
     }
@@ -140,8 +141,7 @@ export function openSafetensors(pathOrBytes: string | Uint8Array, name?: string)
         try {
           const tensors: StateDict = new Map();
           for (const e of sorted) {
-            const numel = e.shape.reduce((a, b) => a * b, 1);
-            const data = decode(e.dtype, src.read(dataStart + e.begin, e.end - e.begin), numel);
+            const data = decode(e.dtype, src.read(dataStart + e.begin, e.end - e.begin), numel(e.shape));
             checkFinite(data, e.key, label);
             tensors.set(e.key, { shape: [...e.shape], data });
           }
@@ -180,9 +180,9 @@ export function encodeSafetensors(sd: StateDict, metadata?: Record<string, strin
   const tensors: F32Tensor[] = [];
   for (const [key, t] of sd) {
     if (key === '__metadata__') throw new Error('cannot write a tensor named "__metadata__" to safetensors');
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (numel !== t.data.length) throw new Error(`tensor "${key}": shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
-    const size = numel * 4;
+    const n = numel(t.shape);
+    if (n !== t.data.length) throw new Error(`tensor "${key}": shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
+    const size = n * 4;
     parts.push(`${JSON.stringify(key)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + size}]}`);
     offset += size;
     tensors.push(t);
