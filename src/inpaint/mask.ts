@@ -12,8 +12,18 @@ export interface MaskOptions {
   resizeMask?: boolean;
 }
 
-/** 1 = hole. A 0/1 mask counts non-zero as hole; otherwise luma >= half the range does
+/** What pixel `i` of a mask (C interleaved channels) is judged by: its luma when `colour`, else its grey value. */
+export function maskValue(data: ArrayLike<number>, i: number, C: number, colour: boolean): number {
+  return colour ? 0.299 * data[i * C]! + 0.587 * data[i * C + 1]! + 0.114 * data[i * C + 2]! : data[i * C]!;
+}
+
+/** Mask values >= this are hole: a 0/1 mask (peak <= 1) counts non-zero, any other half the range
  * (so anti-aliased or JPEG-compressed 0/255 masks are not full of speckle). */
+export function holeThreshold(peak: number, max: number): number {
+  return peak <= 1 ? 0.5 : max / 2;
+}
+
+/** 1 = hole, by maskValue against holeThreshold. */
 export function holesFromRaster(m: RasterImage): Uint8Array {
   const { width: W, height: H, channels: C, data } = m;
   const n = W * H;
@@ -21,11 +31,11 @@ export function holesFromRaster(m: RasterImage): Uint8Array {
   const luma = new Float64Array(n);
   let peak = 0;
   for (let i = 0; i < n; i++) {
-    const v = colour ? 0.299 * data[i * C]! + 0.587 * data[i * C + 1]! + 0.114 * data[i * C + 2]! : data[i * C]!;
+    const v = maskValue(data, i, C, colour);
     luma[i] = v;
     if (v > peak) peak = v;
   }
-  const thr = peak <= 1 ? 0.5 : maxValue(m) / 2;
+  const thr = holeThreshold(peak, maxValue(m));
   const holes = new Uint8Array(n);
   for (let i = 0; i < n; i++) holes[i] = luma[i]! >= thr ? 1 : 0;
   return holes;

@@ -6,10 +6,8 @@
  * grey, 16 bit stays 16 bit, alpha is kept) and encodes the result PNG there.
  */
 import sharp, { type Metadata } from 'sharp';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { formatMegapixels, writeImage, type RasterImage } from '../image/io.js';
+import { formatMegapixels } from '../image/io.js';
+import { holeThreshold, maskValue } from '../inpaint/mask.js';
 import { HttpError } from './errors.js';
 
 export const ACCEPTED_FORMATS = ['png', 'jpeg', 'webp'] as const;
@@ -66,10 +64,9 @@ let maskTurn: Promise<unknown> = Promise.resolve();
 const CHUNK = 1 << 20;
 
 /**
- * Whether the mask has a hole and a known pixel, by the rule of `holesFromRaster` (inpaint/mask.ts),
- * computed the same way: luma 0.299 R + 0.587 G + 0.114 B for colour masks, the grey value
- * otherwise; a 0/1 mask counts 1 as hole, any other counts values >= half the range. The decoded
- * samples are scanned in slices with a yield between them, so the event loop keeps running.
+ * Whether the mask has a hole and a known pixel, by the rule of `holesFromRaster` (the same
+ * maskValue and holeThreshold). The decoded samples are scanned in slices with a yield between
+ * them, so the event loop keeps running.
  */
 export function maskCoverage(buf: Buffer, info: UploadInfo, limits: ImageLimits): Promise<'none' | 'all' | 'some'> {
   const run = async (): Promise<'none' | 'all' | 'some'> => {
@@ -96,32 +93,18 @@ export function maskCoverage(buf: Buffer, info: UploadInfo, limits: ImageLimits)
     for (let start = 0; start < n; start += CHUNK) {
       const end = Math.min(n, start + CHUNK);
       for (let i = start; i < end; i++) {
-        const v = colour ? 0.299 * px[i * C]! + 0.587 * px[i * C + 1]! + 0.114 * px[i * C + 2]! : px[i * C]!;
+        const v = maskValue(px, i, C, colour);
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
       if (end < n) await new Promise((r) => setImmediate(r));
     }
-    const thr = hi <= 1 ? 0.5 : (sixteen ? 65535 : 255) / 2;
+    const thr = holeThreshold(hi, sixteen ? 65535 : 255);
     return hi < thr ? 'none' : lo >= thr ? 'all' : 'some';
   };
   const p = maskTurn.then(run, run);
   maskTurn = p.catch(() => {});
   return p;
-}
-
-let counter = 0;
-
-/** PNG bytes of a raster (through writeImage, so the CLI's format rules hold). Runs in the worker. */
-export async function encodePng(img: RasterImage): Promise<Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), 'strdiffusion-serve-'));
-  try {
-    const file = join(dir, `${process.pid}-${counter++}.png`);
-    await writeImage(file, img);
-    return readFileSync(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Small previews need no format rules: raw 8-bit pixels straight to PNG. */

@@ -5,8 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inpaint, loadInpaintModel } from '../inpaint/index.js';
-import { readImageBuffer } from '../image/io.js';
-import { encodePng } from './images.js';
+import { encodeImage, readImageBuffer } from '../image/io.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 
 class Cancelled extends Error {}
@@ -75,7 +74,7 @@ async function run(req: RunRequest): Promise<void> {
       },
     });
     // a copy with its own ArrayBuffer, so handing it over cannot detach a pooled buffer
-    const png = new Uint8Array(await encodePng(res.image));
+    const png = new Uint8Array(await encodeImage(res.image, 'png'));
     send({ type: 'done', jobId: req.jobId, png, width: res.image.width, height: res.image.height, holePixels: res.holePixels, seconds: res.seconds }, [png.buffer as ArrayBuffer]);
   } catch (e) {
     const cancelled = e instanceof Cancelled || Atomics.load(flag, 0) !== 0;
