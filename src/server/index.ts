@@ -28,7 +28,6 @@ import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, type Job } from './
 import { DEFAULT_MAX_MEGAPIXELS } from '../image/io.js';
 import type { ExecutorName } from '../exec/registry.js';
 
-export const SAMPLERS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
 
 export interface ServerOptions {
@@ -229,7 +228,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (!maskBuf || maskBuf.length === 0) throw new HttpError(400, 'missing the file "mask" (white = hole)');
     const seed = int(up.fields.get('seed'), 'seed', 0, 2 ** 31 - 1) ?? Math.floor(Math.random() * 2 ** 31);
     const sampler = (up.fields.get('sampler') || 'official') as SamplerVariant;
-    if (!SAMPLERS.includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLERS.join(', ')} (got "${sampler}")`);
+    if (!(SAMPLER_VARIANTS as readonly string[]).includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${sampler}")`);
     const stepRule = up.fields.get('stepRule') || undefined;
     if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
     const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
@@ -344,7 +343,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLERS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLER_VARIANTS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });

@@ -12,7 +12,7 @@
  * Every job keeps the latest event of each kind so a client that connects late (or reconnects) is
  * brought up to date at once.
  */
-import { progressOf } from '../inpaint/progress.js';
+import { progressOf, type InpaintProgress } from '../inpaint/progress.js';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import type { SamplerVariant, StepRule } from '../sampler/index.js';
@@ -343,7 +343,9 @@ export class JobManager {
   private async run(job: Job): Promise<void> {
     job.status = 'running';
     job.startedAt = Date.now();
-    this.emit(job, 'progress', { step: 0, T: job.T, t: job.T, stage: 'loading', elapsed: 0, eta: null });
+    // the documented progress fields, in their one type (resampling was missing from this event)
+    const loading: InpaintProgress = { step: 0, T: job.T, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
+    this.emit(job, 'progress', { ...loading });
     const w = this.workerFor(job.workerKey);
     let info: ModelInfo;
     try {

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDirs, loadModel, MAX_SIZE } from '../../model/checkpoints.js';
-import { parseNumberOption } from '../args.js';
+import { parseNumberOption, parsePrecision } from '../args.js';
 import { NET_KINDS } from '../../nn/models.js';
 import type { NetKind } from '../../exec/types.js';
-import { describeModel, exportOnnx, PRECISIONS, type ModelDesc, type Precision } from '../../exec/onnx/export.js';
+import { describeModel, exportOnnx, type ModelDesc } from '../../exec/onnx/export.js';
 import { calibrateRanges, syntheticCalibrationInputs } from '../../exec/onnx/calibrate.js';
 import { sessionOptions } from '../../exec/onnx/executor.js';
 import { checkOutputDir, writeFileAtomic } from '../../util/files.js';
@@ -41,8 +41,7 @@ export function register(program: Command): void {
       'fp32',
     )
     .action(async (o: { checkpoints?: string; out: string; size: string; batch: string; T?: string; nets?: string; precision: string }) => {
-      if (!PRECISIONS.includes(o.precision as Precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')} (got "${o.precision}")`);
-      const precision = o.precision as Precision;
+      const precision = parsePrecision(o.precision)!;
       const { height, width } = parseSize(o.size);
       const batch = parseNumberOption(o.batch, 'batch', { positive: true, max: MAX_EXPORT_BATCH });
       const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];

@@ -15,13 +15,12 @@ import { checkOutputDir, checkOutputFile } from '../../util/files.js';
 import { loadHoles } from '../../inpaint/mask.js';
 import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
-import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
+import { parseChoice, SAMPLER_VARIANTS } from '../../options.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { optionalNumber, parsePrecision, parseSeed, parseStepRule, STEP_RULE_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
-const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
 interface Opts {
   image: string;
@@ -133,7 +132,7 @@ export function register(program: Command): void {
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
     .option('--seed <n>', 'random seed (same seed -> same output)')
     .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
-    .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
+    .option('--sampler <variant>', `sampler: ${SAMPLER_VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
     .option('--step-rule <rule>', STEP_RULE_HELP)
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
@@ -147,7 +146,7 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'refuse larger images and masks (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
     .option('-q, --quiet', 'no progress bar')
     .action(async (o: Opts) => {
-      if (o.sampler !== undefined && !VARIANTS.includes(o.sampler as SamplerVariant)) throw new Error(`--sampler must be one of ${VARIANTS.join(', ')} (got "${o.sampler}")`);
+      if (o.sampler !== undefined) parseChoice(SAMPLER_VARIANTS, o.sampler, '--sampler');
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
       // the format follows the extension: refuse one that cannot be written before any work
