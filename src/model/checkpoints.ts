@@ -6,8 +6,6 @@
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
 import { isOneOf, SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, type StepRule } from '../options.js';
-
-const isStepRule = (v: unknown): v is StepRule => isOneOf(STEP_RULES, v);
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
@@ -138,15 +136,15 @@ export function validateModelMeta(meta: unknown): ModelMeta {
   const m = meta as ModelMeta;
   if (m.T !== undefined) checkT(m.T);
   if (m.size !== undefined) checkSize(m.size);
-  if (m.stepRule !== undefined && !isStepRule(m.stepRule)) {
+  if (m.stepRule !== undefined && !isOneOf(STEP_RULES, m.stepRule)) {
     throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(m.stepRule)})`);
   }
   const preds = m.prediction === undefined ? [] : typeof m.prediction === 'object' && m.prediction !== null ? Object.values(m.prediction) : [m.prediction];
   for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);
-  if (m.sampler !== undefined && !(SAMPLER_VARIANTS as readonly unknown[]).includes(m.sampler)) {
+  if (m.sampler !== undefined && !isOneOf(SAMPLER_VARIANTS, m.sampler)) {
     throw new Error(`sampler must be one of ${SAMPLER_VARIANTS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.sampler)})`);
   }
-  if (m.structureGuide !== undefined && !(STRUCTURE_GUIDES as readonly unknown[]).includes(m.structureGuide)) {
+  if (m.structureGuide !== undefined && !isOneOf(STRUCTURE_GUIDES, m.structureGuide)) {
     throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.structureGuide)})`);
   }
   if (m.fill !== undefined && !isFill(m.fill)) {
