@@ -6,7 +6,7 @@
  *
  * Mask convention, as in the CLI: white (or opaque, for a mask with alpha) marks the hole.
  */
-import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, encodeImage, readImageBuffer, writeImageAtomic, type ImageFormat, type RasterImage } from '../image/io.js';
+import { DEFAULT_MAX_MEGAPIXELS, encodeImage, readImageBuffer, writeImageAtomic, type ImageFormat, type RasterImage } from '../image/io.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { checkpointDirs } from '../model/checkpoints.js';
 import { inpaint as inpaintRaster, loadInpaintModel, releaseInpaintModel, type InpaintOptions, type InpaintResult } from './index.js';
@@ -54,10 +54,8 @@ async function toRaster(src: ImageSource, what: 'image' | 'mask', maxMegapixels:
   const raw = src as RawImage;
   const data = raw.data instanceof Uint8ClampedArray ? new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length) : raw.data;
   const bitDepth = raw.bitDepth ?? (data instanceof Uint16Array ? 16 : 8);
-  const img = { width: raw.width, height: raw.height, channels: raw.channels, bitDepth, data } as RasterImage;
-  // checked here too (the inner entry checks again): the size is known before any work
-  if (Number.isInteger(img.width) && Number.isInteger(img.height)) checkMegapixels(img.width, img.height, what, maxMegapixels);
-  return img;
+  // the inner entry checks it (fields, data type, pixel limit) before any work
+  return { width: raw.width, height: raw.height, channels: raw.channels, bitDepth, data } as RasterImage;
 }
 
 function withWriters(r: InpaintResult): Inpainting {
