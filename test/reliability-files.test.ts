@@ -12,9 +12,10 @@ import { trainRun, latestCheckpoint, type RunConfig } from '../src/train/run.js'
 import { FIXTURE } from '../src/nn/config.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { writeImage, type RasterImage } from '../src/image/io.js';
+import { fixture } from './fixtures.js';
 
 const ROOT = resolve(__dirname, '..');
-const NETS = resolve(ROOT, '../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 const root = mkdtempSync(join(tmpdir(), 'reliability-files-'));
 const data = join(root, 'images');
 const FAST = ['--checkpoints', NETS, '--steps', '10', '--size', '32', '-q'];

@@ -17,9 +17,11 @@ import { DEFAULT_MAX_MEGAPIXELS, readImage, readImageBuffer } from '../src/image
 import { holeCount, holesFromRaster } from '../src/inpaint/mask.js';
 import { inpaint } from '../src/inpaint/index.js';
 import { loadEvalImage } from '../src/eval/pairs.js';
+import { holeAt, photo, png } from './server-helpers.js';
+import { fixture } from './fixtures.js';
 
 const ROOT = resolve(__dirname, '..');
-const NETS = resolve(ROOT, '../shared/fixtures/parity/nets');
+const NETS = fixture('parity/nets');
 const dir = mkdtempSync(join(tmpdir(), 'reliability-server-'));
 
 // ---------- helpers ----------
@@ -57,14 +59,7 @@ function hugePng(W: number, H: number): Buffer {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
-async function png(W: number, H: number, C: 1 | 3, px: (x: number, y: number, c: number) => number): Promise<Buffer> {
-  const d = Buffer.alloc(W * H * C);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = px(x, y, c);
-  return sharp(d, { raw: { width: W, height: H, channels: C } }).png().toBuffer();
-}
 
-const photo = (x: number, y: number, c: number) => Math.round(127 + 100 * Math.sin((x + 13 * c) / 9) * Math.cos(y / 7));
-const holeAt = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) => (x >= x0 && x < x1 && y >= y0 && y < y1 ? 255 : 0);
 
 function form(image: Buffer, mask: Buffer, fields: Record<string, string> = {}): FormData {
   const f = new FormData();

@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { constants, deflateRawSync } from 'node:zlib';
 import { bytes, enc, f32bytes, P, pthZip, u16, u32 } from './pickle.js';
 import { encodeSafetensors, parseNpy, readPth, readSafetensors, loadCheckpoint, type StateDict } from '../src/weights/index.js';
+import { fixture } from './fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = resolve(ROOT, '../shared/fixtures/parity');
+const FIX = fixture('parity');
 const DEFAULT_MODEL = join(ROOT, 'models/default');
 const tmp = () => mkdtempSync(join(tmpdir(), 'reliability-weights-'));
 const MB = 2 ** 20;

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { fixture } from './fixtures.js';
+import { holeAt, photo, png } from './server-helpers.js';
 
 const NETS = fixture('parity/nets');
 // a long schedule for the fixture networks, so there is time to cancel and to queue behind it
@@ -17,19 +18,12 @@ interface Raw {
   data: Buffer;
 }
 
-async function png(W: number, H: number, C: 1 | 3 | 4, px: (x: number, y: number, c: number) => number): Promise<Buffer> {
-  const d = Buffer.alloc(W * H * C);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = px(x, y, c);
-  return sharp(d, { raw: { width: W, height: H, channels: C } }).png().toBuffer();
-}
 
 async function raw(buf: Buffer | ArrayBuffer): Promise<Raw> {
   const { data, info } = await sharp(Buffer.from(buf as ArrayBuffer)).raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: info.channels, data };
 }
 
-const photo = (x: number, y: number, c: number) => Math.round(127 + 100 * Math.sin((x + 13 * c) / 9) * Math.cos(y / 7));
-const holeAt = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) => (x >= x0 && x < x1 && y >= y0 && y < y1 ? 255 : 0);
 
 const blobPart = (x: Buffer | string) => (typeof x === 'string' ? x : new Uint8Array(x));
 
