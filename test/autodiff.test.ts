@@ -10,7 +10,7 @@ import { describe, it, expect } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, Sym } from '../src/exec/onnx/builder.js';
 import { SymOps } from '../src/exec/onnx/tracer.js';
-import { appendGradients } from '../src/exec/onnx/autodiff.js';
+import { appendGradients, weightGradLayout } from '../src/exec/onnx/autodiff.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -255,9 +255,23 @@ describe('autodiff: Conv', () => {
   T('1×1 stride 2 (ConvTranspose, output_padding 1)', conv([2, 3, 6, 7], [4, 3, 1, 1], { stride: 2 }, false, { has: ['ConvTranspose'] }));
   T('3×3 pad 1 with bias', conv([2, 3, 5, 7], [4, 3, 3, 3], { pad: 1 }, true, { has: ['ConvTranspose'] }));
   T('3×3 no padding', conv([2, 3, 5, 7], [2, 3, 3, 3], {}));
-  // dw has 16·32·9 = 4608 ≥ 4096 values: its batch sum is a ones·X MatMul, not a ReduceSum
-  T('3×3 wide: the weight gradient\'s batch sum as a MatMul', conv([2, 32, 4, 5], [16, 32, 3, 3], { pad: 1 }, false, { not: ['ReduceSum'] }));
-  T('3×3 narrow: the weight gradient\'s batch sum stays a ReduceSum', conv([2, 3, 4, 5], [4, 3, 3, 3], { pad: 1 }, false, { has: ['ReduceSum'] }));
+  // the weight gradient's three GEMM layouts (weightGradLayout), each with the batch sum it uses
+  const layoutCases: [string, number[], number[], { stride?: number; pad: number }, 'folded' | 'batched' | 'swapped', Partial<Case>][] = [
+    ['small map (L ≤ 256): the batch folded into one GEMM, no batch sum', [2, 3, 4, 5], [4, 3, 3, 3], { pad: 1 }, 'folded', { not: ['ReduceSum'] }],
+    ['larger map, few channels: per-sample dy·colsᵀ, batch sum a ReduceSum', [2, 3, 17, 16], [4, 3, 3, 3], { pad: 1 }, 'batched', { has: ['ReduceSum'] }],
+    // dw has 64·8·9 = 4608 ≥ 4096 values: its batch sum is a ones·X MatMul, not a ReduceSum
+    ['larger map, few input channels, wide dw: per-sample GEMMs, batch sum as a MatMul', [2, 8, 17, 16], [64, 8, 3, 3], { pad: 1 }, 'batched', { not: ['ReduceSum'] }],
+    ['larger map, ≥ 16 channels each side: cols·dyᵀ per sample', [2, 16, 17, 16], [16, 16, 3, 3], { pad: 1 }, 'swapped', { has: ['ReduceSum'] }],
+    ['larger map, stride 2, wide dw: cols·dyᵀ, batch sum as a MatMul', [2, 32, 34, 32], [16, 32, 3, 3], { stride: 2, pad: 1 }, 'swapped', { not: ['ReduceSum'] }],
+  ];
+  for (const [what, x, w, opts, layout, extra] of layoutCases) {
+    it(`3×3 weight-gradient layout for ${what} is "${layout}"`, () => {
+      const s = opts.stride ?? 1;
+      const L = Math.floor((x[2]! + 2 * opts.pad - 3) / s + 1) * Math.floor((x[3]! + 2 * opts.pad - 3) / s + 1);
+      expect(weightGradLayout(x[0]!, x[1]!, w[0]!, L)).toBe(layout);
+    });
+    T(`3×3 ${what}`, conv(x, w, opts, false, extra));
+  }
   T('7×7 pad 3', conv([2, 2, 7, 5], [3, 2, 7, 7], { pad: 3 }));
   T('4×4 stride 2 pad 1 (odd H)', conv([2, 3, 7, 6], [4, 3, 4, 4], { stride: 2, pad: 1 }));
   T('3×3 stride 2 pad 1, output_padding (1, 0)', conv([2, 3, 8, 7], [4, 3, 3, 3], { stride: 2, pad: 1 }));
