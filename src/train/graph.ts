@@ -13,6 +13,7 @@ import { objective, type ObjectiveTensors } from './loss-ops.js';
 import { GraphBuilder, type Sym } from '../exec/onnx/builder.js';
 import { SymOps } from '../exec/onnx/tracer.js';
 import { appendGradients } from '../exec/onnx/autodiff.js';
+import { blockConvs } from '../exec/onnx/nchwc.js';
 
 /** Parameters as graph inputs, created on first use; spectral weights W/σ with σ = uᵀWv in the graph. */
 class InputParams implements ParamStore<Sym> {
@@ -90,7 +91,10 @@ function dataInputs(kind: NetKind, cfg: NetConfig, s: TrainGraphShape): Map<stri
  * Trace the objective of `kind` and append its gradients. `paramShapes` is the network's
  * state_dict layout (key → shape); `dt` the SDE's step (a constant of the graph).
  */
-export function buildTrainGraph(kind: NetKind, cfg: NetConfig, paramShapes: ReadonlyMap<string, readonly number[]>, shape: TrainGraphShape, dt: number): TrainGraph {
+export function buildTrainGraph(
+  kind: NetKind, cfg: NetConfig, paramShapes: ReadonlyMap<string, readonly number[]>, shape: TrainGraphShape, dt: number,
+  opts: { nchwcBlockSize?: number } = {},
+): TrainGraph {
   const g = new GraphBuilder();
   const ops = new SymOps(g, 'fp32');
   const p = new InputParams(paramShapes, g, ops);
@@ -118,5 +122,7 @@ export function buildTrainGraph(kind: NetKind, cfg: NetConfig, paramShapes: Read
   });
   const withGrad = params.filter((k) => grads.has(k));
   for (const k of withGrad) g.output(grads.get(k)!, `grad:${k}`);
+  // onnxruntime-CPU only: blocked convs (see ../exec/onnx/nchwc.ts); the plain graph is what other providers run
+  blockConvs(g, opts.nchwcBlockSize ?? 1);
   return { bytes: g.toBytes({ graphName: `strdiffusion_${kind}_train` }), params, grads: withGrad, buffers, data, aux };
 }

@@ -14,6 +14,7 @@ import { withLevelTables } from '../sde/prediction.js';
 import { powerIteration } from '../nn/spectral.js';
 import { buildTrainGraph, type TrainGraph } from './graph.js';
 import { sessionOptions } from '../exec/onnx/executor.js';
+import { nchwcBlockSize } from '../exec/onnx/nchwc.js';
 import { Adam, ADAM_DISC, ADAM_UNET } from './adam.js';
 import { MultiStepLR } from './lr.js';
 import type { PreparedObjective } from './objectives.js';
@@ -56,7 +57,7 @@ export class OnnxTrainer implements NetTrainer {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graph = buildTrainGraph(this.kind, withLevelTables(this.cfg, this.sde), this.shapes, { batch: B, height: H, width: W }, this.sde.dt);
+        const graph = buildTrainGraph(this.kind, withLevelTables(this.cfg, this.sde), this.shapes, { batch: B, height: H, width: W }, this.sde.dt, { nchwcBlockSize: await nchwcBlockSize() });
         const session = await ort.InferenceSession.create(graph.bytes, sessionOptions({ threads: this.threads }));
         return { graph, session };
       })();

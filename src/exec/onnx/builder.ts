@@ -79,6 +79,12 @@ export class GraphBuilder {
   private readonly i64Values = new Map<string, number[]>();
   /** the shape of every value (inputs, initializers, node outputs): the reverse-mode transform needs them */
   readonly shapes = new Map<string, readonly number[]>();
+  /** operator sets besides ONNX's that nodes use (domain → version) */
+  private readonly domains = new Map<string, number>();
+
+  useDomain(domain: string, version: number): void {
+    this.domains.set(domain, version);
+  }
 
   private fresh(prefix: string): string {
     let n: string;
@@ -106,14 +112,20 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, s.shape));
   }
 
-  node(opType: string, inputs: string[], outShape: number[], attrs: Record<string, AttrValue> = {}): Sym {
-    const out = this.fresh(opType.toLowerCase());
+  /**
+   * Append a node. `domain` names an operator set other than ONNX's (registered with `useDomain`);
+   * `output` reuses the name of a value whose node a rewrite pass removed.
+   */
+  node(opType: string, inputs: string[], outShape: number[], attrs: Record<string, AttrValue> = {}, opts: { domain?: string; output?: string } = {}): Sym {
+    if (opts.domain !== undefined && !this.domains.has(opts.domain)) throw new Error(`operator set "${opts.domain}" is not registered`);
+    const out = opts.output ?? this.fresh(opType.toLowerCase());
     this.nodes.push({
       opType,
       input: inputs,
       output: [out],
       name: out,
       attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
+      ...(opts.domain === undefined ? {} : { domain: opts.domain }),
     });
     this.shapes.set(out, [...outShape]);
     return new Sym(out, outShape);
@@ -220,7 +232,7 @@ export class GraphBuilder {
     if (weightBytes > 2 ** 31 - 2 ** 24) throw new Error(`export: ${(weightBytes / 2 ** 30).toFixed(2)} GiB of weights exceed ONNX's 2 GiB protobuf limit`);
     const model: onnxProto.onnx.IModelProto = {
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: 'strdiffusion',
       producerVersion: '0.1.0',
       docString: opts.docString ?? '',
