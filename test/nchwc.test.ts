@@ -48,13 +48,13 @@ describe('blocked convs (NCHWc) for training graphs', () => {
   it('rewrites exactly the convs the kernel takes and computes the same outputs', async () => {
     const bs = await nchwcBlockSize();
     // each case: [what, x shape, w shape, options, rewritten when the CPU has blocks]
-    type Case = [string, number[], number[], { stride?: number; pad?: number | number[]; transpose?: boolean; bias?: boolean }, boolean];
+    type Case = [string, number[], number[], { stride?: number; pad?: number | [number, number, number, number]; transpose?: boolean; bias?: boolean }, boolean];
     const cases: Case[] = [
       ['3×3 pad 1, channels in whole blocks', [2, 16, 16, 16], [16, 16, 3, 3], { pad: 1 }, true],
       ['3×3 pad 1 with bias, 32 → 16', [2, 32, 16, 16], [16, 32, 3, 3], { pad: 1, bias: true }, true],
       ['first conv: 3 input channels (NCHW input, OIHWBo filter)', [2, 3, 16, 16], [16, 3, 3, 3], { pad: 1 }, true],
       ['stride 2, asymmetric pads', [2, 16, 17, 16], [16, 16, 3, 3], { stride: 2, pad: [1, 0, 1, 1] }, true],
-      ['1×1', [2, 16, 16, 16], [32, 16, 1, 1], {}, true],
+      ['1×1: kept (one GEMM already)', [2, 16, 16, 16], [32, 16, 1, 1], {}, false],
       ['output channels not in whole blocks: kept', [2, 16, 16, 16], [12, 16, 3, 3], { pad: 1 }, false],
       ['input channels neither < block nor whole blocks: kept', [2, 36, 16, 16], [16, 36, 3, 3], { pad: 1 }, bs <= 4 || 36 % bs === 0],
       ['map below the pixel threshold: kept', [2, 16, 4, 4], [16, 16, 3, 3], { pad: 1 }, false],

@@ -135,27 +135,29 @@ export class IRSDE {
     return n;
   }
 
-  /** Run `f(i, level)` over every element, with the level of its sample. */
-  private map(name: string, t: Level, shape: readonly number[], arrs: ArrayLike<number>[], f: (i: number, lv: number) => number): Float32Array {
+  /**
+   * Run an element function over every element. `perSample(level)` is called once per sample and
+   * returns the function of the element index for that sample, its level's scalars already looked
+   * up (a per-element lookup made these host steps a tenth of a training step).
+   */
+  private map(name: string, t: Level, shape: readonly number[], arrs: ArrayLike<number>[], perSample: (lv: number) => (i: number) => number): Float32Array {
     const n = this.check(name, shape, ...arrs);
     const lv = this.levels(t, shape);
     const per = lv.length > 0 ? n / lv.length : n;
     const out = new Float32Array(n);
     for (let b = 0; b < lv.length; b++) {
-      const l = lv[b]!;
+      const f = perSample(lv[b]!);
       const end = (b + 1) * per;
-      for (let i = b * per; i < end; i++) out[i] = f(i, l);
+      for (let i = b * per; i < end; i++) out[i] = f(i);
     }
     return out;
   }
 
   /** mu_bar(x0, t) = μ + (x0 − μ)·exp(−θ̄_t dt) */
   muBar(x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, shape: readonly number[]): Float32Array {
-    const cache = new Map<number, number>();
-    return this.map('muBar', t, shape, [x0, mu], (i, l) => {
-      let f = cache.get(l);
-      if (f === undefined) cache.set(l, (f = this.meanFactor(l)));
-      return fr(mu[i]! + fr(fr(x0[i]! - mu[i]!) * f));
+    return this.map('muBar', t, shape, [x0, mu], (l) => {
+      const f = this.meanFactor(l);
+      return (i) => fr(mu[i]! + fr(fr(x0[i]! - mu[i]!) * f));
     });
   }
 
@@ -168,48 +170,60 @@ export class IRSDE {
   forwardStep(x: ArrayLike<number>, mu: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
     const sq = this.sqrtDt;
     const dt = this.dt;
-    return this.map('forwardStep', t, shape, [x, mu, z], (i, l) => {
+    return this.map('forwardStep', t, shape, [x, mu, z], (l) => {
       const th = this.thetas[this.lvl(l)]!;
-      const drift = fr(fr(th * fr(mu[i]! - x[i]!)) * dt);
-      const disp = fr(this.sigmas[l]! * fr(z[i]! * sq));
-      return fr(fr(x[i]! + drift) + disp);
+      const sg = this.sigmas[l]!;
+      return (i) => {
+        const drift = fr(fr(th * fr(mu[i]! - x[i]!)) * dt);
+        const disp = fr(sg * fr(z[i]! * sq));
+        return fr(fr(x[i]! + drift) + disp);
+      };
     });
   }
 
-  /** sde_reverse_drift = (θ_t(μ − x) − σ_t²·score)·dt */
-  private revDrift(x: number, mu: number, s: number, l: number): number {
+  /** sde_reverse_drift = (θ_t(μ − x) − σ_t²·score)·dt, as a function of (x, μ, score) at level l */
+  private revDrift(l: number): (x: number, mu: number, s: number) => number {
     const th = this.thetas[this.lvl(l)]!;
     const sg = this.sigmas[l]!;
-    return fr(fr(fr(th * fr(mu - x)) - fr(fr(sg * sg) * s)) * this.dt);
+    const sg2 = fr(sg * sg);
+    const dt = this.dt;
+    return (x, mu, s) => fr(fr(fr(th * fr(mu - x)) - fr(sg2 * s)) * dt);
   }
 
   /** reverse_sde_step_mean: x − sde_reverse_drift(x, score, t). */
   reverseSdeStepMean(x: ArrayLike<number>, mu: ArrayLike<number>, score: ArrayLike<number>, t: Level, shape: readonly number[]): Float32Array {
-    return this.map('reverseSdeStepMean', t, shape, [x, mu, score], (i, l) => fr(x[i]! - this.revDrift(x[i]!, mu[i]!, score[i]!, l)));
+    return this.map('reverseSdeStepMean', t, shape, [x, mu, score], (l) => {
+      const drift = this.revDrift(l);
+      return (i) => fr(x[i]! - drift(x[i]!, mu[i]!, score[i]!));
+    });
   }
 
   /** reverse_sde_step: x − drift − σ_t·(z·sqrt(dt)); the official code SUBTRACTS the injected noise. */
   reverseSdeStep(x: ArrayLike<number>, mu: ArrayLike<number>, score: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
     const sq = this.sqrtDt;
-    return this.map('reverseSdeStep', t, shape, [x, mu, score, z], (i, l) => {
-      const disp = fr(this.sigmas[l]! * fr(z[i]! * sq));
-      return fr(fr(x[i]! - this.revDrift(x[i]!, mu[i]!, score[i]!, l)) - disp);
+    return this.map('reverseSdeStep', t, shape, [x, mu, score, z], (l) => {
+      const drift = this.revDrift(l);
+      const sg = this.sigmas[l]!;
+      return (i) => fr(fr(x[i]! - drift(x[i]!, mu[i]!, score[i]!)) - fr(sg * fr(z[i]! * sq)));
     });
   }
 
   /** get_score_from_noise: −noise / σ̄_t. */
   scoreFromNoise(noise: ArrayLike<number>, t: Level, shape: readonly number[]): Float32Array {
-    return this.map('scoreFromNoise', t, shape, [noise], (i, l) => fr(-noise[i]! / this.sigmaBar(this.lvl(l))));
+    return this.map('scoreFromNoise', t, shape, [noise], (l) => {
+      const sb = this.sigmaBar(this.lvl(l));
+      return (i) => fr(-noise[i]! / sb);
+    });
   }
 
   /** reverse_optimum_step: A·(xt − μ) + B·(x0 − μ) + μ (posterior mean of y_{t−1}; t = 1 gives x0 exactly). */
   reverseOptimumStep(xt: ArrayLike<number>, x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, shape: readonly number[]): Float32Array {
-    const cache = new Map<number, OptimumCoefs>();
-    return this.map('reverseOptimumStep', t, shape, [xt, x0, mu], (i, l) => {
-      let c = cache.get(l);
-      if (!c) cache.set(l, (c = this.optimumCoefs(l)));
-      const m = mu[i]!;
-      return fr(fr(fr(c.A * fr(xt[i]! - m)) + fr(c.B * fr(x0[i]! - m))) + m);
+    return this.map('reverseOptimumStep', t, shape, [xt, x0, mu], (l) => {
+      const { A, B } = this.optimumCoefs(l);
+      return (i) => {
+        const m = mu[i]!;
+        return fr(fr(fr(A * fr(xt[i]! - m)) + fr(B * fr(x0[i]! - m))) + m);
+      };
     });
   }
 
@@ -218,13 +232,13 @@ export class IRSDE {
    * noise prediction, x̂0 = μ + (x − μ − σ̄_t·ε)/exp(−θ̄_t dt), optionally clamped to [lo, hi].
    */
   predictX0(x: ArrayLike<number>, mu: ArrayLike<number>, eps: ArrayLike<number>, t: Level, shape: readonly number[], clamp?: [number, number]): Float32Array {
-    // per-level scalars once per level, as in muBar (meanFactor is an exp)
-    const cache = new Map<number, { sb: number; f: number }>();
-    return this.map('predictX0', t, shape, [x, mu, eps], (i, l) => {
-      let c = cache.get(l);
-      if (!c) cache.set(l, (c = { sb: this.sigmaBar(this.lvl(l)), f: this.meanFactor(l) }));
-      const v = fr(mu[i]! + fr(fr(fr(x[i]! - mu[i]!) - fr(c.sb * eps[i]!)) / c.f));
-      return clamp ? Math.min(clamp[1], Math.max(clamp[0], v)) : v;
+    return this.map('predictX0', t, shape, [x, mu, eps], (l) => {
+      const sb = this.sigmaBar(this.lvl(l));
+      const f = this.meanFactor(l);
+      return (i) => {
+        const v = fr(mu[i]! + fr(fr(fr(x[i]! - mu[i]!) - fr(sb * eps[i]!)) / f));
+        return clamp ? Math.min(clamp[1], Math.max(clamp[0], v)) : v;
+      };
     });
   }
 
@@ -242,11 +256,9 @@ export class IRSDE {
   /** Sample of q(x_{t−1} | x_t, x0): reverse_optimum_step (its mean) + posteriorStd(t)·z. */
   posteriorStep(xt: ArrayLike<number>, x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
     const mean = this.reverseOptimumStep(xt, x0, mu, t, shape);
-    const cache = new Map<number, number>();
-    return this.map('posteriorStep', t, shape, [z], (i, l) => {
-      let sd = cache.get(l);
-      if (sd === undefined) cache.set(l, (sd = fr(this.posteriorStd(l))));
-      return fr(mean[i]! + fr(sd * z[i]!));
+    return this.map('posteriorStep', t, shape, [z], (l) => {
+      const sd = fr(this.posteriorStd(l));
+      return (i) => fr(mean[i]! + fr(sd * z[i]!));
     });
   }
 
@@ -265,7 +277,10 @@ export class IRSDE {
    */
   generateStates(x0: ArrayLike<number>, mu: ArrayLike<number>, t: Level, z: ArrayLike<number>, shape: readonly number[]): Float32Array {
     const mean = this.muBar(x0, mu, t, shape);
-    return this.map('generateStates', t, shape, [z], (i, l) => fr(fr(z[i]! * this.sigmaBar(l)) + mean[i]!));
+    return this.map('generateStates', t, shape, [z], (l) => {
+      const sb = this.sigmaBar(l);
+      return (i) => fr(fr(z[i]! * sb) + mean[i]!);
+    });
   }
 
   /** t ∈ {2..T} per sample, as the official training's randint(2, T+1); `u` is uniform on [0, 1). */

@@ -7,8 +7,9 @@
  * itself: ReorderInput → com.microsoft.nchwc Conv → ReorderOutput, with the weight put into the
  * blocked filter layout by Reshape/Transpose in the graph (weights are small). A stride-1
  * ConvTranspose (the input gradient of a conv) becomes the same blocked Conv on the flipped,
- * transposed kernel. Measured on one AVX-512 thread (bench/train.ts): forward 1.15–1.4×, input
- * gradient 1.3–2.4× faster on maps of 32² and more; on smaller maps no gain, so they stay as they are.
+ * transposed kernel. Measured on one AVX-512 thread (bench/train.ts): k×k convs 1.15–1.5× faster
+ * forward and 1.3–2.4× for the input gradient on maps of 32² and more; smaller maps and 1×1 convs
+ * gain nothing or lose, so they stay as they are.
  *
  * The pass is optional and CPU-specific: the graph it starts from is plain ONNX (what other
  * execution providers run), the block size is the running CPU's, and `STRDIFFUSION_NCHWC=0`
@@ -85,7 +86,9 @@ export function blockConvs(g: GraphBuilder, blockSize: number, minPixels = NCHWC
     const t = g.node('Transpose', [r.name], [O / bs, I / bs, kh, kw, bs, bs], { perm: [0, 2, 4, 5, 3, 1] });
     return g.node('Reshape', [t.name, i64([O, I, kh, kw])], [O, I, kh, kw]);
   };
-  const takes = (inC: number, outC: number, pixels: number) => outC % bs === 0 && (inC % bs === 0 || inC < bs) && pixels >= minPixels;
+  // 1×1 convs stay: they are one GEMM already, and the reorders made them 1.1–2.2× slower
+  const takes = (inC: number, outC: number, kh: number, kw: number, pixels: number) =>
+    kh * kw > 1 && outC % bs === 0 && (inC % bs === 0 || inC < bs) && pixels >= minPixels;
   /** x [B, I, H, W] (NCHW) conv'd with the OIHW weight w into the existing value `out` */
   const emit = (x: Sym, w: Sym, bias: string | undefined, out: string, outShape: number[], attrs: Record<string, number | number[]>): void => {
     const [, I] = x.shape as [number, number];
@@ -100,7 +103,7 @@ export function blockConvs(g: GraphBuilder, blockSize: number, minPixels = NCHWC
     if (domainOk && out && n.opType === 'Conv' && allOnes(attr(n, 'dilations')) && allOnes(attr(n, 'group')) && attr(n, 'auto_pad') === undefined) {
       const [xName, wName, bName] = n.input as [string, string, string | undefined];
       const xs = g.shapeOf(xName), ws = g.shapeOf(wName), ys = g.shapeOf(out);
-      if (ws.length === 4 && takes(xs[1]!, ws[0]!, ys[2]! * ys[3]!)) {
+      if (ws.length === 4 && takes(xs[1]!, ws[0]!, ws[2]!, ws[3]!, ys[2]! * ys[3]!)) {
         const s = attr(n, 'strides');
         emit(new Sym(xName, xs), new Sym(wName, ws), bName || undefined, out, [...ys], {
           kernel_shape: [ws[2]!, ws[3]!], pads: (attr(n, 'pads') as number[] | undefined) ?? [0, 0, 0, 0], strides: (s as number[] | undefined) ?? [1, 1],
@@ -116,7 +119,7 @@ export function blockConvs(g: GraphBuilder, blockSize: number, minPixels = NCHWC
       const p = (attr(n, 'pads') as number[] | undefined) ?? [0, 0, 0, 0];
       // ConvTranspose(dy, w) with stride 1 = Conv(dy, w') with w'[c,o,i,j] = w[o,c,kh-1-i,kw-1-j], pads k-1-p
       const pads = [kh - 1 - p[0]!, kw - 1 - p[1]!, kh - 1 - p[2]!, kw - 1 - p[3]!];
-      if (ws.length === 4 && pads.every((v) => v >= 0) && takes(O, C, ys[2]! * ys[3]!)) {
+      if (ws.length === 4 && pads.every((v) => v >= 0) && takes(O, C, kh, kw, ys[2]! * ys[3]!)) {
         const flipped = g.node('Slice', [wName, i64([-1, -1]), i64([-(2 ** 31), -(2 ** 31)]), i64([2, 3]), i64([-1, -1])], [O, C, kh, kw]);
         const wt = g.node('Transpose', [flipped.name], [C, O, kh, kw], { perm: [1, 0, 2, 3] });
         emit(new Sym(dyName, ds), wt, undefined, out, [...ys], { kernel_shape: [kh, kw], pads, strides: [1, 1] });
