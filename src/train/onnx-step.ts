@@ -1,6 +1,6 @@
 /**
  * Training on onnxruntime: one session per (batch, crop size) runs the training graph of
- * exec/onnx/train-graph.ts (objective + generated backward); the parameters, Adam and the LR
+ * ./graph.ts (objective + generated backward); the parameters, Adam and the LR
  * schedule live on the host as float32 arrays (Adam is PyTorch's, element for element). The
  * spectral-norm power iteration runs on the host before each forward, as PyTorch's pre-forward
  * hook does, and the new u, v are fed to the graph.
@@ -57,8 +57,13 @@ export class OnnxTrainer implements NetTrainer {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graph = buildTrainGraph(this.kind, withLevelTables(this.cfg, this.sde), this.shapes, { batch: B, height: H, width: W }, this.sde.dt, { nchwcBlockSize: await nchwcBlockSize() });
-        const session = await ort.InferenceSession.create(graph.bytes, sessionOptions({ threads: this.threads }));
+        const options = sessionOptions({ threads: this.threads });
+        // the blocked-conv pass is for onnxruntime's CPU kernels; any other provider gets the plain graph
+        const cpuOnly = (options.executionProviders ?? []).every((p) => (typeof p === 'string' ? p : p.name) === 'cpu');
+        const graph = buildTrainGraph(this.kind, withLevelTables(this.cfg, this.sde), this.shapes, { batch: B, height: H, width: W }, this.sde.dt, {
+          nchwcBlockSize: cpuOnly ? await nchwcBlockSize() : 1,
+        });
+        const session = await ort.InferenceSession.create(graph.bytes, options);
         return { graph, session };
       })();
       s.catch(() => this.sessions.delete(key));
