@@ -138,7 +138,7 @@ export class IRSDE {
   /**
    * Run an element function over every element. `perSample(level)` is called once per sample and
    * returns the function of the element index for that sample, its level's scalars already looked
-   * up (a per-element lookup made these host steps a tenth of a training step).
+   * up (not once per element: these steps run on every training batch).
    */
   private map(name: string, t: Level, shape: readonly number[], arrs: ArrayLike<number>[], perSample: (lv: number) => (i: number) => number): Float32Array {
     const n = this.check(name, shape, ...arrs);
