@@ -12,7 +12,6 @@ usage: STRD_OFFICIAL=... PYTHONPATH=<einops> /usr/bin/python3 official_eval.py R
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -22,18 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def read_safetensors(path):
     import torch
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    sd = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        assert v["dtype"] == "F32", (k, v["dtype"])
-        a, b = v["data_offsets"]
-        sd[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").copy().reshape(v["shape"]))
-    return sd
+    sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+    from safetensors_f32 import read_safetensors as read_np
+    return {k: torch.from_numpy(v) for k, v in read_np(path).items()}
 
 
 def main():
