@@ -109,8 +109,8 @@ class Crops:
     """Random 64x64 crops (official flips/transposes), official gray + Canny, a random mask of the
     pool (random dihedral transform) and, for the texture net, the Telea-filled mean."""
 
-    def __init__(self, files, masks, which, edge_fn, seed):
-        self.files, self.masks, self.which, self.edge_fn, self.seed = files, masks, which, edge_fn, seed
+    def __init__(self, files, masks, which, edge_fn):
+        self.files, self.masks, self.which, self.edge_fn = files, masks, which, edge_fn
         self.cache = {}
 
     def image(self, i):
@@ -262,7 +262,7 @@ def train(a):
     net.train()
     edge_fn = image_to_edge_fn(a.official, a.which)
     files = sorted(os.path.join(a.data, f) for f in os.listdir(a.data) if f.lower().endswith((".png", ".jpg", ".jpeg")))
-    crops = Crops(files, load_masks(a.prep), a.which, edge_fn, a.seed)
+    crops = Crops(files, load_masks(a.prep), a.which, edge_fn)
     loader = iter(make_loader(torch, crops, a.batch, a.workers, a.seed))
     tab = Tables(torch, a.prep, dev)
     params = dict(net.named_parameters())

@@ -13,17 +13,10 @@
  * is reversed by Reshape + ReduceSum, other static Gathers by ScatterND(add).
  */
 import onnxProto from 'onnx-proto';
-import { numel, sameShape, GraphBuilder, Sym, type AttrValue } from './builder.js';
+import { attrOf, numel, sameShape, GraphBuilder, Sym, type AttrValue } from './builder.js';
 
 type INodeProto = onnxProto.onnx.INodeProto;
 
-
-
-function attrOf(n: INodeProto, name: string): { i?: number; ints?: number[]; f?: number } | undefined {
-  const a = n.attribute?.find((x) => x.name === name);
-  if (!a) return undefined;
-  return { i: a.i === undefined || a.i === null ? undefined : Number(a.i), ints: a.ints?.map(Number), f: a.f ?? undefined };
-}
 
 /** Inputs of each op type through which gradients flow (the rest are shapes, axes, indices). */
 const DIFF_INPUTS: Record<string, number[] | 'all'> = {
@@ -427,7 +420,7 @@ export class ReverseMode {
       if (layout === 'folded') {
         // the batch folded into the GEMM's inner dimension: cols [C·k², B·L] from x as [C, B, H, W]
         const cols = this.reshape(this.im2col(this.transpose(x, [1, 0, 2, 3]), pads, s, kh, kw, oh, ow, 1), [K, B * L]);
-        const dyT = this.reshape(this.transpose(this.reshape(dy, [B, O, L]), [0, 2, 1]), [B * L, O]);
+        const dyT = this.reshape(this.transpose(dyr, [0, 2, 1]), [B * L, O]);
         dw = this.transpose(this.node('MatMul', [cols, dyT], [K, O]), [1, 0]);
       } else {
         // dw[o, (c,i,j)] = Σ_b Σ_l dy[b,o,l] · cols[b,(c,i,j),l], one batched MatMul and a sum over the batch

@@ -30,6 +30,13 @@ function attr(name: string, v: AttrValue): IAttributeProto {
   return { name, type: T.INT, i: v };
 }
 
+/** A node's attribute as numbers (`i` for an int, `ints` for a list), or undefined when it has none of that name. */
+export function attrOf(n: INodeProto, name: string): { i?: number; ints?: number[]; f?: number } | undefined {
+  const a = n.attribute?.find((x) => x.name === name);
+  if (!a) return undefined;
+  return { i: a.i === undefined || a.i === null ? undefined : Number(a.i), ints: a.ints?.map(Number), f: a.f ?? undefined };
+}
+
 function bytesOf(a: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array): Uint8Array {
   // a view, not a copy: the official texture net has ~650 MB of weights
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

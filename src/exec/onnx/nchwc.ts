@@ -17,7 +17,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type onnxProto from 'onnx-proto';
-import { GraphBuilder, Sym } from './builder.js';
+import { attrOf, GraphBuilder, Sym } from './builder.js';
 
 type INodeProto = onnxProto.onnx.INodeProto;
 
@@ -52,14 +52,8 @@ export function nchwcBlockSize(): Promise<number> {
   return probed;
 }
 
-function attr(n: INodeProto, name: string): number[] | number | undefined {
-  const a = n.attribute?.find((x) => x.name === name);
-  if (!a) return undefined;
-  if (a.ints && a.ints.length > 0) return a.ints.map(Number);
-  return a.i === undefined || a.i === null ? undefined : Number(a.i);
-}
-const allOnes = (v: number[] | number | undefined) => v === undefined || (Array.isArray(v) ? v.every((d) => d === 1) : v === 1);
-const allZeros = (v: number[] | number | undefined) => v === undefined || (Array.isArray(v) ? v.every((d) => d === 0) : v === 0);
+/** an int-list attribute that is absent or all ones (strides, dilations) */
+const ones = (n: INodeProto, name: string) => (attrOf(n, name)?.ints ?? []).every((d) => d === 1);
 
 /**
  * Rewrite the Convs (and stride-1 ConvTransposes) of `g` that the blocked kernel can take into
@@ -98,25 +92,25 @@ export function blockConvs(g: GraphBuilder, blockSize: number, minPixels = NCHWC
     rewritten++;
   };
   for (const n of old) {
-    const domainOk = !n.domain;
     const out = n.output?.[0];
-    if (domainOk && out && n.opType === 'Conv' && allOnes(attr(n, 'dilations')) && allOnes(attr(n, 'group')) && attr(n, 'auto_pad') === undefined) {
+    // ONNX-domain convs with dilation 1, one group and explicit pads: what the blocked kernel takes
+    const plain = !n.domain && out && ones(n, 'dilations') && (attrOf(n, 'group')?.i ?? 1) === 1 && attrOf(n, 'auto_pad') === undefined;
+    if (plain && n.opType === 'Conv') {
       const [xName, wName, bName] = n.input as [string, string, string | undefined];
       const xs = g.shapeOf(xName), ws = g.shapeOf(wName), ys = g.shapeOf(out);
       if (ws.length === 4 && takes(xs[1]!, ws[0]!, ws[2]!, ws[3]!, ys[2]! * ys[3]!)) {
-        const s = attr(n, 'strides');
         emit(new Sym(xName, xs), new Sym(wName, ws), bName || undefined, out, [...ys], {
-          kernel_shape: [ws[2]!, ws[3]!], pads: (attr(n, 'pads') as number[] | undefined) ?? [0, 0, 0, 0], strides: (s as number[] | undefined) ?? [1, 1],
+          kernel_shape: [ws[2]!, ws[3]!], pads: attrOf(n, 'pads')?.ints ?? [0, 0, 0, 0], strides: attrOf(n, 'strides')?.ints ?? [1, 1],
         });
         continue;
       }
     }
-    if (domainOk && out && n.opType === 'ConvTranspose' && n.input?.length === 2 && allOnes(attr(n, 'strides')) && allOnes(attr(n, 'dilations'))
-      && allOnes(attr(n, 'group')) && allZeros(attr(n, 'output_padding')) && attr(n, 'auto_pad') === undefined && attr(n, 'output_shape') === undefined) {
+    if (plain && n.opType === 'ConvTranspose' && n.input?.length === 2 && ones(n, 'strides')
+      && (attrOf(n, 'output_padding')?.ints ?? []).every((d) => d === 0) && attrOf(n, 'output_shape') === undefined) {
       const [dyName, wName] = n.input as [string, string];
       const ds = g.shapeOf(dyName), ws = g.shapeOf(wName), ys = g.shapeOf(out);
       const [O, C, kh, kw] = ws as [number, number, number, number];
-      const p = (attr(n, 'pads') as number[] | undefined) ?? [0, 0, 0, 0];
+      const p = attrOf(n, 'pads')?.ints ?? [0, 0, 0, 0];
       // ConvTranspose(dy, w) with stride 1 = Conv(dy, w') with w'[c,o,i,j] = w[o,c,kh-1-i,kw-1-j], pads k-1-p
       const pads = [kh - 1 - p[0]!, kw - 1 - p[1]!, kh - 1 - p[2]!, kw - 1 - p[3]!];
       if (ws.length === 4 && pads.every((v) => v >= 0) && takes(O, C, kh, kw, ys[2]! * ys[3]!)) {
