@@ -4,7 +4,7 @@
  * drawings, abstract art, logos or screenshots, which of its files are photos (checked by eye).
  *
  *   apt-get install --no-install-recommends mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 \
- *       python3-skimage lxqt-themes palapeli-data hugin-data
+ *       python3-skimage lxqt-themes palapeli-data hugin-data gcompris-qt-data stellarium-data
  *   npx tsx scripts/prepare-train-data.ts OUT_DIR [--short-sides 320,160] [--val-fraction 0.1]
  *
  * - Images are scaled so the short side is 320 px (or each of `--short-sides`): a 64-px training
@@ -19,6 +19,12 @@
  * - Files `<package>__*.png` of a listed package that this run did not write (left over from an
  *   earlier run, e.g. a photo that now belongs to the other side of the split, or a file the
  *   lists now exclude) are removed from both folders, so train and val never share a photo.
+ * - Photos inside Qt resource bundles (`rcc` sources: gcompris-qt-data keeps its images in
+ *   `/usr/share/gcompris-qt/rcc/*.rcc`) are decoded in memory (scripts/qt-rcc.ts); they are named
+ *   `<package>__<bundle>-<file stem>.png`, and their split key uses the file name
+ *   `<bundle>-<file name>` (e.g. sha256("gcompris-qt-data/erase-gorilla.webp")).
+ * - `opaqueStrip` sources (panorama tiles whose sky is transparent) are cropped to their longest
+ *   run of fully opaque rows before scaling, so no transparent or sky-only part is trained on.
  * - A missing package is skipped with a message; the summary prints the photos per package and
  *   the train / val counts.
  *
@@ -29,12 +35,23 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { readRcc } from './qt-rcc.js';
 
 interface PhotoSource {
   pkg: string;
   /** only files whose path matches (default: every .jpg/.jpeg/.png/.webp of the package) */
   include?: RegExp;
   exclude?: RegExp;
+  /**
+   * read the photos from the package's Qt resource bundles whose path matches (instead of its
+   * plain files); `include` / `exclude` then match "<bundle>/<path inside the bundle>", e.g.
+   * `erase/gcompris/src/activities/erase/resource/gorilla.webp`
+   */
+  rcc?: RegExp;
+  /** crop each image to its longest run of fully opaque rows, then drop `trimBottom` more rows */
+  opaqueStrip?: { trimBottom?: number };
+  /** skip photos whose short side (after any crop) is below this (default `MIN_SHORT_SIDE`) */
+  minShortSide?: number;
 }
 
 /** Where the training photos come from (each list checked by eye; see the comments). */
@@ -56,10 +73,46 @@ const PHOTO_SOURCES: readonly PhotoSource[] = [
   // hugin's manual: one version of each distinct photo at least ~260 px (most files are
   // projections of the same few panoramas with grid overlays, screenshots or tiny crops)
   { pkg: 'hugin-data', include: /\/help_en_EN\/(CA_fringes00|CA_tCA00|800px-C_Marchi-GrandCentral-adj|Medinet_habu_horizontal_stereographic)\.jpg$/ },
+  // GCompris keeps its images in Qt resource bundles; most activities are drawings or SVG. These
+  // bundles hold photos only (all webp, opaque, short side 256 to 1080): the animal, monument
+  // and music photos of the "explore" activities, erase's 33 animal photos (1920x1080) and
+  // clickgame's 6 underwater backgrounds (sea1..6; its fish are drawings, under 256 px anyway).
+  // Rejected bundles: lang (116 cartoon words), babyshapes (paintings and a dog photo with
+  // holes / coloured shapes cut out), paintings, solar_system and gravity (planet discs on
+  // transparency), hangman (procedural fog), digital_electricity (flat textures), and
+  // photo_hunter / hexagon / imagename / memory* (no raster images over 256 px).
+  { pkg: 'gcompris-qt-data', rcc: /\/rcc\/(explore_world_animals|explore_farm_animals|explore_monuments|explore_world_music|erase|clickgame)\.rcc$/, include: /\.webp$/, minShortSide: 256 },
+  // details: the photo backgrounds only (not the Van Gogh paintings, PortraitOfPereTanguy,
+  // Eglise_dAuvers-sur-Oise, Gogh4), and not TajMahal / TourEiffel / Neuschwanstein /
+  // Chenonceau, which may be the same shots as explore_monuments' (no near-duplicates across
+  // the train / val split)
+  { pkg: 'gcompris-qt-data', rcc: /\/rcc\/details\.rcc$/, include: /\/(Louvre_2007_02_24_c|FanoeWindmill|EgeskovSlotSpejling|GizahPyramids|EilanDonanCastle|TowerBridgeLondon|NDP|Nagoya|OperaSidney)_background\.webp$/, minShortSide: 256 },
+  // categorization: the object photos of at least 256 px, without the ones showing letters,
+  // digits or printed text (numbers, alphabets, volleyball, weighingMachine); the rest are small
+  { pkg: 'gcompris-qt-data', rcc: /\/rcc\/categorization\.rcc$/, include: /\/(spray|nailCutter|windmill6|victoriaMemorial|fish25|baseball|spoons)\.webp$/, minShortSide: 256 },
+  // stellarium landscapes: Garching's four rapeseed-field panorama tiles (1024x512, the
+  // transparent sky cut off: the opaque strip is ~1024x455) and its ground tile, and the Mars
+  // (Spirit rover, Husband Hill) panorama's opaque lower half less its dark bottom 32 rows
+  // (2048x481). Rejected: ocean (Terragen render), jupiter / saturn / uranus / neptune / sun
+  // (synthetic), moon (mostly a flat grey fill), grossmugl (equirectangular, the ground is a
+  // smeared blur), hurricane and guereins (opaque strips under 256 px), trees (fisheye with a
+  // transparent sky), hurricane's / guereins' ground tiles (warped), geneva / zero (no image).
+  { pkg: 'stellarium-data', include: /\/landscapes\/garching\/garching-(gl[1-4]|ground3)\.png$/, opaqueStrip: {}, minShortSide: 256 },
+  { pkg: 'stellarium-data', include: /\/landscapes\/mars\/mars\.png$/, opaqueStrip: { trimBottom: 32 }, minShortSide: 256 },
+  // gimp-data's patterns (.pat) would be easy to decode but are all tiles of 20 to 156 px: skipped
 ];
 
 /** Reserved for evaluation: never train on them. */
-const RESERVED = ['plasma-workspace-wallpapers', 'opencv-doc', 'libjxl-testdata', 'python3-sklearn'];
+const RESERVED = [
+  'plasma-workspace-wallpapers',
+  'opencv-doc',
+  'libjxl-testdata',
+  'python3-sklearn',
+  'python3-scipy',
+  'python3-matplotlib',
+  'python-matplotlib-data',
+  'imagemagick-6-doc',
+];
 
 /** Short side below which a photo is skipped. */
 const MIN_SHORT_SIDE = 128;
@@ -91,6 +144,57 @@ function splitKey(pkg: string, file: string): number {
   return createHash('sha256').update(`${pkg}/${basename(file)}`).digest().readUInt32BE(0) / 2 ** 32;
 }
 
+/** A photo of a source: its stem (unique per package), the file name for the split key, and its bytes or path. */
+interface Candidate {
+  stem: string;
+  file: string;
+  input: () => string | Buffer;
+}
+
+/**
+ * The photos a source selects from its package's file list: the image files themselves, or for
+ * an `rcc` source the images inside the matching Qt resource bundles (stem `<bundle>-<stem>`).
+ */
+function* candidates(src: PhotoSource, files: string[]): Generator<Candidate> {
+  const isImage = (p: string): boolean => /\.(jpe?g|png|webp)$/i.test(p);
+  const wanted = (p: string): boolean => (!src.include || src.include.test(p)) && !(src.exclude && src.exclude.test(p));
+  if (!src.rcc) {
+    for (const f of files) if (isImage(f) && wanted(f)) yield { stem: basename(f, extname(f)), file: basename(f), input: () => f };
+    return;
+  }
+  for (const bundle of files) {
+    if (!src.rcc.test(bundle) || !bundle.endsWith('.rcc')) continue;
+    const b = basename(bundle, '.rcc');
+    for (const e of readRcc(bundle)) {
+      if (!isImage(e.path) || !wanted(`${b}/${e.path}`)) continue;
+      const name = basename(e.path);
+      yield { stem: `${b}-${basename(name, extname(name))}`, file: `${b}-${name}`, input: e.data };
+    }
+  }
+}
+
+/**
+ * The longest run of fully opaque rows of an image (alpha >= 250 across the whole row), less
+ * `trimBottom` rows at its bottom, as PNG bytes; null when fewer than 2 rows remain.
+ */
+async function opaqueStrip(input: string | Buffer, trimBottom: number): Promise<Buffer | null> {
+  const { data, info } = await sharp(input).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { width, height, channels } = info;
+  let best = { top: 0, rows: 0 };
+  let runTop = 0;
+  for (let y = 0; y <= height; y++) {
+    let opaque = y < height;
+    for (let x = 0; opaque && x < width; x++) if (data[(y * width + x) * channels + channels - 1]! < 250) opaque = false;
+    if (!opaque) {
+      if (y - runTop > best.rows) best = { top: runTop, rows: y - runTop };
+      runTop = y + 1;
+    }
+  }
+  const rows = best.rows - trimBottom;
+  if (rows < 2) return null;
+  return sharp(data, { raw: { width, height, channels } }).extract({ left: 0, top: best.top, width, height: rows }).png().toBuffer();
+}
+
 async function main(): Promise<void> {
   const { out, sides, valFraction } = parseArgs(process.argv.slice(2));
   for (const s of PHOTO_SOURCES) if (RESERVED.includes(s.pkg)) throw new Error(`${s.pkg} is reserved for evaluation`);
@@ -99,43 +203,42 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
   if (valDir) mkdirSync(valDir, { recursive: true });
   const written = new Set<string>();
-  const rows: string[] = [];
   const photos = { train: 0, val: 0 };
   const images = { train: 0, val: 0 };
+  // per package (a package may have several sources): photos per side, and the stems in use
+  const counts = new Map<string, { train: number; val: number; seen: Set<string> } | 'missing'>();
   for (const src of PHOTO_SOURCES) {
     let files: string[];
     try {
       files = execFileSync('dpkg', ['-L', src.pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
     } catch {
-      rows.push(`${src.pkg}: not installed, skipped`);
+      counts.set(src.pkg, 'missing');
       continue;
     }
-    const count = { train: 0, val: 0 };
-    const seen = new Set<string>();
-    for (const f of files.sort()) {
-      if (!/\.(jpe?g|png|webp)$/i.test(f)) continue;
-      if (src.include && !src.include.test(f)) continue;
-      if (src.exclude && src.exclude.test(f)) continue;
-      const stem = basename(f, extname(f));
-      if (seen.has(stem)) throw new Error(`${src.pkg}: two photos named ${stem}; narrow its include pattern`);
-      seen.add(stem);
-      const meta = await sharp(f).metadata().catch(() => null);
-      if (!meta || !meta.width || !meta.height || Math.min(meta.width, meta.height) < MIN_SHORT_SIDE) continue;
-      const side = valDir && splitKey(src.pkg, f) < valFraction ? 'val' : 'train';
+    let count = counts.get(src.pkg);
+    if (count === undefined || count === 'missing') counts.set(src.pkg, (count = { train: 0, val: 0, seen: new Set() }));
+    for (const photo of candidates(src, files.sort())) {
+      if (count.seen.has(photo.stem)) throw new Error(`${src.pkg}: two photos named ${photo.stem}; narrow its include pattern`);
+      count.seen.add(photo.stem);
+      const input = src.opaqueStrip ? await opaqueStrip(photo.input(), src.opaqueStrip.trimBottom ?? 0) : photo.input();
+      if (input === null) continue;
+      const meta = await sharp(input).metadata().catch(() => null);
+      if (!meta || !meta.width || !meta.height || Math.min(meta.width, meta.height) < (src.minShortSide ?? MIN_SHORT_SIDE)) continue;
+      const side = valDir && splitKey(src.pkg, photo.file) < valFraction ? 'val' : 'train';
       const dir = side === 'val' ? valDir! : out;
       for (const s of sides) {
         // the first size keeps the plain name (folders made before --short-sides stay valid)
-        const name = `${src.pkg}__${stem}${s === sides[0] ? '' : `@${s}`}.png`;
+        const name = `${src.pkg}__${photo.stem}${s === sides[0] ? '' : `@${s}`}.png`;
         const w = meta.width <= meta.height;
-        await sharp(f).rotate().resize({ width: w ? s : undefined, height: w ? undefined : s }).removeAlpha().png().toFile(join(dir, name));
+        await sharp(input).rotate().resize({ width: w ? s : undefined, height: w ? undefined : s }).removeAlpha().png().toFile(join(dir, name));
         written.add(join(dir, name));
         images[side]++;
       }
       count[side]++;
       photos[side]++;
     }
-    rows.push(`${src.pkg}: ${count.train + count.val} photos (${count.train} train, ${count.val} val)`);
   }
+  const rows = [...counts].map(([pkg, c]) => (c === 'missing' ? `${pkg}: not installed, skipped` : `${pkg}: ${c.train + c.val} photos (${c.train} train, ${c.val} val)`));
   // leftovers of earlier runs for the listed packages (never other files)
   let removed = 0;
   for (const dir of [out, valDir]) {

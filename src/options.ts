@@ -12,9 +12,22 @@ export type NetKind = (typeof NET_KINDS)[number];
 export const SAMPLER_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
 export type SamplerVariant = (typeof SAMPLER_VARIANTS)[number];
 
-/** How a state moves one level per network call: the official reverse-SDE step, or the clamped posterior mean. */
-export const STEP_RULES = ['sde', 'posterior'] as const;
+/**
+ * How one network call moves a state from grid level s to the next level t < s (src/sampler/solvers/):
+ * `sde` the official Euler–Maruyama reverse-SDE step (one level at a time only), `posterior` the exact
+ * posterior q(x_t | x_s, x̂0) (= MR Sampler's first-order SDE solver), and MR Sampler's data-prediction
+ * solvers: `mr-ode-1`, `mr-ode-2` (probability-flow ODE, first / second order multistep) and
+ * `mr-sde-2` (reverse SDE, second order multistep).
+ */
+export const SOLVERS = ['sde', 'posterior', 'mr-ode-1', 'mr-ode-2', 'mr-sde-2'] as const;
+export type Solver = (typeof SOLVERS)[number];
+/** The first two solvers under their former name (`--step-rule`, model.json `stepRule`), kept as an alias of `solver`. */
+export const STEP_RULES = ['sde', 'posterior'] as const satisfies readonly Solver[];
 export type StepRule = (typeof STEP_RULES)[number];
+
+/** How the sampling grid T = t_0 > … > t_N = 0 spaces its integer levels (src/sampler/grid.ts). */
+export const GRIDS = ['uniform', 'quadratic', 'logsnr'] as const;
+export type GridKind = (typeof GRIDS)[number];
 
 /** The texture network's structure guide: the structure diffusion, or the analytic posterior towards the Telea-filled grayscale. */
 export const STRUCTURE_GUIDES = ['network', 'fill'] as const;

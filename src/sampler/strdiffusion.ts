@@ -37,11 +37,14 @@ import type { NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
 
-import { isOneOf, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
+import { isOneOf, SOLVERS, STEP_RULES, type GridKind, type SamplerVariant, type Solver, type StepRule } from '../options.js';
+import { solverOf, type SolverDef, type SolverHistory } from './solvers/index.js';
+import { isFullGrid, samplingGrid } from './grid.js';
+import { forwardJump } from '../sde/jump.js';
 
 const fr = Math.fround;
 
-export { SAMPLER_VARIANTS, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
+export { SAMPLER_VARIANTS, STEP_RULES, SOLVERS, type SamplerVariant, type StepRule, type Solver } from '../options.js';
 export function isStepRule(v: unknown): v is StepRule {
   return isOneOf(STEP_RULES, v);
 }
@@ -87,9 +90,12 @@ export interface NetCalls {
 }
 
 export interface StepInfo {
-  /** 0-based position in the full schedule (step t has index T − t) */
+  /** 0-based position on the sampling grid (on the full grid, step t has index T − t) */
   index: number;
+  /** the level this step denoises from (grid level s) */
   t: number;
+  /** the level it moves to (the next grid level; t − 1 on the full grid) */
+  next: number;
   stage: Stage;
   /** re-noising depth (0 = no resampling at this step) */
   k: number;
@@ -148,6 +154,15 @@ export interface SamplerOptions {
    */
   stepRule?: StepRule;
   /**
+   * How a network call moves a state from one grid level to the next (src/sampler/solvers/;
+   * `sde` and `posterior` are the step rules above). Wins over `stepRule`. Default `stepRule`, else `sde`.
+   */
+  solver?: Solver;
+  /** sampling steps N: the grid T = t_0 > … > t_N = 0 (default T, the full grid; fewer needs a solver other than `sde`) */
+  steps?: number;
+  /** how the grid spaces its levels (default `uniform`; the full grid is the same for every kind) */
+  grid?: GridKind;
+  /**
    * What the texture mean μ holds in the hole (src/sde/fill.ts): `zero` (default, official)
    * μ = GT ⊙ m; `mean` / `telea` μ = GT ⊙ m + F ⊙ (1 − m) with F the per-channel mean or the
    * OpenCV Telea inpainting of the known pixels. Must be the fill the model was trained with
@@ -163,7 +178,7 @@ export interface SamplerOptions {
    */
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
   decisionTape?: DecisionTape;
-  /** start from this level with `init` states instead of drawing the terminal states (default T) */
+  /** start from this level with `init` states instead of drawing the terminal states (default T; must be a grid level) */
   startAt?: number;
   /** states at level `startAt` (x may be omitted when startAt is in the late stage) */
   init?: { y: Float32Array; x?: Float32Array | null };
@@ -206,7 +221,10 @@ export interface SamplerContext {
   /** known structure x_0 = gray ⊙ m */
   gS: Float32Array;
   image: Float32Array;
-  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'stepRule' | 'fill'>> & SamplerOptions;
+  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'fill'>> & SamplerOptions;
+  solver: SolverDef;
+  /** the sampling grid, T … 0 */
+  grid: number[];
   /** last early level: trunc(stageSwitch·T), at least 1 */
   switchLevel: number;
   /** work buffers */
@@ -218,6 +236,8 @@ export interface SamplerState {
   y: Float32Array;
   /** carried structure (required in the early stage) */
   x: Float32Array | null;
+  /** what the multistep solvers keep of each process' previous step */
+  history?: { y: SolverHistory | null; x: SolverHistory | null };
 }
 
 export const OFFICIAL_RESAMPLING = { uMax: 6, uMin: 3, jump: 5, re: 5 } as const;
@@ -268,11 +288,17 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     ...OFFICIAL_RESAMPLING,
     stageSwitch: OFFICIAL_STAGE_SWITCH,
     variant: 'official' as SamplerVariant,
-    stepRule: 'sde' as StepRule,
     fill: 'zero' as Fill,
     ...stripUndefined(options),
   };
-  if (!isStepRule(opts.stepRule)) throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
+  if (opts.stepRule !== undefined && !isStepRule(opts.stepRule)) throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
+  const solverName = opts.solver ?? opts.stepRule ?? 'sde';
+  if (!isOneOf(SOLVERS, solverName)) throw new Error(`sampler: unknown solver "${solverName}" (${SOLVERS.join(', ')})`);
+  const solver = solverOf(solverName);
+  const grid = samplingGrid(sde, opts.steps ?? sde.T, opts.grid ?? 'uniform');
+  if (solver.oneLevel && !isFullGrid(grid)) {
+    throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
+  }
   if (!isFill(opts.fill)) throw new Error(`sampler: unknown fill "${opts.fill}" (${FILLS.join(', ')})`);
   if (opts.uMin < 1 || opts.uMax < 1) throw new Error('sampler: uMin and uMax must be ≥ 1');
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
@@ -293,6 +319,8 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     gS: times(gray.data, m, 1),
     image: image.data,
     opts,
+    solver,
+    grid,
     switchLevel: switchLevel(sde.T, opts.stageSwitch),
     bufYm: new Float32Array(3 * H * W),
     bufGuide: new Float32Array(H * W),
@@ -345,33 +373,37 @@ class Ops {
     return c.sde.generateStates(c.gS, c.muS, level, this.noise.normal([...c.shapeX]), c.shapeX);
   }
 
-  /** stepS(x, t): structure net, then one reverse step (official: reverse_sde_step of S_sde); one [1,1] draw */
-  async stepS(x: Float32Array, t: number): Promise<Float32Array> {
+  /** stepS(x, s → t): structure net at s, then the solver's step to t (official: reverse_sde_step of S_sde, t = s − 1); one [1,1] draw for stochastic solvers */
+  async stepS(x: Float32Array, s: number, t: number, prev: SolverHistory | null = null): Promise<Stepped> {
     const c = this.ctx;
     this.calls.structure++;
-    const eps = await c.nets.structure.run({ x: { shape: c.shapeX, data: x }, mu: { shape: c.shapeX, data: c.muS }, t: [t] });
-    return this.reverse(x, c.muS, eps.data, t, c.shapeX);
+    const eps = await c.nets.structure.run({ x: { shape: c.shapeX, data: x }, mu: { shape: c.shapeX, data: c.muS }, t: [s] });
+    return this.solve(x, c.muS, eps.data, s, t, c.shapeX, prev);
   }
 
-  /** one reverse step of a state from its noise prediction, by the context's step rule */
-  private reverse(x: Float32Array, mu: Float32Array, eps: Float32Array, t: number, shape: number[]): Float32Array {
-    const sde = this.ctx.sde;
-    const z = this.noise.normal([...shape]);
-    if (this.ctx.opts.stepRule === 'posterior') return sde.posteriorStep(x, sde.predictX0(x, mu, eps, t, shape, [0, 1]), mu, t, z, shape);
-    return sde.reverseSdeStep(x, mu, sde.scoreFromNoise(eps, t, shape), t, z, shape);
+  private solve(x: Float32Array, mu: Float32Array, eps: Float32Array, s: number, t: number, shape: number[], prev: SolverHistory | null): Stepped {
+    const r = this.ctx.solver.step({ sde: this.ctx.sde, x, mu, eps, s, t, shape, prev, noise: this.noise, clamp: [0, 1] });
+    return { state: r.x, history: r.history };
   }
 
-  /** stepY(y, t, S): texture net guided by S, then one reverse step (official: reverse_sde_step of sde); one [1,3] draw */
-  async stepY(y: Float32Array, t: number, S: Float32Array): Promise<Float32Array> {
+  /** stepY(y, s → t, S): texture net at s guided by S, then the solver's step to t (official: reverse_sde_step of sde); one [1,3] draw for stochastic solvers */
+  async stepY(y: Float32Array, s: number, t: number, S: Float32Array, prev: SolverHistory | null = null): Promise<Stepped> {
     const c = this.ctx;
     this.calls.texture++;
     const eps = await c.nets.texture.run({
       x: { shape: c.shapeY, data: y },
       mu: { shape: c.shapeY, data: c.mu },
       S: { shape: c.shapeX, data: S },
-      t: [t],
+      t: [s],
     });
-    return this.reverse(y, c.mu, eps.data, t, c.shapeY);
+    return this.solve(y, c.mu, eps.data, s, t, c.shapeY, prev);
+  }
+
+  /** re-noise the structure from grid level `from` up to `to`: the official one-level Euler step, or the closed-form jump across several levels; one [1,1] draw */
+  renoise(x: Float32Array, from: number, to: number, officialLevel: number): Float32Array {
+    if (to - from === 1) return this.forward(x, officialLevel);
+    const c = this.ctx;
+    return forwardJump(c.sde, x, c.muS, from, to, this.noise.normal([...c.shapeX]));
   }
 
   /** forward_step of S_sde with the coefficients of `level`; one [1,1] draw */
@@ -406,6 +438,12 @@ class Ops {
   }
 }
 
+/** A solver's result inside the sampler: the new state and what a multistep solver keeps. */
+interface Stepped {
+  state: Float32Array;
+  history: SolverHistory | null;
+}
+
 function forcedDecision(tape: DecisionTape | undefined, q: DecisionQuery): Decision | undefined {
   if (!tape) return undefined;
   if (typeof tape === 'function') return tape(q);
@@ -422,60 +460,82 @@ export interface StepResult extends SamplerState {
 }
 
 /**
- * One sampler step from level t to t−1 (early or late stage by t), drawing its noise from
- * `noise` in the official order. Teacher-forced parity runs this from recorded states.
+ * One sampler step from grid level s = grid[index] to grid[index + 1] (early or late stage by s),
+ * drawing its noise from `noise` in the official order. `index` defaults to s's place on the
+ * context's grid (on the full grid the step from t goes to t − 1). Teacher-forced parity runs this
+ * from recorded states.
  */
 export async function step(ctx: SamplerContext, state: SamplerState, t: number, noise: NoiseSource): Promise<StepResult> {
   const T = ctx.sde.T;
   if (!Number.isInteger(t) || t < 1 || t > T) throw new Error(`sampler: step t=${t} outside 1..${T}`);
+  const index = ctx.grid.indexOf(t);
+  if (index < 0 || index + 1 >= ctx.grid.length) throw new Error(`sampler: level ${t} is not a step of the sampling grid ${ctx.grid.join(', ')}`);
+  const next = ctx.grid[index + 1]!;
   const counter = new Counter(noise);
   const ops = new Ops(ctx, counter);
   const stage = stageOf(ctx, t);
-  const index = T - t;
+  const hist = state.history ?? { y: null, x: null };
   if (stage === 'late') {
-    const y = await lateStep(ctx, ops, state.y, t);
-    const info: StepInfo = { index, t, stage, k: 0, Dn: NaN, resampling: [], end: 'late', calls: ops.calls, draws: counter.n };
-    return { y, x: null, info };
+    const r = await lateStep(ctx, ops, state.y, t, next, hist.y);
+    const info: StepInfo = { index, t, next, stage, k: 0, Dn: NaN, resampling: [], end: 'late', calls: ops.calls, draws: counter.n };
+    return { y: r.state, x: null, history: { y: r.history, x: null }, info };
   }
   if (!state.x) throw new Error(`sampler: early step t=${t} needs a structure state`);
-  const r = await earlyStep(ctx, ops, state.y, state.x, t);
-  const info: StepInfo = { index, t, stage, k: r.k, Dn: r.Dn, resampling: r.records, end: r.end, calls: ops.calls, draws: counter.n };
-  return { y: r.y, x: r.x, info };
+  const r = await earlyStep(ctx, ops, state.y, state.x, index, hist);
+  const info: StepInfo = { index, t, next, stage, k: r.k, Dn: r.Dn, resampling: r.records, end: r.end, calls: ops.calls, draws: counter.n };
+  return { y: r.y, x: r.x, history: r.history, info };
 }
 
-async function lateStep(ctx: SamplerContext, ops: Ops, y: Float32Array, t: number): Promise<Float32Array> {
-  // Guide = plain channel mean of the noisy texture at level t (torch: sum over C, then / 3).
+async function lateStep(ctx: SamplerContext, ops: Ops, y: Float32Array, s: number, t: number, prev: SolverHistory | null): Promise<Stepped> {
+  // Guide = plain channel mean of the noisy texture at level s (torch: sum over C, then / 3).
   const hw = ctx.H * ctx.W;
   const g = ctx.bufGuide;
   for (let p = 0; p < hw; p++) g[p] = fr(fr(fr(y[p]! + y[hw + p]!) + y[2 * hw + p]!) / 3);
-  return ops.stepY(y, t, g);
+  return ops.stepY(y, s, t, g, prev);
 }
 
 interface EarlyResult {
   y: Float32Array;
   x: Float32Array;
+  history: NonNullable<SamplerState['history']>;
   k: number;
   Dn: number;
   records: ResampleRecord[];
   end: StepEnd;
 }
 
-async function earlyStep(ctx: SamplerContext, ops: Ops, y: Float32Array, xIn: Float32Array, t: number): Promise<EarlyResult> {
-  const { variant, uMax, uMin, jump, re, decisionTape } = ctx.opts;
+/**
+ * Re-noising depth at grid position `index` (from the end: p = N − index, which is the level itself
+ * on the full grid): `re` grid steps when p ≡ 0 (mod jump), clamped to the levels above.
+ */
+function gridRenoiseDepth(ctx: SamplerContext, index: number): number {
+  const { jump, re } = ctx.opts;
+  const p = ctx.grid.length - 1 - index;
+  let k = jump > 0 && p % jump === 0 ? re : 0;
+  if (k > index + 1) k = index + 1;
+  return k;
+}
+
+async function earlyStep(ctx: SamplerContext, ops: Ops, y: Float32Array, xIn: Float32Array, index: number, hist: NonNullable<SamplerState['history']>): Promise<EarlyResult> {
+  const { variant, uMax, uMin, decisionTape } = ctx.opts;
   const m = ctx.mask;
-  const T = ctx.sde.T;
+  const g = ctx.grid;
+  const s = g[index]!;
+  const t = g[index + 1]!;
   const improved = variant === 'improved';
 
-  // Known structure: official pastes a level-(t−1) sample before denoising from t (docs/design.md §6.1 item 4).
-  const xk = ops.qS(improved ? t : t - 1);
+  // Known structure: official pastes a sample of the NEXT level before denoising from s (docs/design.md §6.1 item 4).
+  const xk = ops.qS(improved ? s : t);
   let x = paste(xk, xIn, m);
-  x = await ops.stepS(x, t);
+  const sx = await ops.stepS(x, s, t, hist.x);
+  x = sx.state;
   let xc = x;
-  let yc = await ops.stepY(y, t, x);
+  const sy = await ops.stepY(y, s, t, x, hist.y);
+  let yc = sy.state;
 
   const useD = variant === 'official' || variant === 'improved';
-  const Dn = useD ? await ops.score(yc, x, t) : NaN;
-  const k = variant === 'no-resampling' ? 0 : renoiseDepth(T, t, jump, re);
+  const Dn = useD ? await ops.score(yc, x, s) : NaN;
+  const k = variant === 'no-resampling' ? 0 : gridRenoiseDepth(ctx, index);
   const records: ResampleRecord[] = [];
   let end: StepEnd = k === 0 ? 'no_resample' : 'exhausted';
 
@@ -484,30 +544,35 @@ async function earlyStep(ctx: SamplerContext, ops: Ops, y: Float32Array, xIn: Fl
       end = 'stop';
       break;
     }
+    // re-noise from the next level back up k grid levels (official: Euler steps with θ of the lower level)
     let x1 = xc;
-    for (let j = 0; j < k; j++) x1 = ops.forward(x1, improved ? t + j : t - 1 + j);
-    for (let r = k - 1; r >= 0; r--) {
-      x1 = paste(improved ? ops.qS(t + r) : xk, x1, m);
-      x1 = await ops.stepS(x1, t + r);
+    for (let j = 0; j < k; j++) {
+      const from = g[index + 1 - j]!;
+      const to = g[index - j]!;
+      x1 = ops.renoise(x1, from, to, improved ? to : from);
     }
-    // Always re-predicted from the step's input y (level t), never from the running candidate.
-    const y1 = await ops.stepY(y, t, x1);
+    for (let r = k - 1; r >= 0; r--) {
+      x1 = paste(improved ? ops.qS(g[index - r]!) : xk, x1, m);
+      x1 = (await ops.stepS(x1, g[index - r]!, g[index - r + 1]!)).state;
+    }
+    // Always re-predicted from the step's input y (level s), never from the running candidate.
+    const y1 = (await ops.stepY(y, s, t, x1)).state;
 
     let decision: Decision;
     let Dp = NaN;
     let forced = false;
     let scored: Decision;
     if (useD) {
-      Dp = await ops.score(y1, x1, t);
+      Dp = await ops.score(y1, x1, s);
       // Strict comparisons: a tie is "not better" in both directions.
       const better = improved ? Dp > Dn : Dp < Dn;
       scored = better ? 'accept' : i < uMin ? 'average' : 'stop';
-      const f = forcedDecision(decisionTape, { t, i, Dp, Dn, scored });
+      const f = forcedDecision(decisionTape, { t: s, i, Dp, Dn, scored });
       decision = f ?? scored;
       if (f !== undefined) {
         forced = true;
-        if (f === 'stop' && i < uMin) throw new Error(`sampler: forced decision "stop" at t=${t}, i=${i} < uMin=${uMin}`);
-        if (f === 'average' && i >= uMin) throw new Error(`sampler: forced decision "average" at t=${t}, i=${i} ≥ uMin=${uMin}`);
+        if (f === 'stop' && i < uMin) throw new Error(`sampler: forced decision "stop" at t=${s}, i=${i} < uMin=${uMin}`);
+        if (f === 'average' && i >= uMin) throw new Error(`sampler: forced decision "average" at t=${s}, i=${i} ≥ uMin=${uMin}`);
       }
     } else {
       scored = decision = 'average';
@@ -531,7 +596,9 @@ async function earlyStep(ctx: SamplerContext, ops: Ops, y: Float32Array, xIn: Fl
   }
   // Improved: the next step pastes its own level sample, so the carried state is the candidate.
   const xOut = improved ? xc : paste(xk, xc, m);
-  return { y: yc, x: xOut, k, Dn, records, end };
+  // after resampling the states are no longer the solver's own continuation: multistep solvers restart
+  const history = records.length > 0 ? { y: null, x: null } : { y: sy.history, x: sx.history };
+  return { y: yc, x: xOut, history, k, Dn, records, end };
 }
 
 export interface SampleArgs {
@@ -593,9 +660,12 @@ export async function sample(args: SampleArgs): Promise<SampleResult> {
     forced: 0,
   };
   let lastX: Float32Array | null = state.x;
-  for (let t = startAt; t >= 1; t--) {
+  const first = ctx.grid.indexOf(startAt);
+  if (first < 0) throw new Error(`sampler: startAt ${startAt} is not a level of the sampling grid ${ctx.grid.join(', ')}`);
+  for (let i = first; i + 1 < ctx.grid.length; i++) {
+    const t = ctx.grid[i]!;
     const r = await step(ctx, state, t, counter);
-    state = { y: r.y, x: r.x ?? state.x };
+    state = { y: r.y, x: r.x ?? state.x, history: r.history };
     if (r.x) lastX = r.x;
     stats.steps++;
     stats.calls.structure += r.info.calls.structure;

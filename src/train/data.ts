@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { SeededNoise } from '../util/noise.js';
 import { structureOf } from '../structure/gray.js';
 import type { F32Tensor } from '../util/tensor.js';
+import { resizePlanes } from '../image/resize.js';
 import { decodeRaw, listImageFiles, rgb8ToChw, toRgb8, type RawImage } from '../data/images.js';
 
 export interface TrainBatch {
@@ -52,6 +53,14 @@ export interface ImageFolderLoaderOptions {
    * thread between awaits. Default min(2, cpus − 1). Results are identical either way.
    */
   structureWorkers?: number;
+  /**
+   * Scale augmentation: with zoom > 1 each sample is a random square of side size·z, z log-uniform
+   * in [1, min(zoom, short side / size)], box-filtered down to size. The sampler's window planner
+   * shows a whole photo (or a large region) scaled down to the window, so training on native-scale
+   * crops alone teaches content at another scale than the one it fills (issue 21). Default 1: no
+   * extra draw, the batches of a seed stay what they were.
+   */
+  zoom?: number;
   /** called once per unreadable file, the first time it is met */
   onSkip?: (file: string, error: Error) => void;
 }
@@ -92,6 +101,8 @@ interface SlotDraws {
   hflip: boolean;
   vflip: boolean;
   transpose: boolean;
+  /** zoom draw in [0, 1) (only drawn when zoom > 1) */
+  uz?: number;
 }
 
 interface Sample {
@@ -148,6 +159,15 @@ export function cropAugment(chw: Float32Array, H: number, W: number, size: numbe
     }
   }
   return out;
+}
+
+/** A random square of side S·z (z log-uniform up to the zoom the photo allows), box-filtered to S, then flipped. */
+export function zoomCrop(chw: Float32Array, H: number, W: number, S: number, zoom: number, d: SlotDraws): Float32Array {
+  const zMax = Math.min(zoom, Math.min(H, W) / S);
+  const side = Math.min(Math.min(H, W), Math.max(S, Math.round(S * Math.exp((d.uz ?? 0) * Math.log(zMax)))));
+  const region = cropAugment(chw, H, W, side, { ...d, hflip: false, vflip: false, transpose: false }, true);
+  const scaled = side === S ? region : resizePlanes(region, 3, side, side, S, S);
+  return cropAugment(scaled, S, S, S, d, true);
 }
 
 // Evaluated as CommonJS inside the worker; registers tsx itself when the sources are .ts, since
@@ -264,6 +284,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
   readonly batchSize: number;
   readonly sigma: number;
   private readonly augment: boolean;
+  private readonly zoom: number;
   private readonly lookahead: number;
   private readonly order: EpochShuffler;
   private readonly draws: SeededNoise;
@@ -279,6 +300,8 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
     this.batchSize = o.batchSize ?? 16;
     this.sigma = o.sigma ?? 3;
     this.augment = o.augment ?? true;
+    this.zoom = o.zoom ?? 1;
+    if (!(this.zoom >= 1)) throw new Error(`image loader: zoom must be >= 1, got ${this.zoom}`);
     if (!Number.isInteger(this.size) || this.size <= 0) throw new Error(`image loader: size must be a positive integer, got ${this.size}`);
     if (!Number.isInteger(this.batchSize) || this.batchSize <= 0) throw new Error(`image loader: batchSize must be a positive integer, got ${this.batchSize}`);
     this.lookahead = Math.max(1, Math.round((o.prefetchBatches ?? 2) * this.batchSize));
@@ -318,6 +341,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
         hflip: this.draws.uniform() < 0.5,
         vflip: this.draws.uniform() < 0.5,
         transpose: this.draws.uniform() < 0.5,
+        uz: this.zoom > 1 ? this.draws.uniform() : 0,
       };
       const p = this.loadSample(index, epoch, d);
       p.catch(() => undefined); // rejections surface in next(); avoid unhandled warnings meanwhile
@@ -344,7 +368,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
       return null;
     }
     const S = this.size;
-    const rgb = cropAugment(chw, H, W, S, d, this.augment);
+    const rgb = this.zoom > 1 && this.augment ? zoomCrop(chw, H, W, S, this.zoom, d) : cropAugment(chw, H, W, S, d, this.augment);
     const st = this.pool ? await this.pool.run(rgb, S, S, this.sigma) : structureOf(rgb, S, S, this.sigma);
     return { file, epoch, rgb, gray: st.gray, edge: st.edge };
   }

@@ -52,6 +52,8 @@ export interface RunConfig {
   init?: string | null;
   /** texture / discriminator: what the SDE mean holds in the hole (src/sde/fill.ts; default zero = official) */
   fill?: Fill;
+  /** scale augmentation of the crops (data.ts `zoom`; 1 or absent = native-scale crops) */
+  zoom?: number;
 }
 
 export interface RunProgress {
@@ -317,7 +319,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
 
   // resumed runs continue with fresh but reproducible streams
   const streamSeed = cfg.seed + state.iteration * 7919;
-  const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3 });
+  const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3, zoom: cfg.zoom ?? 1 });
   if (loader.skipped) log(`skipped ${loader.skipped} unreadable image(s)`);
   const masks = await maskSource({ ...cfg, seed: streamSeed });
   // a fixed batch (its own seeds, unaffected by resuming) for the diagnostics of the U-Nets

@@ -46,6 +46,7 @@ export function register(program: Command): void {
     .option('--mask-ratios <list>', 'hole-ratio ranges of generated masks', '0.1-0.2,0.2-0.3,0.3-0.4,0.4-0.5')
     .option('--config <name|json>', 'official (nf 64), mini (nf 16), small (nf 8, the bundled model), tiny (nf 4), or JSON ({"nf": 16} / {"texture": {...}})', 'mini')
     .option('--size <n>', 'crop size', '64')
+    .option('--zoom <max>', 'scale augmentation: crops of side size·z, z log-uniform in [1, max] (capped by the photo), box-filtered to --size, so the net sees content at the scale the window planner shows it (whole photos scaled down); 1 = native-scale crops', '1')
     .option('--batch <n>', 'batch size', '16')
     .option('--steps <n>', 'iterations to run (added to a resumed run)', '1000')
     .option('--lr <x>', 'learning rate', '1e-4')
@@ -92,6 +93,7 @@ export function register(program: Command): void {
         saveEvery: parseNumberOption(String(o.saveEvery), 'save-every', { positive: true }),
         init: o.init ? resolve(String(o.init)) : null,
         fill: parseFill(String(o.fill), '--fill'),
+        ...(Number(o.zoom) !== 1 ? { zoom: parseNumberOption(String(o.zoom), 'zoom', { integer: false, min: 1 }) } : {}),
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);
       const executor = String(o.executor);
