@@ -26,8 +26,8 @@ export const STEP_RULES = ['sde', 'posterior'] as const satisfies readonly Solve
 export type StepRule = (typeof STEP_RULES)[number];
 
 /** How the sampling grid T = t_0 > … > t_N = 0 spaces its integer levels (src/sampler/grid.ts). */
-export const GRIDS = ['uniform', 'quadratic', 'logsnr'] as const;
-export type GridKind = (typeof GRIDS)[number];
+export const SPACINGS = ['uniform', 'quadratic', 'logsnr'] as const;
+export type Spacing = (typeof SPACINGS)[number];
 
 /** The texture network's structure guide: the structure diffusion, or the analytic posterior towards the Telea-filled grayscale. */
 export const STRUCTURE_GUIDES = ['network', 'fill'] as const;

@@ -3,6 +3,7 @@ import { isStepRule, type StepRule } from '../sampler/strdiffusion.js';
 import { PRECISIONS, type Precision } from '../exec/onnx/quant.js';
 import { StrDiffusionError } from '../util/errors.js';
 import { MAX_SIZE, MAX_T } from '../model/checkpoints.js';
+import { parseChoice, SOLVERS, SPACINGS, type Solver, type Spacing } from '../options.js';
 
 export interface NumberRule {
   /** default true */
@@ -53,6 +54,20 @@ export function parseStepRule(v: string | undefined): StepRule | undefined {
   if (v === undefined) return undefined;
   if (!isStepRule(v)) throw new Error(`--step-rule must be sde or posterior (got "${v}")`);
   return v;
+}
+
+export const SOLVER_HELP = `how one network call moves a state to the next grid level: ${SOLVERS.join(' | ')} (sde: the official Euler step, every level only; posterior: exact posterior jump; mr-*: MR Sampler ODE/SDE solvers); default: the model's model.json, else sde`;
+export const STEPS_HELP = "sampling steps N (network-call rounds), 1..T; fewer than T needs a solver other than sde (default: the model's model.json, else T)";
+export const SPACING_HELP = `how the sampling grid spaces its levels: ${SPACINGS.join(' | ')} (default: the model's model.json, else uniform)`;
+
+/** --solver, --steps, --spacing and the older --step-rule of inpaint and eval, parsed. */
+export function parseSampling(o: { solver?: string; steps?: string; spacing?: string; stepRule?: string }): { solver?: Solver; steps?: number; spacing?: Spacing; stepRule?: StepRule } {
+  return {
+    solver: o.solver === undefined ? undefined : parseChoice(SOLVERS, o.solver, '--solver'),
+    steps: optionalNumber(o.steps, 'steps', { min: 1 }),
+    spacing: o.spacing === undefined ? undefined : parseChoice(SPACINGS, o.spacing, '--spacing'),
+    stepRule: parseStepRule(o.stepRule),
+  };
 }
 
 export function parsePrecision(v: string | undefined): Precision | undefined {

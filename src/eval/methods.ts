@@ -23,7 +23,7 @@ export interface Method {
   info?(): Record<string, unknown>;
 }
 
-export type ModelMethodOptions = Pick<InpaintOptions, 'checkpoints' | 'T' | 'size' | 'sampler' | 'stepRule' | 'executor' | 'samplerOptions' | 'structure' | 'precision'>;
+export type ModelMethodOptions = Pick<InpaintOptions, 'checkpoints' | 'T' | 'size' | 'sampler' | 'stepRule' | 'solver' | 'steps' | 'spacing' | 'executor' | 'samplerOptions' | 'structure' | 'precision'>;
 
 export function holesToMaskRaster(holes: Uint8Array, width: number, height: number): RasterImage {
   const data = new Uint8Array(width * height);
@@ -37,7 +37,7 @@ export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Metho
   let sampler: string = o.sampler ?? '(model default)';
   return {
     name,
-    label: `StrDiffusion (${o.sampler ?? 'model default'} sampler${o.stepRule ? ', ' + o.stepRule + ' steps' : ''}${o.structure ? ', ' + o.structure + ' structure guide' : ''}${o.precision && o.precision !== 'fp32' ? ', ' + o.precision : ''})`,
+    label: `StrDiffusion (${o.sampler ?? 'model default'} sampler${o.solver ?? o.stepRule ? ', ' + (o.solver ?? o.stepRule) : ''}${o.steps ? ', ' + o.steps + ' steps' : ''}${o.spacing ? ' (' + o.spacing + ')' : ''}${o.structure ? ', ' + o.structure + ' structure guide' : ''}${o.precision && o.precision !== 'fp32' ? ', ' + o.precision : ''})`,
     prepare: async () => {
       const { model } = await loadInpaintModel(o);
       T = model.T;
@@ -52,6 +52,6 @@ export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Metho
       });
       return res.image;
     },
-    info: () => ({ checkpoints: o.checkpoints ?? '(bundled default)', T: T ?? o.T ?? null, sampler, precision: o.precision ?? 'fp32', stepRule: o.stepRule ?? '(model default)', structure: o.structure ?? '(model default)', size: o.size ?? 256, executor: o.executor ?? process.env.STRDIFFUSION_EXECUTOR ?? 'onnx' }),
+    info: () => ({ checkpoints: o.checkpoints ?? '(bundled default)', T: T ?? o.T ?? null, sampler, precision: o.precision ?? 'fp32', solver: o.solver ?? o.stepRule ?? '(model default)', steps: o.steps ?? '(model default)', spacing: o.spacing ?? '(model default)', structure: o.structure ?? '(model default)', size: o.size ?? 256, executor: o.executor ?? process.env.STRDIFFUSION_EXECUTOR ?? 'onnx' }),
   };
 }

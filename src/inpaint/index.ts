@@ -7,7 +7,7 @@ import type { ImageInput, RasterImage } from '../image/io.js';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } from '../image/io.js';
 import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
-import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model } from '../model/checkpoints.js';
+import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
 import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
@@ -21,7 +21,7 @@ import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { isStepRule, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
 import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
-import { parseChoice, PRECISIONS, type Precision } from '../options.js';
+import { SPACINGS, parseChoice, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -34,6 +34,13 @@ export interface InpaintOptions extends MaskOptions {
   /** how a state moves one level per network call: 'sde' (official) or 'posterior' (clamped x̂0;
    * see SamplerOptions.stepRule). Default: the model's `stepRule` in model.json, else 'sde'. */
   stepRule?: StepRule;
+  /** sampling steps N (network-call rounds; default: the model's `steps` in model.json, else T = every level) */
+  steps?: number;
+  /** how one network call moves a state between grid levels (sampler/solvers/; wins over stepRule).
+   * Default: the model's `solver`, else its `stepRule`, else 'sde' (the official step, every level only). */
+  solver?: Solver;
+  /** how the sampling grid spaces its levels: 'uniform' (default), 'quadratic' or 'logsnr' */
+  spacing?: Spacing;
   /** resampling hyper-parameters etc. (official defaults) */
   samplerOptions?: Partial<SamplerOptions>;
   /** the texture network's structure guide: 'network' (default: the structure diffusion) or 'fill'
@@ -156,6 +163,9 @@ const OPTION_CHECKS = {
   seed: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? null : 'must be a non-negative safe integer'),
   sampler: oneOf(SAMPLER_VARIANTS),
   stepRule: (v) => (isStepRule(v) ? null : `must be one of ${STEP_RULES.join(', ')}`),
+  steps: intAtLeast(1),
+  solver: oneOf(SOLVERS),
+  spacing: oneOf(SPACINGS),
   samplerOptions: (v) => {
     if (!isObject(v)) return 'must be an object';
     for (const [k, x] of Object.entries(v)) {
@@ -179,7 +189,7 @@ const OPTION_CHECKS = {
 } satisfies Record<keyof InpaintOptions, OptionCheck>;
 
 /** Misspellings worth a hint: the CLI's names of library options. */
-const OPTION_HINTS: Record<string, string> = { steps: 'the diffusion length is options.T', checkpoint: 'did you mean options.checkpoints?' };
+const OPTION_HINTS: Record<string, string> = { iterations: 'sampling steps are options.steps, the diffusion length options.T', checkpoint: 'did you mean options.checkpoints?' };
 
 function checkOptions(options: unknown): void {
   if (options === undefined) return;
@@ -193,6 +203,19 @@ function checkOptions(options: unknown): void {
     const problem = check(v);
     if (problem !== null) throw bad('BAD_OPTION', problem.startsWith('.') ? `options.${key}${problem}` : `options.${key} ${problem} (got ${describeValue(v)})`);
   }
+}
+
+/**
+ * Solver, steps and grid of a run: the call's options, else the model's model.json, else the
+ * official full grid with its Euler step. A `steps` above T is an error naming both.
+ */
+export function samplingOf(o: Pick<InpaintOptions, 'solver' | 'stepRule' | 'steps' | 'spacing'>, meta: ModelMeta, T: number): { solver: Solver; steps: number; spacing: Spacing } {
+  const steps = o.steps ?? meta.steps ?? T;
+  if (steps > T) throw bad('BAD_OPTION', `steps ${steps} is more than the model's diffusion length T = ${T}`);
+  // a call's stepRule is the older name of its solver: it beats the model's default solver
+  const solver = o.solver ?? o.stepRule ?? meta.solver ?? meta.stepRule ?? 'sde';
+  if (solver === 'sde' && steps !== T) throw bad('BAD_OPTION', `the sde solver moves one level per step: ${steps} steps need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2), or steps = T = ${T}`);
+  return { solver, steps, spacing: o.spacing ?? meta.spacing ?? 'uniform' };
 }
 
 export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}): Promise<InpaintResult> {
@@ -230,6 +253,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     await prepareFill('telea');
     nets = { ...runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
   }
+  const steps = samplingOf(options, model.meta, model.T).steps;
   const res = await sample({
     nets,
     sde,
@@ -243,12 +267,12 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     options: {
       ...options.samplerOptions,
       variant: options.sampler ?? (model.meta.sampler as SamplerVariant | undefined) ?? 'official',
-      stepRule: options.stepRule ?? model.meta.stepRule ?? 'sde',
+      ...samplingOf(options, model.meta, model.T),
       // the texture mean must hold what it held in training
       fill: model.fill,
       onStep: (info: StepInfo) => {
         options.samplerOptions?.onStep?.(info);
-        options.onProgress?.(progressOf(info, model.T, (performance.now() - t0) / 1000));
+        options.onProgress?.(progressOf(info, steps, (performance.now() - t0) / 1000));
       },
       onState: options.onState,
     },

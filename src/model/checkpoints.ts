@@ -5,7 +5,7 @@
  * the official checkpoints need no metadata; T cannot be inferred and comes from `model.json`
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
-import { isOneOf, SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, type StepRule } from '../options.js';
+import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, type Spacing, type Solver, type StepRule } from '../options.js';
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
@@ -37,6 +37,12 @@ export interface ModelMeta {
   size?: number;
   /** the sampler step rule the model was made for (default 'sde', the official one) */
   stepRule?: StepRule;
+  /** the solver the model was made for (wins over stepRule; default stepRule, else 'sde') */
+  solver?: Solver;
+  /** sampling steps N (default T, the full grid) */
+  steps?: number;
+  /** how the sampling grid spaces its levels (default 'uniform') */
+  spacing?: Spacing;
   /** what the texture mean μ holds in the hole, as trained (src/sde/fill.ts; default 'zero', the official μ) */
   fill?: Fill;
   /** what the U-Nets' last conv predicts (nn/config.ts; default 'eps', official): one value for
@@ -138,6 +144,11 @@ export function validateModelMeta(meta: unknown): ModelMeta {
   if (m.size !== undefined) checkSize(m.size);
   if (m.stepRule !== undefined && !isOneOf(STEP_RULES, m.stepRule)) {
     throw new Error(`stepRule must be "sde" or "posterior" (got ${JSON.stringify(m.stepRule)})`);
+  }
+  if (m.solver !== undefined && !isOneOf(SOLVERS, m.solver)) throw new Error(`solver must be one of ${SOLVERS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.solver)})`);
+  if (m.spacing !== undefined && !isOneOf(SPACINGS, m.spacing)) throw new Error(`spacing must be one of ${SPACINGS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.spacing)})`);
+  if (m.steps !== undefined && !(typeof m.steps === 'number' && Number.isInteger(m.steps) && m.steps >= 1 && (m.T === undefined || m.steps <= m.T))) {
+    throw new Error(`steps must be an integer from 1 to T (got ${JSON.stringify(m.steps)})`);
   }
   const preds = m.prediction === undefined ? [] : typeof m.prediction === 'object' && m.prediction !== null ? Object.values(m.prediction) : [m.prediction];
   for (const v of preds) if (!isPrediction(v)) throw new Error(`prediction must be one of ${PREDICTIONS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(v)})`);

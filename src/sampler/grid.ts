@@ -5,9 +5,9 @@
  */
 import type { IRSDE } from '../sde/irsde.js';
 import { logSnr } from '../sde/jump.js';
-import { GRIDS, parseChoice, type GridKind } from '../options.js';
+import { SPACINGS, parseChoice, type Spacing } from '../options.js';
 
-export { GRIDS, type GridKind } from '../options.js';
+export { SPACINGS, type Spacing } from '../options.js';
 
 /** The full grid T, T−1, …, 0. */
 export function fullGrid(T: number): number[] {
@@ -23,9 +23,9 @@ export function fullGrid(T: number): number[] {
  * below the last and at least one above what the remaining steps need), so every grid has N + 1
  * distinct levels.
  */
-export function samplingGrid(sde: IRSDE, steps: number, kind: GridKind = 'uniform'): number[] {
+export function samplingGrid(sde: IRSDE, steps: number, kind: Spacing = 'uniform'): number[] {
   const T = sde.T;
-  parseChoice(GRIDS, kind, 'grid');
+  parseChoice(SPACINGS, kind, 'grid');
   if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new Error(`sampling steps must be an integer from 1 to T = ${T} (got ${steps})`);
   if (steps === T) return fullGrid(T);
   const target = targets(sde, steps, kind);
@@ -37,7 +37,7 @@ export function samplingGrid(sde: IRSDE, steps: number, kind: GridKind = 'unifor
   return grid;
 }
 
-function targets(sde: IRSDE, N: number, kind: GridKind): number[] {
+function targets(sde: IRSDE, N: number, kind: Spacing): number[] {
   const T = sde.T;
   if (kind === 'uniform') return Array.from({ length: N + 1 }, (_, i) => T * (1 - i / N));
   if (kind === 'quadratic') return Array.from({ length: N + 1 }, (_, i) => T * (1 - i / N) ** 2);

@@ -37,7 +37,7 @@ import type { NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
 
-import { isOneOf, SOLVERS, STEP_RULES, type GridKind, type SamplerVariant, type Solver, type StepRule } from '../options.js';
+import { isOneOf, SOLVERS, STEP_RULES, type Spacing, type SamplerVariant, type Solver, type StepRule } from '../options.js';
 import { solverOf, type SolverDef, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
 import { forwardJump } from '../sde/jump.js';
@@ -161,7 +161,7 @@ export interface SamplerOptions {
   /** sampling steps N: the grid T = t_0 > … > t_N = 0 (default T, the full grid; fewer needs a solver other than `sde`) */
   steps?: number;
   /** how the grid spaces its levels (default `uniform`; the full grid is the same for every kind) */
-  grid?: GridKind;
+  spacing?: Spacing;
   /**
    * What the texture mean μ holds in the hole (src/sde/fill.ts): `zero` (default, official)
    * μ = GT ⊙ m; `mean` / `telea` μ = GT ⊙ m + F ⊙ (1 − m) with F the per-channel mean or the
@@ -295,7 +295,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   const solverName = opts.solver ?? opts.stepRule ?? 'sde';
   if (!isOneOf(SOLVERS, solverName)) throw new Error(`sampler: unknown solver "${solverName}" (${SOLVERS.join(', ')})`);
   const solver = solverOf(solverName);
-  const grid = samplingGrid(sde, opts.steps ?? sde.T, opts.grid ?? 'uniform');
+  const grid = samplingGrid(sde, opts.steps ?? sde.T, opts.spacing ?? 'uniform');
   if (solver.oneLevel && !isFullGrid(grid)) {
     throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
   }

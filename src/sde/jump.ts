@@ -3,9 +3,9 @@
  * the same tables as the one-step rules: e_t = exp(−θ̄_t dt) (`meanFactor`) and σ̄_t (`sigmaBars`).
  * With u = x − μ and d = x0 − μ the marginal is u_t = e_t·d + σ̄_t·ε (docs/design.md §7):
  *
- * - forward jump  x_s | x_t:      u_s = a·u_t + sqrt(σ̄_s² − a²σ̄_t²)·z,   a = e_s / e_t;
- * - posterior     x_t | x_s, x0:  u_t = A·u_s + B·d + std·z,  A = a·σ̄_t²/σ̄_s²,  B = e_t − A·e_s,
- *                                 std = σ̄_t·sqrt(σ̄_s² − a²σ̄_t²)/σ̄_s;
+ * - forward jump  x_s | x_t:      u_s = a·u_t + λ·sqrt(1 − a²)·z,   a = e_s / e_t;
+ * - posterior     x_t | x_s, x0:  u_t = A·u_s + B·d + std·z,  A = a(1 − e_t²)/(1 − e_s²),
+ *                                 B = e_t(1 − a²)/(1 − e_s²),  std = σ̄_t·sqrt((1 − a²)/(1 − e_s²));
  * - log-SNR       λ_t = ln(e_t / σ̄_t) (+∞ at t = 0), the variable the MR-Sampler solvers step in.
  *
  * Coefficients are doubles computed from the float32 tables (the element-wise use rounds to
@@ -31,29 +31,35 @@ function checkPair(sde: IRSDE, s: number, t: number): void {
   }
 }
 
-/** Variance of x_s given x_t (s > t): σ̄_s² − (e_s/e_t)²σ̄_t², never negative. */
-function transitionVar(sde: IRSDE, s: number, t: number): { a: number; v: number } {
-  const a = sde.meanFactor(s) / sde.meanFactor(t);
-  const ss = sde.sigmaBar(s);
-  const st = sde.sigmaBar(t);
-  return { a, v: Math.max(0, ss * ss - a * a * st * st) };
+/**
+ * a = exp(−dt·Σ_{k=t+1..s} θ_k) (= e_s/e_t; summed from θ rather than divided from the rounded e
+ * tables, which would lose 1 − a² to cancellation on short jumps) and 1 − a².
+ */
+function transition(sde: IRSDE, s: number, t: number): { a: number; oneMinusA2: number } {
+  let sum = 0;
+  for (let k = t + 1; k <= s; k++) sum += sde.thetas[k]!;
+  const a = Math.exp(-sum * sde.dt);
+  return { a, oneMinusA2: -Math.expm1(-2 * sum * sde.dt) };
 }
 
 /** x_s | x_t for s > t: x_s = μ + a(x_t − μ) + std·z. */
 export function forwardJumpCoefs(sde: IRSDE, t: number, s: number): { a: number; std: number } {
   checkPair(sde, s, t);
-  const { a, v } = transitionVar(sde, s, t);
-  return { a, std: Math.sqrt(v) };
+  const { a, oneMinusA2 } = transition(sde, s, t);
+  // σ̄_s² − a²σ̄_t² = λ²(1 − a²), since σ̄² = λ²(1 − e²) and a·e_t = e_s
+  return { a, std: sde.lambda * Math.sqrt(oneMinusA2) };
 }
 
 /** q(x_t | x_s, x0) for s > t: x_t = μ + A(x_s − μ) + B(x0 − μ) + std·z. t = 0 gives A = 0, B = 1, std = 0. */
 export function posteriorJumpCoefs(sde: IRSDE, s: number, t: number): JumpCoefs {
   checkPair(sde, s, t);
-  const { a, v } = transitionVar(sde, s, t);
-  const ss = sde.sigmaBar(s);
-  const st = sde.sigmaBar(t);
-  const A = (a * st * st) / (ss * ss);
-  return { A, B: sde.meanFactor(t) - A * sde.meanFactor(s), std: (st * Math.sqrt(v)) / ss };
+  // σ̄_0 = 0: the posterior at level 0 is x0 itself (exactly, whatever the tables' rounding)
+  if (t === 0) return { A: 0, B: 1, std: 0 };
+  const { a, oneMinusA2 } = transition(sde, s, t);
+  const et = sde.meanFactor(t);
+  const den = 1 - sde.meanFactor(s) ** 2;
+  // the forms of optimumCoefs / posteriorStd with the one-level factor replaced by a
+  return { A: (a * (1 - et * et)) / den, B: (et * oneMinusA2) / den, std: sde.sigmaBar(t) * Math.sqrt(oneMinusA2 / den) };
 }
 
 /** λ_t = ln(e_t / σ̄_t); +∞ at t = 0 (σ̄_0 = 0). */

@@ -15,7 +15,7 @@ import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
 import type { SamplerVariant } from '../../sampler/index.js';
 import { ProgressBar, fmtTime } from '../progress.js';
-import { optionalNumber, parsePrecision, parseSeed, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 import { checkOutputDir } from '../../util/files.js';
@@ -31,6 +31,8 @@ interface Opts {
   checkpoints?: string[];
   T?: string;
   steps?: string;
+  solver?: string;
+  spacing?: string;
   baselines: string;
   out: string;
   size?: string;
@@ -61,13 +63,15 @@ export function register(program: Command): void {
     .option('--count <n>', 'image/mask pairs per bucket', '10')
     .option('--seed <n>', 'fixes the pairs and the model noise', '0')
     .option('--checkpoints <dirs...>', 'model folder(s) (default: the bundled model)')
-    .option('--T <n>', 'diffusion steps; must match the checkpoint (default: its model.json)')
-    .option('--steps <n>', 'alias of --T')
+    .option('--T <n>', 'diffusion length T; must match the checkpoint (default: its model.json)')
+    .option('--steps <n>', STEPS_HELP)
+    .option('--solver <name>', SOLVER_HELP)
+    .option('--spacing <kind>', SPACING_HELP)
     .option('--baselines <list>', `comma-separated: ${BASELINES.join(', ')} (or none)`, BASELINES.join(','))
     .option('--out <dir>', 'report folder', 'eval-report')
     .option('--size <n>', "images are evaluated at size×size (default: the model's window size from model.json, else 256)")
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
-    .option('--step-rule <rule>', STEP_RULE_HELP)
+    .option('--step-rule <rule>', 'older name of --solver (sde or posterior)')
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
     .option('--precision <p>', `network precision: ${PRECISIONS.join(' | ')} (default fp32; see Performance)`)
@@ -90,13 +94,13 @@ export function register(program: Command): void {
       const size = optionalNumber(o.size, 'size', { min: 16 }) ?? (o.model ? modelWindowSize(checkpointDirs(o.checkpoints)) : undefined) ?? 256;
       const grid = optionalNumber(o.grid, 'grid', { min: 0 })!;
       const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
-      if (o.T !== undefined && o.steps !== undefined && o.T !== o.steps) throw new Error(`--T ${o.T} and --steps ${o.steps} disagree`);
-      const T = optionalNumber(o.T ?? o.steps, 'T', { min: 1 });
+      const T = optionalNumber(o.T, 'T', { min: 1 });
+      const sampling = parseSampling(o);
       const baselines = parseBaselines(o.baselines);
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, stepRule: parseStepRule(o.stepRule), structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
+        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
@@ -115,7 +119,7 @@ export function register(program: Command): void {
         outDir: out,
         gridSamples: grid,
         maxMegapixels,
-        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, stepRule: o.model ? (o.stepRule ?? '(model default)') : null, baselines, model: o.model },
+        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, solver: o.model ? (sampling.solver ?? sampling.stepRule ?? '(model default)') : null, steps: o.model ? (sampling.steps ?? '(model default)') : null, spacing: o.model ? (sampling.spacing ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined
           : (done, total, info) => {

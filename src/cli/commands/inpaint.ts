@@ -9,7 +9,7 @@ import { checkOutputExtension } from '../../image/io.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { inpaint, loadInpaintModel, type InpaintOptions } from '../../inpaint/index.js';
+import { inpaint, loadInpaintModel, samplingOf, type InpaintOptions } from '../../inpaint/index.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels, readImage, writeImageAtomic } from '../../image/io.js';
 import { checkOutputDir, checkOutputFile } from '../../util/files.js';
 import { loadHoles } from '../../inpaint/mask.js';
@@ -17,7 +17,7 @@ import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { parseChoice, SAMPLER_VARIANTS } from '../../options.js';
 import type { SamplerVariant } from '../../sampler/index.js';
-import { optionalNumber, parsePrecision, parseSeed, parseStepRule, STEP_RULE_HELP } from '../args.js';
+import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
@@ -28,7 +28,10 @@ interface Opts {
   out: string;
   checkpoints?: string[];
   seed?: string;
+  T?: string;
   steps?: string;
+  solver?: string;
+  spacing?: string;
   sampler?: string;
   stepRule?: string;
   structure?: string;
@@ -49,15 +52,6 @@ function listImages(dir: string): string[] {
 }
 
 const stem = (f: string) => basename(f, extname(f));
-
-/**
- * loadModel words its T errors for the commands whose option is `--T` (train, convert, export,
- * eval); inpaint's option for T is `--steps`.
- */
-function withStepsOption(e: unknown): unknown {
-  if (e instanceof Error && /\b(?:pass|use) --T\b/.test(e.message)) e.message = e.message.replace(/\b(pass|use) --T\b/g, '$1 --steps');
-  return e;
-}
 
 /** Pairs (image, mask, out) of a folder run; images without a mask are reported and skipped. */
 function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [string, string, string][]; missing: string[] } {
@@ -131,9 +125,12 @@ export function register(program: Command): void {
     .requiredOption('--out <path>', 'output image (.png/.jpg/.webp/.tif), or a folder')
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
     .option('--seed <n>', 'random seed (same seed -> same output)')
-    .option('--steps <T>', 'diffusion steps T; must match the checkpoint')
+    .option('--T <n>', 'diffusion length T; must match the checkpoint (default: its model.json)')
+    .option('--steps <n>', STEPS_HELP)
+    .option('--solver <name>', SOLVER_HELP)
+    .option('--spacing <kind>', SPACING_HELP)
     .option('--sampler <variant>', `sampler: ${SAMPLER_VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
-    .option('--step-rule <rule>', STEP_RULE_HELP)
+    .option('--step-rule <rule>', `older name of --solver (sde or posterior)`)
     .option('--structure <guide>', STRUCTURE_HELP)
     .option('--resampling <uMax,uMin,jump,re>', 'resampling hyper-parameters (official 6,3,5,5; the PSV setting of the official code is 25,4,2,2)')
     .option('--save-trajectory <dir>', 'write texture/structure states and a strip image')
@@ -155,7 +152,7 @@ export function register(program: Command): void {
       const precision = parsePrecision(o.precision);
       const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
       const seed = parseSeed(o.seed);
-      const T = optionalNumber(o.steps, 'steps');
+      const T = optionalNumber(o.T, 'T');
       const size = optionalNumber(o.size, 'size');
       const every = optionalNumber(o.trajectoryEvery, 'trajectory-every')!;
       let samplerOptions: InpaintOptions['samplerOptions'];
@@ -170,7 +167,7 @@ export function register(program: Command): void {
         T,
         seed: seed ?? 0,
         sampler: o.sampler as SamplerVariant | undefined,
-        stepRule: parseStepRule(o.stepRule),
+        ...parseSampling(o),
         structure: parseStructureGuide(o.structure),
         size,
         invertMask: o.invertMask,
@@ -203,13 +200,12 @@ export function register(program: Command): void {
         const im = await readImage(img, 'image', { maxMegapixels });
         await loadHoles(await readImage(mask, 'mask', { maxMegapixels }), im.width, im.height, base);
       }
-      const { model } = await loadInpaintModel(base).catch((e: unknown) => {
-        throw withStepsOption(e);
-      });
+      const { model } = await loadInpaintModel(base);
+      const { steps } = samplingOf(base, model.meta, model.T);
       let k = 0;
       for (const [img, mask, out] of jobs) {
         k++;
-        const bar = o.quiet ? null : new ProgressBar(model.T, jobs.length > 1 ? `[${k}/${jobs.length}] ` : '');
+        const bar = o.quiet ? null : new ProgressBar(steps, jobs.length > 1 ? `[${k}/${jobs.length}] ` : '');
         const traj = o.saveTrajectory ? new TrajectoryRecorder(every, model.T) : null;
         const res = await inpaint(img, mask, {
           ...base,
