@@ -15,7 +15,7 @@ function cli(...args: string[]) {
   return { status: r.status, out: r.stdout, err: r.stderr.trim() };
 }
 
-const FAST = ['--checkpoints', NETS, '--steps', '10', '--size', '32', '-q'];
+const FAST = ['--checkpoints', NETS, '--T', '10', '--size', '32', '-q'];
 
 function image(W: number, H: number, f: (x: number, y: number, c: number) => number, C: 1 | 3 = 3): RasterImage {
   const data = new Uint8Array(W * H * C);
@@ -73,7 +73,7 @@ describe('strdiffusion inpaint (CLI)', () => {
     ];
     for (const [args, msg] of cases) {
       const out = join(dir, 'never.png');
-      const r = cli('inpaint', ...args, '--out', out, '--steps', '10', '--size', '32', '-q');
+      const r = cli('inpaint', ...args, '--out', out, '--T', '10', '--size', '32', '-q');
       expect(r.status).toBe(1);
       expect(r.err.split('\n')).toHaveLength(1);
       expect(r.err).toMatch(msg);

@@ -95,7 +95,8 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
   it('opens an image, paints, runs, shows progress and downloads an exact result', async () => {
     const { png, rgb } = await landscape();
     await page.goto(srv.url);
-    await expect.poll(() => page.inputValue('#steps')).toBe('10');
+    await expect.poll(() => page.inputValue('#diffusion-T')).toBe('10');
+    expect(await page.inputValue('#steps')).toBe('10');
     await page.setInputFiles('#file-image', { name: 'landscape.png', mimeType: 'image/png', buffer: png });
     await page.waitForSelector('#canvas-box:not([hidden])');
     await expect.poll(() => page.textContent('#status')).toContain('480 × 320');
@@ -178,7 +179,8 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
     await page.keyboard.up(' ');
     expect(await page.isEnabled('#clear')).toBe(true);
 
-    await page.fill('#steps', '400');
+    await page.fill('#diffusion-T', '400');
+    await page.dispatchEvent('#diffusion-T', 'change');
     await page.click('#run');
     await page.waitForFunction(() => /^Step [1-9]/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
     await page.keyboard.press('Escape');
@@ -198,7 +200,7 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
       const f = new FormData();
       f.append('image', new Blob([b64('${img.toString('base64')}')], { type: 'image/png' }), 'i.png');
       f.append('mask', new Blob([b64('${msk.toString('base64')}')], { type: 'image/png' }), 'm.png');
-      f.append('steps', '10');
+      f.append('T', '10');
       try { await fetch('${srv.url}api/jobs', { method: 'POST', body: f, mode: 'no-cors' }); } catch {}
     })();`;
     const page = `<!doctype html><title>elsewhere</title><body><script>${attack}

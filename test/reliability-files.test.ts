@@ -18,7 +18,7 @@ const ROOT = resolve(__dirname, '..');
 const NETS = fixture('parity/nets');
 const root = mkdtempSync(join(tmpdir(), 'reliability-files-'));
 const data = join(root, 'images');
-const FAST = ['--checkpoints', NETS, '--steps', '10', '--size', '32', '-q'];
+const FAST = ['--checkpoints', NETS, '--T', '10', '--size', '32', '-q'];
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -154,7 +154,7 @@ describe('training checkpoints: a kill at any point never blocks --resume', () =
   it('train saves a checkpoint and exits 0 on SIGTERM', async () => {
     const out = join(root, 'sigterm');
     const child = spawn(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), 'train', 'structure', '--data', data, '--config', 'fixture', '--size', '32', '--batch', '2', '--T', '20',
-      '--steps', '100000', '--save-every', '100000', '--diag-every', '0', '--threads', '1', '--out', out, '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--iterations', '100000', '--save-every', '100000', '--diag-every', '0', '--threads', '1', '--out', out, '-q'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (b) => (stderr += String(b)));
     let done = false;

@@ -126,7 +126,7 @@ describe('11b: seeds are non-negative safe integers', () => {
   it('the CLI refuses --seed -1, NaN and 1e20 with one line and writes nothing', () => {
     for (const s of ['-1', 'NaN', '1e20', '2.5']) {
       const out = join(dir, `never-seed.png`);
-      const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', out, '--checkpoints', NETS, '--steps', '10', '--size', '32', '-q', '--seed', s);
+      const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', out, '--checkpoints', NETS, '--T', '10', '--size', '32', '-q', '--seed', s);
       expect(r.status, r.err).toBe(1);
       expect(r.err).toBe(`strdiffusion: --seed must be a non-negative safe integer (got "${s}")`);
       expect(existsSync(out)).toBe(false);
@@ -145,7 +145,9 @@ describe('11c: the public inpaint() names the argument of the wrong type', () =>
   it('options must be an object of known options with the right types', async () => {
     const cases: [unknown, RegExp][] = [
       ['fast', /^options must be an object \(got the string "fast"\)$/],
-      [{ ...FAST, steps: '10' }, /^options\.steps is not an option \(the diffusion length is options\.T\)$/],
+      [{ ...FAST, steps: '10' }, /^options\.steps must be an integer >= 1 \(got the string "10"\)$/],
+      [{ ...FAST, iterations: 10 }, /^options\.iterations is not an option \(sampling steps are options\.steps, the diffusion length options\.T\)$/],
+      [{ ...FAST, solver: 'euler' }, /^options\.solver must be one of sde, posterior, mr-ode-1, mr-ode-2, mr-sde-2 /],
       [{ ...FAST, colour: 1 }, /^options\.colour is not an option \(options are: checkpoints, T, seed, /],
       [{ ...FAST, T: '10' }, /^options\.T must be an integer >= 2 \(got the string "10"\)$/],
       [{ ...FAST, size: '32' }, /^options\.size must be an integer from 16 to 4096 \(got the string "32"\)$/],
@@ -226,14 +228,14 @@ describe('11e: animated inputs are refused, not cut to their first frame', () =>
 
   it('the CLI refuses an animated mask with one line and writes nothing', () => {
     const out = join(dir, 'never-anim.png');
-    const r = cli('inpaint', '--image', photoPath, '--mask', gif, '--out', out, '--checkpoints', NETS, '--steps', '10', '--size', '32', '-q');
+    const r = cli('inpaint', '--image', photoPath, '--mask', gif, '--out', out, '--checkpoints', NETS, '--T', '10', '--size', '32', '-q');
     expect(r.status).toBe(1);
     expect(r.err).toMatch(/^strdiffusion: mask .*anim\.gif has 3 frames \(an animation or a multi-page file\): only single-frame images can be inpainted$/);
     expect(existsSync(out)).toBe(false);
   });
 });
 
-describe('11f: the T errors of `inpaint` name its own option, --steps', () => {
+describe('11f: the T errors of `inpaint` name its option --T (--steps is the sampling steps)', () => {
   let unknownT: string, withT: string;
   beforeAll(() => {
     unknownT = join(dir, 'nets-no-T');
@@ -245,18 +247,17 @@ describe('11f: the T errors of `inpaint` name its own option, --steps', () => {
     writeFileSync(join(withT, 'model.json'), JSON.stringify({ T: 20 }));
   });
 
-  it('a --steps that contradicts model.json says --steps 20', () => {
-    const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', join(dir, 'never-T.png'), '--checkpoints', withT, '--steps', '10', '--size', '32', '-q');
+  it('a --T that contradicts model.json says --T 20', () => {
+    const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', join(dir, 'never-T.png'), '--checkpoints', withT, '--T', '10', '--size', '32', '-q');
     expect(r.status).toBe(1);
-    expect(r.err).toMatch(/^strdiffusion: T = 10 does not match the checkpoint's schedule \(model.json says T = 20\); .*use --steps 20$/);
-    expect(r.err).not.toContain('--T');
+    expect(r.err).toMatch(/^strdiffusion: T = 10 does not match the checkpoint's schedule \(model.json says T = 20\); .*use --T 20$/);
+    expect(r.err).not.toContain('--steps');
   });
 
-  it('an unknown T says pass --steps', () => {
+  it('an unknown T says pass --T', () => {
     const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', join(dir, 'never-T2.png'), '--checkpoints', unknownT, '--size', '32', '-q');
     expect(r.status).toBe(1);
-    expect(r.err).toMatch(/^strdiffusion: the diffusion length T of .* is unknown: pass --steps /);
-    expect(r.err).not.toContain('--T');
+    expect(r.err).toMatch(/^strdiffusion: the diffusion length T of .* is unknown: pass --T /);
   });
 
   it('convert keeps --T (its own option)', () => {

@@ -107,7 +107,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
   });
 
   it('caps the queue: past max-queue a job gets 503 with Retry-After', async () => {
-    const submit = () => fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { steps: '400', seed: '1' }) });
+    const submit = () => fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { T: '400', seed: '1' }) });
     try {
       const running = await submit();
       expect(running.status).toBe(202);
@@ -130,7 +130,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
     const own = await startServer({ port: 0, checkpoints: [NETS], size: 32, maxEventStreams: 2 });
     const aborts: AbortController[] = [];
     try {
-      const job = await (await fetch(`${own.url}api/jobs`, { method: 'POST', body: form(image, mask, { steps: '400', seed: '1' }) })).json();
+      const job = await (await fetch(`${own.url}api/jobs`, { method: 'POST', body: form(image, mask, { T: '400', seed: '1' }) })).json();
       const open = async () => {
         const a = new AbortController();
         aborts.push(a);
@@ -161,7 +161,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
     try {
       // one running, two waiting (the queue cap of this server)
       for (const steps of ['301', '302', '303']) {
-        const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { steps, seed: '2' }) });
+        const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { T: steps, seed: '2' }) });
         expect(r.status).toBe(202);
         ids.push((await r.json()).id);
       }
@@ -208,7 +208,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
     for (const [name, m] of masks) {
       const holes = holeCount(holesFromRaster(await readImageBuffer(m, 'mask')));
       const want = holes === 0 ? /no hole/ : holes === W * H ? /covers the whole image/ : null;
-      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, m, { steps: '10' }) });
+      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, m, { T: '10' }) });
       const body = await r.json();
       if (want) {
         expect(r.status, name).toBe(422);
@@ -222,7 +222,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
 
   it('keeps finished results within maxResultBytes (the newest result is always kept)', async () => {
     const run = async () => {
-      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { steps: '10', seed: '3' }) });
+      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { T: '10', seed: '3' }) });
       expect(r.status).toBe(202);
       const { id } = await r.json();
       const t0 = Date.now();
@@ -248,12 +248,12 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
       .toBuffer();
     try {
       // a slow job runs, so the big one waits in the queue
-      const slow = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { steps: '400' }) });
+      const slow = await fetch(`${base}api/jobs`, { method: 'POST', body: form(image, mask, { T: '400' }) });
       expect(slow.status).toBe(202);
       const memBefore = process.memoryUsage().arrayBuffers;
       const h = monitorEventLoopDelay({ resolution: 10 });
       h.enable();
-      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(bigImage, bigMask, { steps: '400' }) });
+      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form(bigImage, bigMask, { T: '400' }) });
       const body = await r.json();
       await sleep(200);
       h.disable();
@@ -326,7 +326,7 @@ describe('pixel cap in the library and the CLI (issue #14 item 6)', () => {
 
   it('strdiffusion inpaint: one line naming the image and --max-megapixels; the flag overrides', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), 'inpaint', ...args], { cwd: ROOT, encoding: 'utf8' });
-    const common = ['--checkpoints', NETS, '--steps', '10', '--size', '32', '-q'];
+    const common = ['--checkpoints', NETS, '--T', '10', '--size', '32', '-q'];
     const r = run('--image', hugeFile, '--mask', smallMask, '--out', join(dir, 'out.png'), ...common);
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(`strdiffusion: image ${hugeFile} is 16000x16000 (256.0 megapixels), over the limit of 50 megapixels (raise it with --max-megapixels N, or the maxMegapixels option)`);

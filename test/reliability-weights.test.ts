@@ -381,8 +381,8 @@ describe('item 7: model.json and option counts have upper bounds', () => {
     expect(parseNumberOption('10000', 'T', { min: 2 })).toBe(10000);
     expect(() => optionalNumber('100000', 'size')).toThrow(/^--size must be at most 4096 \(got "100000"\)$/);
     expect(optionalNumber('4096', 'size', { min: 16 })).toBe(4096);
-    // inpaint and serve take T as --steps; the CLI hands it to loadModel, which bounds it
-    const out = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), 'inpaint', '--image', join(ROOT, 'examples/ladybird.jpg'), '--mask', join(ROOT, 'examples/ladybird_mask.png'), '--out', join(tmp(), 'o.png'), '--steps', '20000'], { encoding: 'utf8', timeout: 120_000 });
+    // inpaint and serve take T as --T; the CLI hands it to loadModel, which bounds it
+    const out = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), 'inpaint', '--image', join(ROOT, 'examples/ladybird.jpg'), '--mask', join(ROOT, 'examples/ladybird_mask.png'), '--out', join(tmp(), 'o.png'), '--T', '20000'], { encoding: 'utf8', timeout: 120_000 });
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(/T must be at most 10000 \(got 20000\)/);
   });

@@ -126,15 +126,29 @@ describe('strdiffusion serve: API', () => {
     const info = await (await fetch(`${base}api/info`)).json();
     expect(info).toMatchObject({ T: 10, size: 32, maxUploadBytes: 300_000, maxPixels: 200_000 });
     expect(info.samplers).toContain('official');
-    expect(info.stepRule).toBe('sde');
+    expect(info).toMatchObject({ solver: 'sde', steps: 10, spacing: 'uniform' });
+    expect(info.solvers).toContain('mr-ode-2');
+  });
+
+  it('a job with fewer sampling steps runs that many network rounds; sde with fewer steps than T is refused', async () => {
+    const res = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '5', sampler: 'no-resampling', solver: 'mr-ode-2', steps: '4' } }) });
+    expect(res.status).toBe(202);
+    const { id, solver, steps, T } = await res.json();
+    expect({ solver, steps, T }).toEqual({ solver: 'mr-ode-2', steps: 4, T: 10 });
+    const evs = await events(base, id);
+    expect(evs.at(-1)!.event).toBe('done');
+    expect(evs.filter((e) => e.event === 'progress' && e.data.step > 0).map((e) => [e.data.step, e.data.T])).toEqual([[1, 4], [2, 4], [3, 4], [4, 4]]);
+    const bad = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { solver: 'sde', steps: '4' } }) });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatch(/sde solver moves one level per step/);
   });
 
   it('runs a job: queued/progress/preview/done events, then a PNG whose known pixels are the input', async () => {
     const res = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '5', sampler: 'official', stepRule: 'posterior' } }) });
     expect(res.status).toBe(202);
-    const { id, stepRule } = await res.json();
+    const { id, solver } = await res.json();
     expect(typeof id).toBe('string');
-    expect(stepRule).toBe('posterior');
+    expect(solver).toBe('posterior');
     const evs = await events(base, id);
     const names = evs.map((e) => e.event);
     expect(names.at(-1)).toBe('done');
@@ -195,7 +209,7 @@ describe('strdiffusion serve: API', () => {
 
   it('queues jobs of one model with their place, and cancels running and queued jobs', async () => {
     const submit = async () => {
-      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '2', steps: String(SLOW_STEPS) } }) });
+      const r = await fetch(`${base}api/jobs`, { method: 'POST', body: form({ image, mask, fields: { seed: '2', T: String(SLOW_STEPS) } }) });
       expect(r.status).toBe(202);
       return (await r.json()) as { id: string; position?: number };
     };

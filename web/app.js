@@ -6,7 +6,7 @@ const els = {
   fileImage: $('file-image'), fileMask: $('file-mask'),
   brush: $('tool-brush'), eraser: $('tool-eraser'), size: $('brush-size'), sizeValue: $('brush-size-value'),
   undo: $('undo'), redo: $('redo'), clear: $('clear'), downloadMask: $('download-mask'),
-  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), stepRule: $('step-rule'), steps: $('steps'),
+  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), solver: $('solver'), steps: $('steps'), stepsValue: $('steps-value'), T: $('diffusion-T'),
   run: $('run'), cancel: $('cancel'),
   stage: $('stage'), empty: $('empty'), box: $('canvas-box'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
   cursor: $('cursor'), dropHint: $('drop-hint'),
@@ -438,8 +438,10 @@ async function run() {
   form.append('mask', await canvasBlob(maskCanvasBinary()), 'mask.png');
   if (els.seed.value !== '') form.append('seed', els.seed.value);
   form.append('sampler', els.sampler.value);
-  if (els.stepRule.value !== '') form.append('stepRule', els.stepRule.value);
-  if (els.steps.value !== '') form.append('steps', els.steps.value);
+  if (els.solver.value !== '') form.append('solver', els.solver.value);
+  if (els.T.value !== '') form.append('T', els.T.value);
+  // the full grid needs no steps field (a T changed by hand then runs all its levels)
+  if (els.steps.value !== els.steps.max) form.append('steps', els.steps.value);
   els.progress.value = 0;
   els.progress.removeAttribute('value'); // indeterminate until the first step
   setStatus('Uploading…');
@@ -552,17 +554,24 @@ function fillSelect(select, values, keep = 0) {
   if ([...select.options].some((o) => o.value === current)) select.value = current;
 }
 
+function showSteps() {
+  els.stepsValue.textContent = els.steps.value;
+}
+
 async function loadInfo() {
   try {
     const info = await (await fetch('api/info')).json();
-    els.steps.value = String(info.T);
+    els.T.value = String(info.T);
+    els.steps.max = String(info.T);
+    els.steps.value = String(info.steps ?? info.T);
+    showSteps();
     // the choices come from the server (defined once there); the page's own list is only the fallback
     fillSelect(els.sampler, info.samplers);
-    fillSelect(els.stepRule, info.stepRules, 1);
-    if (info.stepRule) els.stepRule.options[0].textContent = `model default (${info.stepRule})`;
+    fillSelect(els.solver, info.solvers, 1);
+    if (info.solver) els.solver.options[0].textContent = `model default (${info.solver})`;
     if (info.fixedT) {
-      els.steps.readOnly = true;
-      els.steps.title = `This model was trained with T = ${info.T}`;
+      els.T.readOnly = true;
+      els.T.title = `This model was trained with T = ${info.T}`;
     }
   } catch {
     // the defaults in the page still work
@@ -570,6 +579,12 @@ async function loadInfo() {
 }
 
 // ---------- wiring ----------
+
+els.steps.addEventListener('input', showSteps);
+els.T.addEventListener('change', () => {
+  // the slider covers 1..T; a new T starts on its full grid
+  if (Number(els.T.value) >= 2) { els.steps.max = els.T.value; els.steps.value = els.T.value; showSteps(); }
+});
 
 els.fileImage.addEventListener('change', () => { openImage(els.fileImage.files[0]); els.fileImage.value = ''; });
 els.fileMask.addEventListener('change', () => { uploadMask(els.fileMask.files[0]); els.fileMask.value = ''; });

@@ -11,11 +11,16 @@ export {
   OFFICIAL_RESAMPLING,
   OFFICIAL_STAGE_SWITCH,
   STEP_RULES,
+  SOLVERS,
   isStepRule,
 } from './strdiffusion.js';
+export { samplingGrid, fullGrid, isFullGrid, SPACINGS, type Spacing } from './grid.js';
+export { solverOf, type SolverDef, type SolverInput, type SolverOutput, type SolverHistory } from './solvers/index.js';
+export { sampleProcess, type Denoiser, type ProcessArgs } from './process.js';
 export type {
   SamplerVariant,
   StepRule,
+  Solver,
   Decision,
   Stage,
   StepEnd,

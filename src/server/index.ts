@@ -1,7 +1,7 @@
 /**
  * `strdiffusion serve`: a small HTTP server for the web page in web/ and its JSON/SSE API.
  *
- *   POST   /api/jobs             multipart: files image, mask; fields seed, sampler, stepRule, steps -> {id}
+ *   POST   /api/jobs             multipart: files image, mask; fields seed, sampler, T, steps, solver, spacing (stepRule: older name of solver) -> {id}
  *   GET    /api/jobs/:id         status JSON
  *   GET    /api/jobs/:id/events  Server-Sent Events: queued, progress, preview, done, error
  *   GET    /api/jobs/:id/result  the result PNG
@@ -20,8 +20,8 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
-import { isStepRule, STEP_RULES, type SamplerVariant } from '../sampler/index.js';
-import { SAMPLER_VARIANTS } from '../options.js';
+import { isStepRule, STEP_RULES, SOLVERS, SPACINGS, type SamplerVariant } from '../sampler/index.js';
+import { isOneOf, SAMPLER_VARIANTS } from '../options.js';
 import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, type Job } from './jobs.js';
@@ -208,6 +208,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const maxWorkers = opts.maxWorkers ?? DEFAULT_MAX_WORKERS;
   const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes });
   const model = await jobs.start();
+  /** what a job runs with: its own choices, else the model's defaults (a job at another T runs its full grid) */
+  const sampling = (job: Job) => ({
+    T: job.T,
+    steps: job.steps ?? (job.T === model.T ? model.steps : job.T),
+    solver: job.solver ?? job.stepRule ?? model.solver,
+    spacing: job.spacing ?? model.spacing,
+  });
   const loopbackOnly = isLoopback(host);
 
   async function createJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -231,7 +238,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (!(SAMPLER_VARIANTS as readonly string[]).includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${sampler}")`);
     const stepRule = up.fields.get('stepRule') || undefined;
     if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
-    const steps = int(up.fields.get('steps'), 'steps', 2, 2000);
+    const solverField = up.fields.get('solver') || undefined;
+    const solver = isOneOf(SOLVERS, solverField) ? solverField : undefined;
+    if (solverField !== undefined && solver === undefined) throw new HttpError(400, `solver must be one of ${SOLVERS.join(', ')} (got "${solverField}")`);
+    const spacingField = up.fields.get('spacing') || undefined;
+    const spacing = isOneOf(SPACINGS, spacingField) ? spacingField : undefined;
+    if (spacingField !== undefined && spacing === undefined) throw new HttpError(400, `spacing must be one of ${SPACINGS.join(', ')} (got "${spacingField}")`);
+    const T = int(up.fields.get('T'), 'T', 2, 2000);
+    const steps = int(up.fields.get('steps'), 'steps', 1, 2000);
     // headers first (format, size, pixel limit), then streaming decodes; the pixels are decoded for
     // good in the model worker when the job runs
     const limits = { maxPixels };
@@ -244,17 +258,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const coverage = await maskCoverage(maskBuf, mask, limits);
     if (coverage === 'none') throw new HttpError(422, 'the mask has no hole: paint (white) the region to fill');
     if (coverage === 'all') throw new HttpError(422, 'the mask covers the whole image: there is no known pixel to inpaint from');
-    const job = jobs.submit({ image: imageBuf, mask: maskBuf, width: image.width, height: image.height, seed, sampler, stepRule, steps });
+    const job = jobs.submit({ image: imageBuf, mask: maskBuf, width: image.width, height: image.height, seed, sampler, stepRule, T, steps, solver, spacing });
     log(`job ${job.id}: ${image.width}x${image.height}, seed ${seed}, ${sampler}, T=${job.T}`);
     job.listeners.add((ev, d) => {
       if (ev === 'done') log(`job ${job.id}: done in ${(d.seconds as number).toFixed(1)}s`);
       if (ev === 'error') log(`job ${job.id}: ${d.message}`);
     });
-    sendJson(res, 202, { id: job.id, status: job.status, seed, sampler, stepRule: stepRule ?? model.stepRule, steps: job.T, ...jobs.position(job), events: `/api/jobs/${job.id}/events`, result: `/api/jobs/${job.id}/result` }, { Location: `/api/jobs/${job.id}` });
+    sendJson(res, 202, { id: job.id, status: job.status, seed, sampler, ...sampling(job), ...jobs.position(job), events: `/api/jobs/${job.id}/events`, result: `/api/jobs/${job.id}/result` }, { Location: `/api/jobs/${job.id}` });
   }
 
   function status(job: Job): Record<string, unknown> {
-    return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, stepRule: job.stepRule ?? model.stepRule, steps: job.T, width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
+    return { id: job.id, status: job.status, seed: job.seed, sampler: job.sampler, ...sampling(job), width: job.width, height: job.height, ...jobs.position(job), progress: job.last.progress ?? null, error: job.last.error ?? null };
   }
 
   // each open stream holds a socket and a subscription: bounded like the queue
@@ -343,7 +357,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLER_VARIANTS, stepRule: model.stepRule, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLER_VARIANTS, steps: model.steps, solver: model.solver, solvers: SOLVERS, spacing: model.spacing, spacings: SPACINGS, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });

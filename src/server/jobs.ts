@@ -15,7 +15,8 @@
 import { progressOf, type InpaintProgress } from '../inpaint/progress.js';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
-import type { SamplerVariant, StepRule } from '../sampler/index.js';
+import type { SamplerVariant, Solver, StepRule } from '../sampler/index.js';
+import type { Spacing } from '../options.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 import { rawToPngDataUrl } from './images.js';
 import { HttpError } from './errors.js';
@@ -31,7 +32,12 @@ export const DEFAULT_MAX_WORKERS = 2;
 export interface Job {
   id: string;
   status: JobStatus;
+  /** diffusion length */
   T: number;
+  /** sampling steps asked for (undefined: the model's default); the run's count once known */
+  steps?: number;
+  solver?: Solver;
+  spacing?: Spacing;
   seed: number;
   sampler: SamplerVariant;
   stepRule?: StepRule;
@@ -78,7 +84,10 @@ export interface JobManagerOptions {
 export interface ModelInfo {
   T: number;
   fixedT: boolean;
-  stepRule: StepRule;
+  /** the model's sampling defaults */
+  solver: Solver;
+  steps: number;
+  spacing: Spacing;
 }
 
 /** One model worker thread: the three networks loaded for one step count. */
@@ -106,7 +115,7 @@ class ModelWorker {
     this.worker = worker;
     this.ready = new Promise<ModelInfo>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT, stepRule: m.stepRule });
+        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT, solver: m.solver, steps: m.steps, spacing: m.spacing });
         else this.mgr.onWorkerMessage(this, m);
       });
       worker.on('error', (e: Error) => {
@@ -261,15 +270,24 @@ export class JobManager {
     };
   }
 
-  submit(input: { image: Buffer; mask: Buffer; width: number; height: number; seed: number; sampler: SamplerVariant; stepRule?: StepRule; steps?: number }): Job {
+  submit(input: { image: Buffer; mask: Buffer; width: number; height: number; seed: number; sampler: SamplerVariant; stepRule?: StepRule; T?: number; steps?: number; solver?: Solver; spacing?: Spacing }): Job {
     const info = this.info;
-    const steps = input.steps ?? info.T;
-    if (steps !== info.T && info.fixedT) throw new HttpError(400, `steps must be ${info.T} for this model (its schedule is fixed by model.json)`);
+    const T = input.T ?? info.T;
+    if (T !== info.T && info.fixedT) throw new HttpError(400, `T must be ${info.T} for this model (its schedule is fixed by model.json)`);
+    if (input.steps !== undefined && input.steps > T) throw new HttpError(400, `steps must be at most T = ${T} (got ${input.steps})`);
+    // refused here, not in the worker: a job that cannot run never takes a queue place
+    const solver = input.solver ?? input.stepRule ?? info.solver;
+    if (solver === 'sde' && (input.steps ?? (T === info.T ? info.steps : T)) !== T) {
+      throw new HttpError(400, `the sde solver moves one level per step: fewer steps than T = ${T} need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2)`);
+    }
     this.prune();
     const job: Job = {
       id: randomBytes(9).toString('base64url'),
       status: 'queued',
-      T: steps,
+      T,
+      steps: input.steps,
+      solver: input.solver,
+      spacing: input.spacing,
       seed: input.seed,
       sampler: input.sampler,
       stepRule: input.stepRule,
@@ -279,7 +297,7 @@ export class JobManager {
       image: input.image,
       mask: input.mask,
       // the default model's worker serves its own T; other step counts need a model instance of their own
-      workerKey: steps === info.T ? 'default' : String(steps),
+      workerKey: T === info.T ? 'default' : String(T),
       cancel: new SharedArrayBuffer(4),
       cancelRequested: false,
       listeners: new Set(),
@@ -344,7 +362,7 @@ export class JobManager {
     job.status = 'running';
     job.startedAt = Date.now();
     // the documented progress fields, in their one type (resampling was missing from this event)
-    const loading: InpaintProgress = { step: 0, T: job.T, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
+    const loading: InpaintProgress = { step: 0, T: job.steps ?? job.T, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
     this.emit(job, 'progress', { ...loading });
     const w = this.workerFor(job.workerKey);
     let info: ModelInfo;
@@ -373,7 +391,10 @@ export class JobManager {
       seed: job.seed,
       sampler: job.sampler,
       stepRule: job.stepRule,
-      previewEvery: Math.max(1, Math.round(info.T / 25)),
+      steps: job.steps,
+      solver: job.solver,
+      spacing: job.spacing,
+      previewEvery: Math.max(1, Math.round((job.steps ?? (info.T === job.T ? info.steps : job.T)) / 25)),
       cancel: job.cancel,
     };
     job.image = undefined;
@@ -447,7 +468,8 @@ export class JobManager {
     const elapsed = (Date.now() - (job.startedAt ?? Date.now())) / 1000;
     switch (m.type) {
       case 'progress': {
-        job.T = m.T;
+        // the progress' T is the run's step count
+        job.steps = m.T;
         const progress = progressOf(m, m.T, elapsed);
         job.chain = job.chain.then(() => this.emit(job, 'progress', { ...progress }));
         break;

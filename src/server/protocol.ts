@@ -1,5 +1,6 @@
 /** Messages between the job manager (main thread) and an inpainting worker. */
-import type { SamplerVariant, StepRule } from '../sampler/index.js';
+import type { SamplerVariant, Solver, StepRule } from '../sampler/index.js';
+import type { Spacing } from '../options.js';
 import type { ExecutorName } from '../exec/registry.js';
 
 export interface WorkerInit {
@@ -22,6 +23,10 @@ export interface RunRequest {
   sampler: SamplerVariant;
   /** undefined: the model's default (model.json), else 'sde' */
   stepRule?: StepRule;
+  /** sampling steps, solver and grid spacing; undefined: the model's defaults (model.json) */
+  steps?: number;
+  solver?: Solver;
+  spacing?: Spacing;
   /** a preview every this many steps (and at the last step) */
   previewEvery: number;
   /** Int32Array view: [0] != 0 asks the run to stop at the next step */
@@ -75,8 +80,10 @@ export interface ReadyMsg {
   T: number;
   /** the checkpoint's model.json fixes T (other step counts are refused) */
   fixedT: boolean;
-  /** the model's default step rule */
-  stepRule: StepRule;
+  /** the model's default solver (model.json `solver`, else `stepRule`, else sde), sampling steps and spacing */
+  solver: Solver;
+  steps: number;
+  spacing: Spacing;
 }
 
 export type FromWorker = ProgressMsg | PreviewMsg | DoneMsg | ErrorMsg | ReadyMsg;

@@ -4,7 +4,7 @@
  * uploads are decoded here and the result is encoded here too: the main thread only sees bytes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { inpaint, loadInpaintModel } from '../inpaint/index.js';
+import { inpaint, loadInpaintModel, samplingOf } from '../inpaint/index.js';
 import { encodeImage, readImageBuffer } from '../image/io.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 
@@ -37,6 +37,8 @@ function previewPixels(y: Float32Array, x: Float32Array | null): { texture: Uint
 async function run(req: RunRequest): Promise<void> {
   const flag = new Int32Array(req.cancel);
   let T = init.T ?? 0;
+  // steps done: onState follows every sampler step (grid levels need not be T − index)
+  let done = 0;
   const stopIfCancelled = () => {
     if (Atomics.load(flag, 0) !== 0) throw new Cancelled('cancelled');
   };
@@ -54,6 +56,9 @@ async function run(req: RunRequest): Promise<void> {
       seed: req.seed,
       sampler: req.sampler,
       stepRule: req.stepRule,
+      steps: req.steps,
+      solver: req.solver,
+      spacing: req.spacing,
       maxMegapixels,
       warn: () => {},
       // the sampler has no abort signal; an exception from its step callback unwinds the run
@@ -63,8 +68,8 @@ async function run(req: RunRequest): Promise<void> {
         stopIfCancelled();
       },
       onState: (t, y, x) => {
-        const index = T - t;
-        const last = t === 1;
+        const index = done++;
+        const last = index + 1 === T;
         if (!last && (index + 1) % req.previewEvery !== 0) return;
         const { texture, structure, size } = previewPixels(y, x);
         send(
@@ -84,7 +89,7 @@ async function run(req: RunRequest): Promise<void> {
 
 // load the networks up front so a bad checkpoint is reported before any job is accepted
 const { model } = await loadInpaintModel({ checkpoints: init.checkpoints, T: init.T, executor: init.executor });
-send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', stepRule: model.meta.stepRule ?? 'sde' });
+send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', ...samplingOf({}, model.meta, model.T) });
 
 let chain = Promise.resolve();
 port.on('message', (m: RunRequest) => {

@@ -13,7 +13,7 @@ interface Opts {
   port: string;
   host: string;
   checkpoints?: string[];
-  steps?: string;
+  T?: string;
   size?: string;
   executor?: string;
   maxUploadMb: string;
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--port <n>', 'port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to bind; anything but loopback exposes the server to the network', '127.0.0.1')
     .option('--checkpoints <dirs...>', 'model folder(s) with the three networks (default: the bundled model)')
-    .option('--steps <T>', "default diffusion steps T (default: the model's)")
+    .option('--T <n>', "default diffusion length T (default: the model's)")
     .option('--size <n>', "model window size (default: the model's, else 256)")
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--max-upload-mb <n>', 'largest accepted upload (image + mask) in MB', '20')
@@ -47,7 +47,7 @@ export function register(program: Command): void {
         port: parseNumberOption(o.port, 'port', { min: 0 }),
         host: o.host,
         checkpoints: o.checkpoints,
-        T: optionalNumber(o.steps, 'steps', { min: 2 }),
+        T: optionalNumber(o.T, 'T', { min: 2 }),
         size,
         executor,
         maxUploadBytes: Math.round(parseNumberOption(o.maxUploadMb, 'max-upload-mb', { integer: false, min: 0.001 }) * 1e6),

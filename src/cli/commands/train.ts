@@ -48,7 +48,8 @@ export function register(program: Command): void {
     .option('--size <n>', 'crop size', '64')
     .option('--zoom <max>', 'scale augmentation: crops of side size·z, z log-uniform in [1, max] (capped by the photo), box-filtered to --size, so the net sees content at the scale the window planner shows it (whole photos scaled down); 1 = native-scale crops', '1')
     .option('--batch <n>', 'batch size', '16')
-    .option('--steps <n>', 'iterations to run (added to a resumed run)', '1000')
+    .option('--iterations <n>', 'iterations to run (added to a resumed run)', '1000')
+    .option('--steps <n>', 'older name of --iterations (it warns; --steps means sampling steps everywhere else)')
     .option('--lr <x>', 'learning rate', '1e-4')
     .option('--T <n>', 'diffusion steps (the official training uses 400)', '400')
     .option('--milestones <list>', 'iterations where the U-Net LR halves', '2000000,4000000,6000000')
@@ -100,7 +101,11 @@ export function register(program: Command): void {
       if (!isTrainExecutor(executor)) throw unknownExecutor(executor, '--executor', TRAIN_EXECUTORS);
       const threads = o.threads === undefined ? undefined : parseNumberOption(String(o.threads), 'threads', { positive: true });
       const out = resolve(String(o.out ?? `runs/${k}`));
-      const steps = parseNumberOption(String(o.steps), 'steps', { positive: true });
+      if (o.steps !== undefined) {
+        if (process.argv.includes('--iterations')) throw new Error('--steps is the older name of --iterations: give one of them');
+        console.error('warning: train --steps is now --iterations (--steps means sampling steps in inpaint, eval and serve); it will be removed');
+      }
+      const steps = parseNumberOption(String(o.steps ?? o.iterations), o.steps !== undefined ? 'steps' : 'iterations', { positive: true });
       let bar: ProgressBar | null = null;
       let stop = false;
       const onSignal = () => {
