@@ -8,6 +8,11 @@
  * each step into network forwards and everything else (SDE arithmetic, pastes, copies). From the
  * step times and the schedule it estimates the whole-image time, and reports the network forwards
  * per image and the peak RSS.
+ *
+ * Fast solvers: the network calls of a whole image for each (variant, solver, steps) below are
+ * counted by running the sampler on stand-in networks (the calls do not depend on the picture; the
+ * stand-in discriminator makes every resampling loop run to u_max, the most calls possible, as in
+ * the measured resampling step above), then priced at this run's measured seconds per forward. The official PyTorch image is priced the same way from its per-forward times.
  */
 import { resolve } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
@@ -16,7 +21,7 @@ import { presetConfigs, type ModelConfigs } from '../src/nn/config.js';
 import { getExecutor } from '../src/exec/registry.js';
 import { IRSDE } from '../src/sde/index.js';
 import { SeededNoise } from '../src/util/noise.js';
-import { makeContext, renoiseDepth, step, switchLevel, terminalStates, OFFICIAL_RESAMPLING } from '../src/sampler/index.js';
+import { makeContext, renoiseDepth, sample, step, switchLevel, terminalStates, OFFICIAL_RESAMPLING, type SamplerVariant, type Solver } from '../src/sampler/index.js';
 import { structureOf } from '../src/structure/index.js';
 import { generateMask } from '../src/data/masks.js';
 import { readNpy } from '../src/weights/npy.js';
@@ -158,6 +163,21 @@ export async function main(args: string[]): Promise<void> {
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     pytorchReference: configName === 'official' && size === 256 && T === 100 ? PYTORCH : undefined,
   };
+  // fast solvers: calls counted on stand-in nets, priced at the measured per-forward times
+  const perForward = (k: NetKind) => {
+    const r = rows.find((x) => x.perForward[k] !== null);
+    return r ? (r.perForward[k] as number) : 0;
+  };
+  const fast: { variant: SamplerVariant; solver: Solver; steps: number; calls: Record<NetKind, number>; seconds: number; pytorchSeconds?: number; callRatio: number }[] = [];
+  let officialCalls = 0;
+  for (const [variant, solver, n] of FAST_CASES(T)) {
+    const calls = await countCalls(T, variant, solver, n);
+    officialCalls ||= calls.structure + calls.texture + calls.discriminator;
+    const seconds = (['structure', 'texture', 'discriminator'] as NetKind[]).reduce((a, k) => a + calls[k] * perForward(k), 0);
+    const pytorchSeconds = result.pytorchReference ? calls.structure * PYTORCH.structure + calls.texture * PYTORCH.texture + calls.discriminator * PYTORCH.discriminator : undefined;
+    fast.push({ variant, solver, steps: n, calls, seconds, pytorchSeconds, callRatio: (calls.structure + calls.texture + calls.discriminator) / officialCalls });
+  }
+  (result as Record<string, unknown>).fastSolvers = fast;
   for (const n of Object.values(nets)) n.dispose();
   if (json) {
     console.log(JSON.stringify(result, null, 2));
@@ -181,4 +201,48 @@ export async function main(args: string[]): Promise<void> {
     console.log(`official PyTorch on this machine (docs/design.md §9, fast phase): ${ref[0]! / 60}-${ref[1]! / 60} min per image -> speed-up ${(ref[0]! / estimate).toFixed(2)}-${(ref[1]! / estimate).toFixed(2)}x`);
     console.log(`  per step: early ${PYTORCH.early} s, resampling ${PYTORCH.resample} s, late ${PYTORCH.late} s; texture forward ${PYTORCH.texture} s`);
   }
+  console.log('\nwhole image by sampler (network calls counted on stand-in nets, priced at the seconds per forward measured above):');
+  console.log('variant            solver      steps   calls S/Y/D     calls vs official   est. s (ours)   est. s (PyTorch, its per-forward times)');
+  for (const f of fast) {
+    console.log(
+      `${f.variant.padEnd(18)} ${f.solver.padEnd(10)} ${String(f.steps).padStart(5)}   ${`${f.calls.structure}/${f.calls.texture}/${f.calls.discriminator}`.padEnd(14)} ${(f.callRatio * 100).toFixed(1).padStart(8)} %   ${f.seconds.toFixed(1).padStart(12)}   ${f.pytorchSeconds === undefined ? '-' : f.pytorchSeconds.toFixed(1)}`,
+    );
+  }
+}
+
+/** The samplers compared in the whole-image table: the official one first, then the fast solvers at 20 and 10 steps. */
+function FAST_CASES(T: number): [SamplerVariant, Solver, number][] {
+  const out: [SamplerVariant, Solver, number][] = [['official', 'sde', T]];
+  for (const n of [20, 10]) {
+    if (n >= T) continue;
+    for (const solver of ['posterior', 'mr-ode-2'] as Solver[]) out.push(['official', solver, n], ['no-resampling', solver, n]);
+  }
+  return out;
+}
+
+/** Network calls of one whole image (size-independent), on stand-in networks at 16×16. */
+async function countCalls(T: number, variant: SamplerVariant, solver: Solver, steps: number): Promise<Record<NetKind, number>> {
+  const calls: Record<NetKind, number> = { structure: 0, texture: 0, discriminator: 0 };
+  const S = 16;
+  const stand = (kind: NetKind): NetRunner => ({
+    kind,
+    dispose() {},
+    async run(inp: NetInputs) {
+      calls[kind]++;
+      // zero noise for the U-Nets; D scores each candidate lower than the last, which the official
+      // rule accepts every time: every resampling loop runs to u_max, the most calls a step can make
+      return kind === 'discriminator' ? { shape: [1], data: Float32Array.of(-calls.discriminator) } : { shape: [...inp.x.shape], data: new Float32Array(inp.x.data.length) };
+    },
+  });
+  const mask = new Float32Array(S * S).fill(1);
+  mask.fill(0, 5 * S, 9 * S);
+  const sh = (c: number) => [1, c, S, S];
+  await sample({
+    nets: { structure: stand('structure'), texture: stand('texture'), discriminator: stand('discriminator') },
+    sde: new IRSDE({ T }),
+    inputs: { image: { shape: sh(3), data: new Float32Array(3 * S * S).fill(0.5) }, mask: { shape: sh(1), data: mask }, gray: { shape: sh(1), data: new Float32Array(S * S).fill(0.5) }, edge: { shape: sh(1), data: new Float32Array(S * S) } },
+    noise: new SeededNoise(1),
+    options: { variant, solver, steps },
+  });
+  return calls;
 }
