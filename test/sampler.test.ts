@@ -217,6 +217,50 @@ describe('posterior step rule', () => {
     }
   });
 
+  it('on coarse grids every jump solver with exact noise predictions recovers the ground truth in the hole, for every variant', async () => {
+    const sde = new IRSDE({ T: 20, maxSigma: 30, eps: 0.005, schedule: 'cosine' });
+    const m = inputs.mask.data;
+    const hw = m.length;
+    for (const solver of ['posterior', 'mr-ode-1', 'mr-ode-2', 'mr-sde-2'] as const) {
+      for (const variant of variants) {
+        for (const [steps, spacing] of [[5, 'uniform'], [7, 'quadratic'], [4, 'logsnr']] as const) {
+          const calls = { n: 0 };
+          const res = await sample({ nets: oracleNets(sde, calls), sde, inputs, noise: new SeededNoise(3), options: { variant, solver, steps, spacing } });
+          let worst = 0;
+          for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) if (!m[p]) worst = Math.max(worst, Math.abs(res.out[c * hw + p]! - inputs.image.data[c * hw + p]!));
+          expect(worst, `${solver} ${variant} ${steps} ${spacing}`).toBeLessThan(1e-4);
+          expect(res.stats.steps).toBe(steps);
+        }
+      }
+    }
+  });
+
+  it('on a grid: one texture call per step, the structure in the early steps only, no draws for the ODE solvers but the pasted known structure', async () => {
+    const sde = new IRSDE({ T: 20, maxSigma: 30, eps: 0.005, schedule: 'cosine' });
+    const seen: StepInfo[] = [];
+    const rec = new Recorder(new SeededNoise(3));
+    const res = await sample({ nets: mockNets(zeroCounts()), sde, inputs, noise: rec, options: { variant: 'no-resampling', solver: 'mr-ode-2', steps: 5, onStep: (i) => seen.push(i) } });
+    // uniform grid 20, 16, 12, 8, 4, 0; switch level trunc(0.4·20) = 8: early at 20, 16, 12, 8
+    expect(seen.map((i) => [i.t, i.next, i.stage])).toEqual([[20, 16, 'early'], [16, 12, 'early'], [12, 8, 'early'], [8, 4, 'early'], [4, 0, 'late']]);
+    expect(res.stats.calls).toEqual({ structure: 4, texture: 5, discriminator: 0 });
+    // terminal y, x, then one q(x_t) paste draw per early step
+    expect(rec.shapes.length).toBe(2 + 4);
+    const recP = new Recorder(new SeededNoise(3));
+    await sample({ nets: mockNets(zeroCounts()), sde, inputs, noise: recP, options: { variant: 'no-resampling', solver: 'posterior', steps: 5 } });
+    expect(recP.shapes.length).toBe(2 + 4 * 3 + 1);
+  });
+
+  it('the official sampler on a grid resamples at grid positions p ≡ 0 (mod jump), k grid levels deep, re-noising by the closed-form jump', async () => {
+    const counts = zeroCounts();
+    const seen: StepInfo[] = [];
+    await sample({ nets: mockNets(counts), sde: sde100, inputs, noise: new SeededNoise(2), options: { solver: 'posterior', steps: 20, onStep: (i) => seen.push(i) } });
+    // 20 steps of 5 levels: positions p = 20 − index; resampling where p % 5 == 0 among the early steps (s ≥ 40), k = min(5, index + 1)
+    const early = seen.filter((i) => i.stage === 'early');
+    expect(early.map((i) => i.t)).toEqual([100, 95, 90, 85, 80, 75, 70, 65, 60, 55, 50, 45, 40]);
+    expect(early.map((i) => i.k)).toEqual([1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 5, 0, 0]);
+    await expect(sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(2), options: { solver: 'sde', steps: 20 } })).rejects.toThrow(/solver sde moves one level per step/);
+  });
+
   it('rejects an unknown step rule', async () => {
     await expect(sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(0), options: { stepRule: 'euler' as never } })).rejects.toThrow(/unknown step rule "euler"/);
   });
