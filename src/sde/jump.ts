@@ -1,7 +1,7 @@
 /**
  * Closed forms of the mean-reverting SDE between any two levels s > t (not only t → t − 1), from
  * the same tables as the one-step rules: e_t = exp(−θ̄_t dt) (`meanFactor`) and σ̄_t (`sigmaBars`).
- * With u = x − μ and d = x0 − μ the marginal is u_t = e_t·d + σ̄_t·ε (docs/design.md §7):
+ * With u = x − μ and d = x0 − μ the marginal is u_t = e_t·d + σ̄_t·ε (docs/design.md §5.9):
  *
  * - forward jump  x_s | x_t:      u_s = a·u_t + λ·sqrt(1 − a²)·z,   a = e_s / e_t;
  * - posterior     x_t | x_s, x0:  u_t = A·u_s + B·d + std·z,  A = a(1 − e_t²)/(1 − e_s²),

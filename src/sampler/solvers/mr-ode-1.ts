@@ -2,7 +2,7 @@
  * `mr-ode-1`: MR Sampler's first-order data-prediction solver of the probability-flow ODE
  * (deterministic; DDIM's update for the mean-reverting SDE). With λ = ln(e/σ̄) and h = λ_t − λ_s:
  *   x_t = μ + (σ̄_t/σ̄_s)(x_s − μ) + e_t(1 − e^{−h})(x̂0 − μ),
- * exact when x̂0 is exact (docs/design.md §7.3).
+ * exact when x̂0 is exact (docs/design.md §5.9).
  */
 import { affineStep } from '../../sde/jump.js';
 import { odeCoefs } from './mr-coefs.js';

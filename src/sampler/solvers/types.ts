@@ -2,7 +2,7 @@
  * A solver moves one process (the texture or the structure diffusion) from grid level s to t < s
  * with one network output. Every solver but the official Euler–Maruyama step works on the data
  * prediction x̂0 (from ε-networks via x̂0 = μ + (x − μ − σ̄_s ε)/e_s, x0-networks the same way),
- * which is what lets it jump several levels (docs/design.md §7).
+ * which is what lets it jump several levels (docs/design.md §5.9).
  */
 import type { IRSDE } from '../../sde/irsde.js';
 import type { NoiseSource } from '../../util/noise.js';
