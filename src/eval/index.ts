@@ -63,6 +63,8 @@ export interface Row {
   ssim: number;
   holePsnr: number;
   holeL1: number;
+  /** mean hole SWD (×1e3, ./swd.ts) */
+  holeSwd: number;
   secondsPerImage: number;
   meanHoleRatio: number;
   /** images whose PSNR hit the cap (identical to the ground truth) */
@@ -223,6 +225,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
         ssim: mean(ok.map((x) => x.ssim)),
         holePsnr: mean(ok.map((x) => x.holePsnr)),
         holeL1: mean(ok.map((x) => x.holeL1)),
+        holeSwd: mean(ok.map((x) => x.holeSwd)),
         secondsPerImage: mean(ok.map((x) => x.seconds)),
         meanHoleRatio: mean(recs.map((r) => r.holeRatio)),
         capped: ok.filter((x) => x.capped).length,

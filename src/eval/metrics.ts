@@ -1,11 +1,14 @@
 /**
  * Image-quality metrics, written to match the official helpers in `utils/img_utils.py`
  * (`calculate_psnr`, `calculate_ssim`, docs/design.md §8) so numbers are comparable with papers that used
- * them, plus hole-only variants for inpainting.
+ * them, plus hole-only variants for inpainting and a texture measure around the hole (./swd.ts).
  *
  * Images are interleaved HWC samples in [0, 255] (any typed array; computed in float64 as the
  * official code casts with `astype(np.float64)`).
  */
+import { holeSwd } from './swd.js';
+
+export { holeSwd, SWD_DEFAULTS, SWD_SCALE, type SwdOptions } from './swd.js';
 
 export type Samples = ArrayLike<number>;
 
@@ -175,6 +178,8 @@ export interface ImageMetrics {
   /** dB, capped at PSNR_CAP */
   holePsnr: number;
   holeL1: number;
+  /** sliced Wasserstein distance of Laplacian patches around the hole, ×1e3 (./swd.ts); lower is better */
+  holeSwd: number;
   /** true when a PSNR was +Infinity before capping */
   capped: boolean;
 }
@@ -187,6 +192,7 @@ export function imageMetrics(out: Plane, gt: Plane, holes: Uint8Array): ImageMet
     ssim: calculateSsim(out, gt),
     holePsnr: capPsnr(hp),
     holeL1: holeL1(out, gt, holes),
+    holeSwd: holeSwd(out.data, gt.data, holes, out.width, out.height),
     capped: p === Infinity || hp === Infinity,
   };
 }

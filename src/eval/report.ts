@@ -6,13 +6,14 @@ import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
 import { join } from 'node:path';
 import type { EvalResults, Row } from './index.js';
+import { SWD_DEFAULTS } from './swd.js';
 
 const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 
-const COLS = ['method', 'bucket', 'n', 'PSNR (dB)', 'SSIM', 'hole PSNR (dB)', 'hole L1', 's/img'] as const;
+const COLS = ['method', 'bucket', 'n', 'PSNR (dB)', 'SSIM', 'hole PSNR (dB)', 'hole L1', 'hole SWD', 's/img'] as const;
 
 function cells(r: Row): string[] {
-  return [r.method, r.bucket, String(r.n) + (r.errors ? ` (+${r.errors} failed)` : ''), f(r.psnr, 2), f(r.ssim, 4), f(r.holePsnr, 2), f(r.holeL1, 4), f(r.secondsPerImage, 2)];
+  return [r.method, r.bucket, String(r.n) + (r.errors ? ` (+${r.errors} failed)` : ''), f(r.psnr, 2), f(r.ssim, 4), f(r.holePsnr, 2), f(r.holeL1, 4), f(r.holeSwd, 2), f(r.secondsPerImage, 2)];
 }
 
 function notes(res: EvalResults): string[] {
@@ -20,6 +21,7 @@ function notes(res: EvalResults): string[] {
   const out = [
     'PSNR and SSIM: the official `calculate_psnr` / `calculate_ssim` (utils/img_utils.py) on the full uint8 composite (generated pixels in the hole, ground truth elsewhere); SSIM uses an 11×11 Gaussian window (σ 1.5), 5-pixel border discarded, mean over RGB channels.',
     'hole PSNR / hole L1: over the hole pixels only (all channels); L1 is the mean absolute error in [0, 1] units.',
+    `hole SWD: sliced Wasserstein distance (×1e3, lower is better; Karras et al. 2018) between the 7×7 patches of the result's and the ground truth's Laplacian pyramids (${SWD_DEFAULTS.levels} levels, per-level normalised) around the hole (bounding box + ${SWD_DEFAULTS.margin} px); it punishes lost texture (blur, flat fills) that PSNR and L1 reward, and forgives texture that is right but not pixel-aligned.`,
     `Values are means over images. A PSNR of +∞ (output identical to the ground truth) is counted as ${res.psnrCap} dB.`,
     `Seconds per image: wall time of the method alone (model loading excluded).`,
     `Pairs: ${s.count} per bucket, seed ${s.seed}, ${s.size}×${s.size} centre crops; masks: ${s.masks}.`,

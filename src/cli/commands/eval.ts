@@ -56,7 +56,7 @@ export function parseBaselines(s: string): BaselineName[] {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('score the model and baselines per hole-ratio bucket (PSNR, SSIM, hole PSNR/L1, time)')
+    .description('score the model and baselines per hole-ratio bucket (PSNR, SSIM, hole PSNR/L1/SWD, time)')
     .requiredOption('--images <dir>', 'folder of test images (recursive); centre-cropped and resized to --size')
     .option('--masks <dir>', 'folder of masks (white = hole), bucketed by their hole ratio; default: generated masks')
     .option('--mask-ratios <list>', 'hole-ratio buckets', DEFAULT_BUCKETS.map((r) => r.join('-')).join(','))
@@ -130,7 +130,7 @@ export function register(program: Command): void {
       (bar as ProgressBar | null)?.done();
       const paths = writeReport(res, out);
       for (const r of res.rows) {
-        console.log(`${r.method.padEnd(14)} ${r.bucket.padEnd(8)} n=${String(r.n).padStart(3)}  PSNR ${r.psnr.toFixed(2)}  SSIM ${r.ssim.toFixed(4)}  hole PSNR ${r.holePsnr.toFixed(2)}  hole L1 ${r.holeL1.toFixed(4)}  ${r.secondsPerImage.toFixed(2)} s/img`);
+        console.log(`${r.method.padEnd(14)} ${r.bucket.padEnd(8)} n=${String(r.n).padStart(3)}  PSNR ${r.psnr.toFixed(2)}  SSIM ${r.ssim.toFixed(4)}  hole PSNR ${r.holePsnr.toFixed(2)}  hole L1 ${r.holeL1.toFixed(4)}  SWD ${r.holeSwd.toFixed(2)}  ${r.secondsPerImage.toFixed(2)} s/img`);
       }
       console.log(`wrote ${paths.markdown}, ${paths.html} and ${paths.json} (${fmtTime(res.seconds)})`);
     });
