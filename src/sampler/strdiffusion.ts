@@ -22,12 +22,11 @@
 import type { IRSDE } from '../sde/irsde.js';
 import type { NoiseSource } from '../util/noise.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
-import { isOneOf, SOLVERS, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
-import { solverOf } from './solvers/index.js';
+import { isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
+import { solverOf, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
 import { Counter, Ops, type Stepped } from './ops.js';
 import { EARLY_STEPS } from './variants/index.js';
-import type { SolverHistory } from './solvers/index.js';
 import type { SamplerContext, SamplerInputs, SamplerNets, SamplerOptions, SamplerState, SamplerStats, SampleResult, Stage, StepInfo } from './types.js';
 
 export type * from './types.js';
@@ -88,6 +87,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     fill: 'zero' as Fill,
     ...stripUndefined(options),
   };
+  if (!isOneOf(SAMPLER_VARIANTS, opts.variant)) throw new Error(`sampler: unknown variant "${opts.variant}" (${SAMPLER_VARIANTS.join(', ')})`);
   if (opts.stepRule !== undefined && !isStepRule(opts.stepRule)) throw new Error(`sampler: unknown step rule "${opts.stepRule}" (sde or posterior)`);
   const solverName = opts.solver ?? opts.stepRule ?? 'sde';
   if (!isOneOf(SOLVERS, solverName)) throw new Error(`sampler: unknown solver "${solverName}" (${SOLVERS.join(', ')})`);
