@@ -4,7 +4,9 @@ export class ProgressBar {
   private lastPct = -1;
   constructor(private total: number, private label = '', private stream: NodeJS.WriteStream = process.stderr) {}
 
-  update(done: number, extra = ''): void {
+  /** `total` changes when the work turns out larger (e.g. several model windows) */
+  update(done: number, extra = '', total = this.total): void {
+    this.total = total;
     const frac = Math.min(1, done / this.total);
     const pct = Math.floor(frac * 100);
     const elapsed = (performance.now() - this.start) / 1000;

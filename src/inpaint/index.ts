@@ -1,12 +1,13 @@
 /**
  * `inpaint(image, mask, options)`: the one entry point for users. Loads (and caches) the model,
- * plans the window around the hole, runs the StrDiffusion sampler there and pastes only the hole
- * back into the original image.
+ * plans the windows over the holes (tiling.ts), runs the StrDiffusion sampler in each and pastes
+ * only hole pixels back into the original image.
  */
 import type { ImageInput, RasterImage } from '../image/io.js';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } from '../image/io.js';
-import { holeBox, holeCount, loadHoles, type MaskOptions } from './mask.js';
-import { pasteResult, planWindow, windowInputs, type WindowPlan } from './window.js';
+import { holeCount, loadHoles, type MaskOptions } from './mask.js';
+import { pastePixels, windowInputs, type WindowPlan } from './window.js';
+import { planWindows, type PlannedWindow, type WindowKind } from './tiling.js';
 import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
 import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
@@ -60,8 +61,9 @@ export interface InpaintOptions extends MaskOptions {
   /** after every network step: the same fields as the HTTP API's `progress` event (the sampler's
    * full per-step record is `samplerOptions.onStep`) */
   onProgress?: (progress: InpaintProgress) => void;
-  /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) */
-  onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
+  /** intermediate states (texture y [1,3,s,s], structure x [1,1,s,s] or null in the late stage) of
+   * the window being sampled (`window`: its 0-based index of `count`, plan and kind) */
+  onState?: (t: number, y: Float32Array, x: Float32Array | null, window: { index: number; count: number; plan: WindowPlan; kind: WindowKind }) => void;
   /** for tests: inject the noise source */
   noise?: NoiseSource;
   /** print warnings (default console.warn) */
@@ -70,8 +72,11 @@ export interface InpaintOptions extends MaskOptions {
 
 export interface InpaintResult {
   image: RasterImage;
-  /** the model-size window: input, mask (1 known) and output [3,s,s] */
+  /** the (first) model-size window sampled: input, mask (1 known) and output [3,s,s]; null without a hole */
   window: { plan: WindowPlan; rgb: Float32Array; mask: Float32Array; out: Float32Array } | null;
+  /** every window in sampling order: its plan (scale sw / w: 1 except for a `scaled` region's
+   * window), kind (inpaint/tiling.ts) and how many hole pixels it wrote */
+  windows: { plan: WindowPlan; kind: WindowKind; pixels: number }[];
   holePixels: number;
   seconds: number;
 }
@@ -234,26 +239,87 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   const nHoles = holeCount(holes);
   if (nHoles === 0) {
     warn('the mask has no hole: nothing to inpaint, the output equals the input');
-    return { image: { ...img, data: img.data.slice() }, window: null, holePixels: 0, seconds: (performance.now() - t0) / 1000 };
+    return { image: { ...img, data: img.data.slice() }, window: null, windows: [], holePixels: 0, seconds: (performance.now() - t0) / 1000 };
   }
   if (nHoles === holes.length) throw bad('BAD_INPUT', 'the mask covers the whole image: there is no known pixel to inpaint from');
   const { model, runners } = await loadInpaintModel(options);
   const size = options.size ?? model.size ?? 256;
-  const plan = planWindow(holeBox(holes, img.width, img.height)!, img.width, img.height, size);
-  const { rgb, mask: m } = windowInputs(img, holes, plan);
-  if (m.every((v) => v === 0)) throw bad('BAD_INPUT', 'the hole fills the whole model window: there is no known context');
-  const { gray, edge } = structureOf(rgb, size, size, 2);
+  const sampling = samplingOf(options, model.meta, model.T);
+  const steps = sampling.steps;
+  const W = img.width;
+  const H = img.height;
+  // the holes at the photo's own resolution: model-size windows at scale 1, a scaled window only
+  // for a region no window can see at scale 1 (tiling.ts explains the layout, order and writing)
+  const layout = planWindows(holes, W, H, size);
+  const scaled = layout.windows.filter((w) => w.kind === 'scaled');
+  if (scaled.length > 0) {
+    const what = (w: PlannedWindow) => `${w.plan.w}x${w.plan.h} px at ${w.plan.x},${w.plan.y} scaled by ${(w.plan.sw / w.plan.w).toFixed(3)}`;
+    warn(
+      scaled.length === 1
+        ? `a hole region is too large for the ${size}-px model window at full resolution: it is inpainted in a window of ${what(scaled[0]!)} (its fill is blurred by the scaling back)`
+        : `${scaled.length} hole regions are too large for the ${size}-px model window at full resolution: they are inpainted in scaled-down windows (${scaled.map(what).join('; ')})`,
+    );
+  }
   const sde = new IRSDE({ T: model.T });
+  // one stream for the whole run, consumed window after window in the layout's fixed order: the
+  // same seed gives the same pixels however many windows there are
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const shape4 = (c: number) => [1, c, size, size];
   const guide = options.structure ?? (model.meta.structureGuide as StructureGuide | undefined) ?? 'network';
   parseStructureGuide(guide, 'structure');
-  let nets = runners;
-  if (guide === 'fill') {
-    await prepareFill('telea');
-    nets = { ...runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
+  if (guide === 'fill') await prepareFill('telea');
+  const total = steps * layout.windows.length;
+  // the image as filled so far: a window sees the pixels written by the windows before it as known
+  const working: RasterImage = { ...img, data: img.data.slice() };
+  const open = holes.slice();
+  let first: InpaintResult['window'] = null;
+  for (let k = 0; k < layout.windows.length; k++) {
+    const win = layout.windows[k]!;
+    const { plan } = win;
+    const { rgb, mask: m } = windowInputs(working, open, plan);
+    if (m.every((v) => v === 0)) throw bad('BAD_INPUT', 'the hole fills the whole model window: there is no known context');
+    const info = { index: k, count: layout.windows.length, plan, kind: win.kind };
+    const out = await sampleWindow({
+      runners, model, options, sde, noise, guide, size, rgb, mask: m, sampling,
+      onStep: (step) => {
+        options.samplerOptions?.onStep?.(step);
+        // steps of all windows in one count: step k·steps + i + 1 of T = steps × windows
+        options.onProgress?.(progressOf({ ...step, index: k * steps + step.index }, total, (performance.now() - t0) / 1000));
+      },
+      onState: options.onState ? (t, y, x) => options.onState!(t, y, x, info) : undefined,
+    });
+    pastePixels(working, win.pixels, plan, out);
+    for (const i of win.pixels) open[i] = 0;
+    if (k === 0) first = { plan, rgb, mask: m, out };
   }
-  const steps = samplingOf(options, model.meta, model.T).steps;
+  return {
+    image: working,
+    window: first,
+    windows: layout.windows.map((w) => ({ plan: w.plan, kind: w.kind, pixels: w.pixels.length })),
+    holePixels: nHoles,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** One model window through the sampler (the texture mean and structure guide built for it). */
+async function sampleWindow(a: {
+  runners: Record<NetKind, NetRunner>;
+  model: Model;
+  options: InpaintOptions;
+  sde: IRSDE;
+  noise: NoiseSource;
+  guide: StructureGuide;
+  size: number;
+  rgb: Float32Array;
+  mask: Float32Array;
+  sampling: ReturnType<typeof samplingOf>;
+  onStep: (info: StepInfo) => void;
+  onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
+}): Promise<Float32Array> {
+  const { model, options, sde, size, rgb, mask: m } = a;
+  const { gray, edge } = structureOf(rgb, size, size, 2);
+  const shape4 = (c: number) => [1, c, size, size];
+  let nets = a.runners;
+  if (a.guide === 'fill') nets = { ...a.runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
   const res = await sample({
     nets,
     sde,
@@ -263,18 +329,15 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
       gray: { shape: shape4(1), data: gray },
       edge: { shape: shape4(1), data: edge },
     },
-    noise,
+    noise: a.noise,
     options: {
       ...options.samplerOptions,
       variant: options.sampler ?? (model.meta.sampler as SamplerVariant | undefined) ?? 'official',
-      ...samplingOf(options, model.meta, model.T),
+      ...a.sampling,
       // the texture mean must hold what it held in training
       fill: model.fill,
-      onStep: (info: StepInfo) => {
-        options.samplerOptions?.onStep?.(info);
-        options.onProgress?.(progressOf(info, steps, (performance.now() - t0) / 1000));
-      },
-      onState: options.onState,
+      onStep: a.onStep,
+      onState: a.onState,
     },
   });
   const out = res.out;
@@ -288,10 +351,5 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
   if (nonFinite > 0) {
     throw new Error(`the sampler's output holds non-finite values (${nonFinite} of ${out.length}, first ${out[first]} at index ${first}): the model's weights or the noise source are broken`);
   }
-  return {
-    image: pasteResult(img, holes, plan, out),
-    window: { plan, rgb, mask: m, out },
-    holePixels: nHoles,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  return out;
 }

@@ -1,10 +1,10 @@
 /**
- * The model works on a size x size window (256: what it was trained at). For any image we crop a
- * window around the hole with some context, scale it to the model size when the hole is too big
- * for the window, pad when the image is smaller, and afterwards map the result back and paste
- * only the hole pixels into the original.
+ * The model works on a size x size window (256: what it was trained at). A window is a crop of
+ * the image (tiling.ts decides where: at scale 1 wherever it can), scaled to the model size when
+ * its plan says so (planWindow: a hole region too big for the window), padded when the image is
+ * smaller; afterwards the result is mapped back and only hole pixels are pasted into the image.
  */
-import { maxValue, toRgbFloat, type RasterImage } from '../image/raster.js';
+import { maxValue, type RasterImage } from '../image/raster.js';
 import { resizeHoles, resizePlanes } from '../image/resize.js';
 import { reflectIndices } from '../nn/layers.js';
 
@@ -40,15 +40,18 @@ export function planWindow(box: { x0: number; y0: number; x1: number; y1: number
 /** Model inputs for a window: RGB [3,size,size] in [0,1] and m [1,size,size] (1 known, 0 hole). */
 export function windowInputs(img: RasterImage, holes: Uint8Array, plan: WindowPlan): { rgb: Float32Array; mask: Float32Array } {
   const { x, y, w, h, sw, sh, size } = plan;
-  const full = toRgbFloat(img);
   const W = img.width;
-  const n = img.width * img.height;
+  const C = img.channels;
+  const max = maxValue(img);
+  const grey = C <= 2;
+  // the crop's colour channels as toRgbFloat makes them (the same division, so the same float32
+  // values), without converting the whole image for every window of a tiled run
   const crop = new Float32Array(3 * w * h);
   const cropHoles = new Uint8Array(w * h);
   for (let r = 0; r < h; r++) {
     for (let c = 0; c < w; c++) {
       const src = (y + r) * W + x + c;
-      for (let k = 0; k < 3; k++) crop[k * w * h + r * w + c] = full[k * n + src]!;
+      for (let k = 0; k < 3; k++) crop[k * w * h + r * w + c] = img.data[src * C + (grey ? 0 : k)]! / max;
       cropHoles[r * w + c] = holes[src]!;
     }
   }
@@ -85,27 +88,43 @@ function roundHalfEven(v: number): number {
  * samples (and every alpha sample) stay bit-identical.
  */
 export function pasteResult(img: RasterImage, holes: Uint8Array, plan: WindowPlan, out: Float32Array): RasterImage {
+  const result: RasterImage = { ...img, data: img.data.slice() };
+  const pixels: number[] = [];
+  for (let r = 0; r < plan.h; r++) {
+    for (let c = 0; c < plan.w; c++) {
+      const i = (plan.y + r) * img.width + plan.x + c;
+      if (holes[i]) pixels.push(i);
+    }
+  }
+  pastePixels(result, pixels, plan, out);
+  return result;
+}
+
+/**
+ * Write the model output [3,size,size] of window `plan` into `img` (in place) at the listed pixel
+ * indices (y·width + x; each inside the window's crop): the colour samples of those pixels change
+ * (grey images get the luma), nothing else, alpha included.
+ */
+export function pastePixels(img: RasterImage, pixels: ArrayLike<number>, plan: WindowPlan, out: Float32Array): void {
   const { x, y, w, h, sw, sh, size } = plan;
   const content = new Float32Array(3 * sh * sw);
   for (let k = 0; k < 3; k++) for (let r = 0; r < sh; r++) for (let c = 0; c < sw; c++) content[k * sh * sw + r * sw + c] = out[k * size * size + r * size + c]!;
   const back = resizePlanes(content, 3, sh, sw, h, w);
-  const result: RasterImage = { ...img, data: img.data.slice() };
   const C = img.channels;
   const max = maxValue(img);
   const q = (v: number) => roundHalfEven(Math.min(1, Math.max(0, v)) * max);
   const plane = w * h;
-  for (let r = 0; r < h; r++) {
-    for (let c = 0; c < w; c++) {
-      const i = (y + r) * img.width + x + c;
-      if (!holes[i]) continue;
-      const R = back[r * w + c]!, G = back[plane + r * w + c]!, B = back[2 * plane + r * w + c]!;
-      if (C <= 2) result.data[i * C] = q(0.2125 * R + 0.7154 * G + 0.0721 * B);
-      else {
-        result.data[i * C] = q(R);
-        result.data[i * C + 1] = q(G);
-        result.data[i * C + 2] = q(B);
-      }
+  for (let n = 0; n < pixels.length; n++) {
+    const i = pixels[n]!;
+    const r = Math.floor(i / img.width) - y;
+    const c = (i % img.width) - x;
+    if (r < 0 || r >= h || c < 0 || c >= w) throw new Error(`pastePixels: pixel ${i} is outside the window ${w}x${h} at ${x},${y}`);
+    const R = back[r * w + c]!, G = back[plane + r * w + c]!, B = back[2 * plane + r * w + c]!;
+    if (C <= 2) img.data[i * C] = q(0.2125 * R + 0.7154 * G + 0.0721 * B);
+    else {
+      img.data[i * C] = q(R);
+      img.data[i * C + 1] = q(G);
+      img.data[i * C + 2] = q(B);
     }
   }
-  return result;
 }

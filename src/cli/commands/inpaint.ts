@@ -205,11 +205,12 @@ export function register(program: Command): void {
       let k = 0;
       for (const [img, mask, out] of jobs) {
         k++;
+        // the run's total (steps × model windows) comes with each progress report
         const bar = o.quiet ? null : new ProgressBar(steps, jobs.length > 1 ? `[${k}/${jobs.length}] ` : '');
         const traj = o.saveTrajectory ? new TrajectoryRecorder(every, model.T) : null;
         const res = await inpaint(img, mask, {
           ...base,
-          onProgress: bar ? (s) => bar.update(s.step, `t=${String(s.t).padStart(4)} ${s.stage}`) : undefined,
+          onProgress: bar ? (s) => bar.update(s.step, `t=${String(s.t).padStart(4)} ${s.stage}`, s.T) : undefined,
           onState: traj?.record,
         });
         bar?.done();
