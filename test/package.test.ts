@@ -129,7 +129,8 @@ const raw = { data: new Uint8Array(${W * H * 3}).fill(128), width: ${W}, height:
 const result: Inpainting = await model.inpaint(raw, 'mask.png', { seed: 1, onProgress: (p) => steps.push(p) });
 await result.save('out-ts.png');
 const plan = planWindow({ x0: 0, y0: 0, x1: 4, y1: 4 }, 64, 48, 32);
-console.log(JSON.stringify({ steps: steps.length, last: steps.at(-1)?.step === model.T, keys: Object.keys(steps[0]!).sort().join(','), size: plan.size > 0 }));
+// the progress counts the run's own steps (the model's sampling steps), ending at its total
+console.log(JSON.stringify({ steps: steps.length, last: steps.at(-1)?.step === steps.at(-1)?.T && steps.length === steps.at(-1)?.T, keys: Object.keys(steps[0]!).sort().join(','), size: plan.size > 0 }));
 await model.dispose();
 `);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
