@@ -2,7 +2,7 @@
  * Copies the weights of three training runs into a model folder with a model.json describing
  * them (config, T, iterations, data, the commands that made them):
  *   npx tsx scripts/package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator
- *       [--weights ema|last] [--size N] [--step-rule sde|posterior] [--sampler VARIANT] [--data TEXT]
+ *       [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--sampler VARIANT] [--data TEXT]
  * --weights last takes the last iterate of each run's latest checkpoint instead of the run's
  * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
  * beta 0.995 still carries a visible share of earlier, worse weights).
@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeModelJson, type ModelMeta } from '../src/model/checkpoints.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { optionalNumber, parseStepRule } from '../src/cli/args.js';
+import { optionalNumber, parseSampling } from '../src/cli/args.js';
 import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
 import { latestCheckpoint } from '../src/train/run.js';
 import { checkOutputDir } from '../src/util/files.js';
@@ -22,15 +22,19 @@ const { values, positionals } = parseArgs({
     weights: { type: 'string', default: 'ema' },
     size: { type: 'string' },
     'step-rule': { type: 'string' },
+    solver: { type: 'string' },
+    steps: { type: 'string' },
+    spacing: { type: 'string' },
     sampler: { type: 'string' },
     data: { type: 'string' },
   },
 });
 const [out, ...runs] = positionals;
-if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--step-rule sde|posterior] [--data TEXT]');
+if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--data TEXT]');
 if (values.weights !== 'ema' && values.weights !== 'last') throw new Error(`--weights must be ema or last (got "${values.weights}")`);
 const size = optionalNumber(values.size, 'size', { min: 16 });
-const stepRule = parseStepRule(values['step-rule']);
+// the sampling defaults the model is shipped with (--step-rule: the older name of --solver)
+const { solver, steps, spacing, stepRule } = parseSampling({ ...values, stepRule: values['step-rule'] });
 if (values.sampler !== undefined && !(SAMPLER_VARIANTS as readonly string[]).includes(values.sampler)) throw new Error(`--sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${values.sampler}")`);
 
 checkOutputDir(out, 'OUT_DIR');
@@ -67,6 +71,9 @@ writeModelJson(out, {
       T,
       ...(size !== undefined ? { size } : {}),
       ...(stepRule !== undefined ? { stepRule } : {}),
+      ...(solver !== undefined ? { solver } : {}),
+      ...(steps !== undefined ? { steps } : {}),
+      ...(spacing !== undefined ? { spacing } : {}),
       ...(values.sampler !== undefined ? { sampler: values.sampler } : {}),
       ...(fill !== undefined && fill !== 'zero' ? { fill } : {}),
       ...(Object.keys(prediction).length ? { prediction } : {}),
@@ -76,4 +83,4 @@ writeModelJson(out, {
       networks: nets,
       packaged: new Date().toISOString(),
 } as ModelMeta); // the field types are checked by writeModelJson's validation
-console.log(`packaged ${out} (T = ${T}${size ? `, size ${size}` : ''}${stepRule ? `, step rule ${stepRule}` : ''}, ${values.weights} weights)`);
+console.log(`packaged ${out} (T = ${T}${size ? `, size ${size}` : ''}${solver ?? stepRule ? `, solver ${solver ?? stepRule}` : ''}${steps ? `, ${steps} steps` : ''}, ${values.weights} weights)`);
