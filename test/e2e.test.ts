@@ -97,6 +97,9 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
     await page.goto(srv.url);
     await expect.poll(() => page.inputValue('#diffusion-T')).toBe('10');
     expect(await page.inputValue('#steps')).toBe('10');
+    // the sampler, like the solver, defaults to the model's (the fixture model names none: official)
+    expect(await page.inputValue('#sampler')).toBe('');
+    expect(await page.textContent('#sampler option:first-child')).toBe('model default (official)');
     await page.setInputFiles('#file-image', { name: 'landscape.png', mimeType: 'image/png', buffer: png });
     await page.waitForSelector('#canvas-box:not([hidden])');
     await expect.poll(() => page.textContent('#status')).toContain('480 × 320');

@@ -437,7 +437,8 @@ async function run() {
   form.append('image', state.file, state.file.name);
   form.append('mask', await canvasBlob(maskCanvasBinary()), 'mask.png');
   if (els.seed.value !== '') form.append('seed', els.seed.value);
-  form.append('sampler', els.sampler.value);
+  // no sampler field: the server runs the model's (as the CLI does)
+  if (els.sampler.value !== '') form.append('sampler', els.sampler.value);
   if (els.solver.value !== '') form.append('solver', els.solver.value);
   if (els.T.value !== '') form.append('T', els.T.value);
   // the full grid needs no steps field (a T changed by hand then runs all its levels)
@@ -566,8 +567,9 @@ async function loadInfo() {
     els.steps.value = String(info.steps ?? info.T);
     showSteps();
     // the choices come from the server (defined once there); the page's own list is only the fallback
-    fillSelect(els.sampler, info.samplers);
+    fillSelect(els.sampler, info.samplers, 1);
     fillSelect(els.solver, info.solvers, 1);
+    if (info.sampler) els.sampler.options[0].textContent = `model default (${info.sampler})`;
     if (info.solver) els.solver.options[0].textContent = `model default (${info.solver})`;
     if (info.fixedT) {
       els.T.readOnly = true;

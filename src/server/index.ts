@@ -11,6 +11,9 @@
  * Limits: uploads up to maxUploadBytes, images up to maxPixels (413, read from the header before
  * anything is decoded), at most maxQueue jobs waiting (503 + Retry-After), one job running at a
  * time on at most maxWorkers model workers (jobs.ts). The main thread never decodes an image.
+ * A queue place is taken only by a complete, checked upload; slow clients get 408 within seconds
+ * (headersTimeoutMs, requestTimeoutMs, idleTimeoutMs). An error on any stream of a request ends
+ * that request only.
  * Requests from other origins are refused (403): a page elsewhere must not run jobs through the
  * user's browser (see `crossSite`).
  */
@@ -51,6 +54,13 @@ export interface ServerOptions {
   maxResultBytes?: number;
   /** event streams open at once; past it GET …/events answers 503 (default 64) */
   maxEventStreams?: number;
+  /** the request line and headers must arrive within this (default 10 s; Node's server.headersTimeout) */
+  headersTimeoutMs?: number;
+  /** the body, an upload included, must arrive within this after the headers (default 30 s): 408,
+   * then the connection is closed */
+  requestTimeoutMs?: number;
+  /** an upload that sends nothing for this long gets 408 (default 10 s) */
+  idleTimeoutMs?: number;
   /** log one line per job to this function */
   log?: (msg: string) => void;
   webRoot?: string;
@@ -79,6 +89,10 @@ const TYPES: Record<string, string> = {
 const CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -136,8 +150,24 @@ interface Upload {
   fields: Map<string, string>;
 }
 
-/** Reads a multipart body within `maxBytes` (files and fields together). */
-function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> {
+interface ReadLimits {
+  /** files and fields together */
+  maxBytes: number;
+  /** 408 when no byte arrives for this long */
+  idleMs: number;
+  /** 408 when the request is not complete `timeoutMs` after it `arrived` (Date.now()) */
+  arrived: number;
+  timeoutMs: number;
+  /** asks for room for `n` more body bytes among all uploads being read; false: 503 */
+  hold: (n: number) => boolean;
+}
+
+const seconds = (ms: number) => `${+(ms / 1000).toFixed(1)} s`;
+
+/** Reads a multipart body within `limits`. Any error of the request, the parser or a file part
+ * rejects (never an unhandled 'error' event, which would end the process). */
+function readMultipart(req: IncomingMessage, limits: ReadLimits): Promise<Upload> {
+  const { maxBytes } = limits;
   return new Promise((resolvePromise, reject) => {
     const type = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data/i.test(type)) {
@@ -161,14 +191,28 @@ function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> 
     const fields = new Map<string, string>();
     let total = 0;
     let failed = false;
+    let idle: NodeJS.Timeout | undefined;
+    const late = () => fail(new HttpError(408, `the upload took longer than this server's limit of ${seconds(limits.timeoutMs)}`));
+    const deadline = setTimeout(late, Math.max(0, limits.arrived + limits.timeoutMs - Date.now()));
+    const stall = () => fail(new HttpError(408, `the upload stalled: no data for ${seconds(limits.idleMs)}`));
+    const stopTimers = () => {
+      clearTimeout(deadline);
+      clearTimeout(idle);
+    };
     const fail = (e: HttpError) => {
+      stopTimers();
       if (failed) return;
       failed = true;
       req.unpipe(bb);
+      // frees the parser and its open file stream (whose error is handled below); not at once, since
+      // busboy goes on with the part that emitted the event that failed
+      setImmediate(() => bb.destroy());
       reject(e);
     };
+    const badBody = (e: Error) => fail(new HttpError(400, `bad multipart body: ${e.message}`));
     bb.on('file', (name, stream) => {
       const chunks: Buffer[] = [];
+      stream.on('error', badBody);
       stream.on('data', (c: Buffer) => {
         total += c.length;
         if (total > maxBytes) fail(tooLarge());
@@ -187,13 +231,29 @@ function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> 
     });
     bb.on('filesLimit', () => fail(new HttpError(400, 'too many files: send only "image" and "mask"')));
     bb.on('partsLimit', () => fail(new HttpError(400, 'too many form parts')));
-    bb.on('error', (e: Error) => fail(new HttpError(400, `bad multipart body: ${e.message}`)));
+    bb.on('error', badBody);
     bb.on('close', () => {
+      stopTimers();
       if (!failed) resolvePromise({ files, fields });
     });
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      if (!limits.hold(c.length)) return fail(new HttpError(503, 'the server is reading too many uploads at once; try again in a few seconds', { 'Retry-After': '5' }));
+      clearTimeout(idle);
+      idle = setTimeout(stall, limits.idleMs);
+    });
+    idle = setTimeout(stall, limits.idleMs);
     req.on('aborted', () => fail(new HttpError(400, 'the upload was aborted')));
+    req.on('error', (e: Error) => fail(new HttpError(400, `the upload failed: ${e.message}`)));
     req.pipe(bb);
   });
+}
+
+/** A positive timeout option in milliseconds, or its default. */
+function timeoutOption(v: number | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!(Number.isFinite(v) && v > 0)) throw new Error(`${name} must be a positive number of milliseconds (got ${v})`);
+  return v;
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
@@ -206,6 +266,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const webRoot = realpathSync(opts.webRoot ?? WEB_ROOT);
   const maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
   const maxWorkers = opts.maxWorkers ?? DEFAULT_MAX_WORKERS;
+  // checked before the model loads, so a bad value costs no worker
+  const headersTimeout = timeoutOption(opts.headersTimeoutMs, 'headersTimeoutMs', DEFAULT_HEADERS_TIMEOUT_MS);
+  const requestTimeout = timeoutOption(opts.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS);
+  const idleTimeout = timeoutOption(opts.idleTimeoutMs, 'idleTimeoutMs', DEFAULT_IDLE_TIMEOUT_MS);
   const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes });
   const model = await jobs.start();
   /** what a job runs with: its own choices, else the model's defaults (a job at another T runs its full grid) */
@@ -216,25 +280,41 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     spacing: job.spacing ?? model.spacing,
   });
   const loopbackOnly = isLoopback(host);
+  // the Host names a loopback server answers to: the usual ones and the address it is bound to
+  const ownNames = new Set([...LOOPBACK_NAMES, host.toLowerCase(), `[${host.toLowerCase()}]`]);
 
-  async function createJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // a place in the queue before the body is read: a full queue costs no memory (503)
-    const release = jobs.reserve();
+  // bodies of the uploads being read and checked, all together: as much as a full queue holds, so
+  // that many clients uploading at once cannot exhaust memory (a queued job holds its own bytes)
+  const maxReadingBytes = maxUploadBytes * (maxQueue + 1);
+  let readingBytes = 0;
+
+  async function createJob(req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
+    // a full queue refuses before the body is read (it costs no memory); the place itself is taken
+    // only when the upload is complete and checked, so a slow or idle upload holds none
+    jobs.checkRoom();
+    let held = 0;
+    const hold = (n: number) => {
+      if (readingBytes + n > maxReadingBytes) return false;
+      readingBytes += n;
+      held += n;
+      return true;
+    };
     try {
-      await createReservedJob(req, res);
+      await readAndSubmit(req, res, { maxBytes: maxUploadBytes, idleMs: idleTimeout, arrived, timeoutMs: requestTimeout, hold });
     } finally {
-      release();
+      readingBytes -= held;
     }
   }
 
-  async function createReservedJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const up = await readMultipart(req, maxUploadBytes);
+  async function readAndSubmit(req: IncomingMessage, res: ServerResponse, reading: ReadLimits): Promise<void> {
+    const up = await readMultipart(req, reading);
     const imageBuf = up.files.get('image');
     const maskBuf = up.files.get('mask');
     if (!imageBuf || imageBuf.length === 0) throw new HttpError(400, 'missing the file "image"');
     if (!maskBuf || maskBuf.length === 0) throw new HttpError(400, 'missing the file "mask" (white = hole)');
     const seed = int(up.fields.get('seed'), 'seed', 0, 2 ** 31 - 1) ?? Math.floor(Math.random() * 2 ** 31);
-    const sampler = (up.fields.get('sampler') || 'official') as SamplerVariant;
+    // no sampler: the model's (model.json), as for the CLI
+    const sampler = (up.fields.get('sampler') || model.sampler) as SamplerVariant;
     if (!(SAMPLER_VARIANTS as readonly string[]).includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${sampler}")`);
     const stepRule = up.fields.get('stepRule') || undefined;
     if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
@@ -337,10 +417,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       'Referrer-Policy': 'no-referrer',
     });
     if (req.method === 'HEAD') res.end();
-    else createReadStream(real).pipe(res);
+    else createReadStream(real).on('error', () => res.destroy()).pipe(res);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
     const rawUrl = req.url ?? '/';
     const q = rawUrl.indexOf('?');
     const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
@@ -348,7 +428,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     // a page on another site must not drive this server through the user's browser
     if (loopbackOnly) {
       const hostName = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-      if (!LOOPBACK_NAMES.has(hostName)) return sendError(res, 403, `unexpected Host header "${req.headers.host ?? ''}"`);
+      if (!ownNames.has(hostName)) return sendError(res, 403, `unexpected Host header "${req.headers.host ?? ''}"`);
     }
     const refused = crossSite(req, rawPath.startsWith('/api/'));
     if (refused) return sendError(res, 403, refused);
@@ -357,11 +437,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, samplers: SAMPLER_VARIANTS, steps: model.steps, solver: model.solver, solvers: SOLVERS, spacing: model.spacing, spacings: SPACINGS, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, sampler: model.sampler, samplers: SAMPLER_VARIANTS, steps: model.steps, solver: model.solver, solvers: SOLVERS, spacing: model.spacing, spacings: SPACINGS, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });
-      return createJob(req, res);
+      return createJob(req, res, arrived);
     }
     const m = /^\/api\/jobs\/([^/]+)(\/events|\/result)?$/.exec(rawPath);
     if (!m) return sendError(res, 404, `no API route ${rawPath}`);
@@ -398,24 +478,41 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     res.end(job.result);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message ?? String(e));
-      // a full queue (503) is an answer, not a fault
-      if (err.status >= 500 && err.status !== 503) console.error(e);
-      // after an early refusal the rest of the upload is discarded, then the connection closed
-      if (!req.complete) {
-        res.setHeader('Connection', 'close');
-        let drained = 0;
-        req.on('data', (c: Buffer) => {
-          drained += c.length;
-          if (drained > 4 * maxUploadBytes) req.destroy();
-        });
-        req.resume();
-      }
-      sendError(res, err.status, err.message, err.headers);
-    });
+  // Node's own limits cover the headers (which no handler sees) and back up the upload's timers (its
+  // requestTimeout counts from the first byte, the upload's from the headers); Node checks them every
+  // connectionsCheckingInterval, so that is kept well under the headers timeout
+  const serverOptions = { headersTimeout, requestTimeout: headersTimeout + requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, headersTimeout / 4)) };
+  const server = createServer(serverOptions, (req, res) => {
+    const arrived = Date.now();
+    // a client gone mid-request (reset, bad framing) ends this request only; Node closes the socket
+    req.on('error', () => {});
+    res.on('error', () => {});
+    handle(req, res, arrived).catch((e: unknown) => refuse(req, res, e));
   });
+
+  function refuse(req: IncomingMessage, res: ServerResponse, e: unknown): void {
+    const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message ?? String(e));
+    // a full queue (503) is an answer, not a fault
+    if (err.status >= 500 && err.status !== 503) console.error(e);
+    if (!req.complete) {
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+      // a slow client is not waited for: the connection closes once the answer is out
+      if (err.status === 408) res.on('finish', () => req.socket.destroy());
+      else drain(req);
+    }
+    sendError(res, err.status, err.message, err.headers);
+  }
+
+  /** After an early refusal the rest of the upload is discarded (a client reads the answer only once
+   * it has sent its body), then the connection closed; Node's requestTimeout bounds the wait. */
+  function drain(req: IncomingMessage): void {
+    let drained = 0;
+    req.on('data', (c: Buffer) => {
+      drained += c.length;
+      if (drained > 4 * maxUploadBytes) req.destroy();
+    });
+    req.resume();
+  }
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 8080, host, () => ok());

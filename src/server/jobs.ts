@@ -1,7 +1,8 @@
 /**
  * Job queue, bounded in memory and CPU:
- * - one queue for the whole server, at most `maxQueue` jobs waiting (past it `reserve()` answers
- *   503 with Retry-After); a waiting job holds its uploads as sent (compressed bytes), never
+ * - one queue for the whole server, at most `maxQueue` jobs waiting (past it `checkRoom()` and
+ *   `submit()` answer 503 with Retry-After); a place is taken only by a complete, checked upload,
+ *   so a slow client holds none; a waiting job holds its uploads as sent (compressed bytes), never
  *   decoded pixels;
  * - one job runs at a time (each model worker already uses every core through onnxruntime);
  * - model workers are keyed by the step count T (the schedule depends on it). At most `maxWorkers`
@@ -88,6 +89,8 @@ export interface ModelInfo {
   solver: Solver;
   steps: number;
   spacing: Spacing;
+  /** the sampler of a job that names none (model.json `sampler`, else official) */
+  sampler: SamplerVariant;
 }
 
 /** One model worker thread: the three networks loaded for one step count. */
@@ -113,16 +116,22 @@ class ModelWorker {
     const entry = import.meta.url.endsWith('.ts') ? './worker-boot.mjs' : './worker.js';
     const worker = new Worker(new URL(entry, import.meta.url), { workerData: init });
     this.worker = worker;
+    // once Node reports the thread dead, messages it had already posted must not reach the job,
+    // which has had its final error event
+    let dead = false;
     this.ready = new Promise<ModelInfo>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT, solver: m.solver, steps: m.steps, spacing: m.spacing });
+        if (dead) return;
+        if (m.type === 'ready') resolve({ T: m.T, fixedT: m.fixedT, solver: m.solver, steps: m.steps, spacing: m.spacing, sampler: m.sampler });
         else this.mgr.onWorkerMessage(this, m);
       });
       worker.on('error', (e: Error) => {
+        dead = true;
         reject(e);
         if (this.worker === worker) this.crashed(`the model worker failed: ${e.message}`);
       });
       worker.on('exit', (code) => {
+        dead = true;
         reject(new Error(`the model worker exited (code ${code}) while loading`));
         if (this.worker === worker) this.crashed(`the model worker exited (code ${code})`);
       });
@@ -181,8 +190,6 @@ export class JobManager {
   private readonly queue: Job[] = [];
   private running: Job | null = null;
   private readonly workers = new Map<string, ModelWorker>();
-  /** uploads being read and checked that hold a place in the queue */
-  private reserved = 0;
   private defaultInfo: ModelInfo | null = null;
   /** seconds of recent jobs, for Retry-After */
   private readonly durations: number[] = [];
@@ -251,23 +258,16 @@ export class JobManager {
   }
 
   /**
-   * Holds a place in the queue while an upload is read and checked; throws 503 (with Retry-After)
-   * when `maxQueue` jobs already wait. Call the returned function when done (submitted or not).
+   * Throws 503 (with Retry-After) when `maxQueue` jobs already wait. The server asks before it reads
+   * an upload (a full queue costs no memory) and submit() asks again when the upload is complete.
    */
-  reserve(): () => void {
+  checkRoom(): void {
     if (this.closed) throw new HttpError(503, 'the server is shutting down', { 'Retry-After': '10' });
     // an idle server starts the next job at once: it takes no place in the queue
-    if (this.queue.length + this.reserved >= this.maxQueue + (this.running ? 0 : 1)) {
+    if (this.queue.length >= this.maxQueue + (this.running ? 0 : 1)) {
       const s = this.retryAfter();
       throw new HttpError(503, `the queue is full (${this.maxQueue} jobs waiting, the most this server keeps); try again in ${s} s`, { 'Retry-After': String(s) });
     }
-    this.reserved++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.reserved--;
-    };
   }
 
   submit(input: { image: Buffer; mask: Buffer; width: number; height: number; seed: number; sampler: SamplerVariant; stepRule?: StepRule; T?: number; steps?: number; solver?: Solver; spacing?: Spacing }): Job {
@@ -280,6 +280,7 @@ export class JobManager {
     if (solver === 'sde' && (input.steps ?? (T === info.T ? info.steps : T)) !== T) {
       throw new HttpError(400, `the sde solver moves one level per step: fewer steps than T = ${T} need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2)`);
     }
+    this.checkRoom();
     this.prune();
     const job: Job = {
       id: randomBytes(9).toString('base64url'),

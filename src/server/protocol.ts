@@ -84,6 +84,8 @@ export interface ReadyMsg {
   solver: Solver;
   steps: number;
   spacing: Spacing;
+  /** the model's default sampler (model.json `sampler`, else official) */
+  sampler: SamplerVariant;
 }
 
 export type FromWorker = ProgressMsg | PreviewMsg | DoneMsg | ErrorMsg | ReadyMsg;

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { inpaint, loadInpaintModel, samplingOf } from '../inpaint/index.js';
 import { encodeImage, readImageBuffer } from '../image/io.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
+import type { SamplerVariant } from '../sampler/index.js';
 
 class Cancelled extends Error {}
 
@@ -89,7 +90,9 @@ async function run(req: RunRequest): Promise<void> {
 
 // load the networks up front so a bad checkpoint is reported before any job is accepted
 const { model } = await loadInpaintModel({ checkpoints: init.checkpoints, T: init.T, executor: init.executor });
-send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', ...samplingOf({}, model.meta, model.T) });
+// the sampler default as inpaint() resolves it, so a job without one runs what the CLI runs
+const sampler = (model.meta.sampler as SamplerVariant | undefined) ?? 'official';
+send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', sampler, ...samplingOf({}, model.meta, model.T) });
 
 let chain = Promise.resolve();
 port.on('message', (m: RunRequest) => {
