@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeImageAtomic } from '../image/io.js';
+import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, ImageTooLargeError, parseMaxMegapixels, writeImageAtomic } from '../image/io.js';
 
 /** Extensions accepted as training images (matched case-insensitively). */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'tif', 'tiff'] as const;
@@ -36,6 +36,47 @@ export function listImageFiles(root: string, exts: readonly string[] = IMAGE_EXT
   return out;
 }
 
+/**
+ * The files a data folder skipped (training images, masks), by reason: over the megapixel limit,
+ * or unreadable. `add` returns a line for the first file of each reason (to print when met), and
+ * `summary` one line per reason with the count and the first file, so no skip goes unreported.
+ */
+export class SkippedFiles {
+  private readonly tooLarge: string[] = [];
+  private readonly unreadable: { file: string; why: string }[] = [];
+  private readonly seen = new Set<string>();
+  private limit = DEFAULT_MAX_MEGAPIXELS;
+
+  /** `what`: "image" or "mask" */
+  constructor(readonly what: string) {}
+
+  get count(): number {
+    return this.tooLarge.length + this.unreadable.length;
+  }
+
+  add(file: string, e: Error): string | null {
+    // two loaders over one folder (training and diagnostics batches) meet the same files
+    if (this.seen.has(file)) return null;
+    this.seen.add(file);
+    const later = 'further ones are counted and reported at the end';
+    if (e instanceof ImageTooLargeError) {
+      this.limit = e.maxMegapixels;
+      this.tooLarge.push(file);
+      return this.tooLarge.length === 1 ? `warning: skipped ${this.what} ${file}: ${e.width}x${e.height} is over the limit of ${e.maxMegapixels} megapixels (${later})` : null;
+    }
+    const why = String(e.message).split('\n')[0]!.trim();
+    this.unreadable.push({ file, why });
+    return this.unreadable.length === 1 ? `warning: skipped unreadable ${this.what} ${file}: ${why} (${later})` : null;
+  }
+
+  summary(): string[] {
+    const lines: string[] = [];
+    if (this.tooLarge.length) lines.push(`skipped ${this.tooLarge.length} ${this.what}(s) over ${this.limit} megapixels: first ${this.tooLarge[0]}`);
+    if (this.unreadable.length) lines.push(`skipped ${this.unreadable.length} unreadable ${this.what}(s): first ${this.unreadable[0]!.file} (${this.unreadable[0]!.why})`);
+    return lines;
+  }
+}
+
 /** Interleaved 8-bit pixels as sharp decodes them. */
 export interface RawImage {
   data: Uint8Array;
@@ -44,14 +85,29 @@ export interface RawImage {
   channels: number;
 }
 
+export interface DecodeRawOptions {
+  /** refuse (ImageTooLargeError) an image with more megapixels than this, from its header, before
+   * any pixel is decoded (default DEFAULT_MAX_MEGAPIXELS: a 219 KB 15000x15000 PNG decodes to gigabytes) */
+  maxMegapixels?: number;
+  /** names the image in errors (default "image PATH") */
+  label?: string;
+}
+
 /**
  * Decode to 8-bit interleaved pixels (sharp returns grey files as 3 equal channels, so callers
  * must not rely on `channels` to tell grey from colour) without EXIF auto-rotation (OpenCV's IMREAD_UNCHANGED,
  * which the official loader uses, ignores orientation too). sharp's default `failOn: 'warning'`
- * makes truncated files throw instead of returning grey padding.
+ * makes truncated files throw instead of returning grey padding. The size is checked from the
+ * header first, so an image over the megapixel limit costs no memory.
  */
-export async function decodeRaw(input: string | Buffer): Promise<RawImage> {
-  const { data, info } = await sharp(input).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+export async function decodeRaw(input: string | Buffer, opts: DecodeRawOptions = {}): Promise<RawImage> {
+  const maxMegapixels = parseMaxMegapixels(opts.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS);
+  const label = opts.label ?? (typeof input === 'string' ? `image ${input}` : 'image');
+  // the header only (no pixel limit here, so an oversized image is refused below with its size)
+  const meta = await sharp(input, { limitInputPixels: false }).metadata();
+  if (meta.width !== undefined && meta.height !== undefined) checkMegapixels(meta.width, meta.height, label, maxMegapixels);
+  // libvips enforces the same limit while decoding, for formats whose header did not say
+  const { data, info } = await sharp(input, { limitInputPixels: Math.max(1, Math.floor(maxMegapixels * 1e6)) }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels };
 }
 
@@ -91,8 +147,8 @@ export function rgb8ToChw(img: RawImage): Float32Array {
 }
 
 /** Any image file → RGB float32 [3,H,W] in [0,1] plus its size. */
-export async function loadImageChw(input: string | Buffer): Promise<{ data: Float32Array; width: number; height: number }> {
-  const raw = await decodeRaw(input);
+export async function loadImageChw(input: string | Buffer, opts: DecodeRawOptions = {}): Promise<{ data: Float32Array; width: number; height: number }> {
+  const raw = await decodeRaw(input, opts);
   return { data: rgb8ToChw(raw), width: raw.width, height: raw.height };
 }
 

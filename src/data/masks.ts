@@ -87,6 +87,8 @@ export interface MaskFolderOptions {
   flip?: boolean;
   /** keep resized bits in memory; default when all masks fit in 256 MB */
   cache?: boolean;
+  /** refuse (skip) mask files over this many megapixels, from their header (default DEFAULT_MAX_MEGAPIXELS) */
+  maxMegapixels?: number;
   onSkip?: (file: string, error: Error) => void;
 }
 
@@ -103,6 +105,7 @@ export class MaskFolder implements MaskSource {
   private readonly cache: Map<number, Uint8Array> | null;
   private readonly bad = new Map<number, string>();
   private readonly onSkip?: (file: string, error: Error) => void;
+  private readonly maxMegapixels?: number;
   private perm: number[] = [];
   private pos = 0;
 
@@ -115,6 +118,7 @@ export class MaskFolder implements MaskSource {
     const fits = files.length * this.size * this.size <= 256 * 2 ** 20;
     this.cache = (o.cache ?? fits) ? new Map() : null;
     this.onSkip = o.onSkip;
+    this.maxMegapixels = o.maxMegapixels;
   }
 
   static async open(root: string, o: MaskFolderOptions = {}): Promise<MaskFolder> {
@@ -125,11 +129,12 @@ export class MaskFolder implements MaskSource {
     return this.bad.size;
   }
 
-  /** hole bits (1 = hole = white in the file) of mask `i`, resized to size×size */
+  /** hole bits (1 = hole = white in the file) of mask `i`, resized to size×size; a file over the
+   * megapixel limit throws (ImageTooLargeError) before it is decoded */
   async holes(i: number): Promise<Uint8Array> {
     const hit = this.cache?.get(i);
     if (hit) return hit;
-    const raw = await decodeRaw(this.files[i]!);
+    const raw = await decodeRaw(this.files[i]!, { maxMegapixels: this.maxMegapixels, label: `mask ${this.files[i]}` });
     const bits = resizeNearestPil(pilTo1Bit(raw), raw.height, raw.width, this.size, this.size);
     this.cache?.set(i, bits);
     return bits;

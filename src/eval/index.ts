@@ -147,7 +147,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
     if (names.has(m.name)) throw new Error(`method "${m.name}" is listed twice`);
     names.add(m.name);
   }
-  const plan = await planPairs({ images: o.images, masks: o.masks, ratios: o.ratios, count, seed, size, warn });
+  const plan = await planPairs({ images: o.images, masks: o.masks, ratios: o.ratios, count, seed, size, warn, maxMegapixels: o.maxMegapixels });
   for (const m of o.methods) await m.prepare?.();
 
   const gridN = o.gridSamples ?? 2;

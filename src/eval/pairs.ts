@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { relative } from 'node:path';
-import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, type RasterImage } from '../image/io.js';
+import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, ImageTooLargeError, type RasterImage } from '../image/io.js';
 import { listImageFiles, toRgb8 } from '../data/images.js';
 import { generateMask, holeRatio, MaskFolder, parseRatio, RATIO_BUCKETS, type RatioRange } from '../data/masks.js';
 import { SeededNoise } from '../util/noise.js';
@@ -104,6 +104,8 @@ export interface PairOptions {
   count: number;
   seed: number;
   size: number;
+  /** mask files over this many megapixels are skipped (with a warning) before decoding (default DEFAULT_MAX_MEGAPIXELS) */
+  maxMegapixels?: number;
   warn?: (msg: string) => void;
 }
 
@@ -134,7 +136,7 @@ export async function planPairs(o: PairOptions): Promise<PairPlan> {
   let maskStats: PairPlan['maskStats'];
 
   if (o.masks) {
-    const folder = await MaskFolder.open(o.masks, { size: o.size, flip: false });
+    const folder = await MaskFolder.open(o.masks, { size: o.size, flip: false, maxMegapixels: o.maxMegapixels });
     const byBucket = new Map<string, { file: string; holes: Uint8Array; ratio: number }[]>(buckets.map((b) => [b.key, []]));
     let outside = 0;
     let unreadable = 0;
@@ -144,7 +146,9 @@ export async function planPairs(o: PairOptions): Promise<PairPlan> {
         holes = await folder.holes(i);
       } catch (e) {
         unreadable++;
-        warn(`skipped mask ${folder.files[i]}: ${(e as Error).message}`);
+        // a mask over the limit is refused from its header, never decoded
+        const why = e instanceof ImageTooLargeError ? `${e.width}x${e.height} is over the --max-megapixels limit of ${e.maxMegapixels}` : (e as Error).message;
+        warn(`skipped mask ${folder.files[i]}: ${why}`);
         continue;
       }
       const ratio = holeRatio(holes);

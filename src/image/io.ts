@@ -8,7 +8,7 @@ import type { Metadata, Sharp } from 'sharp';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { removeStaleTemps, replaceAtomically } from '../util/files.js';
+import { checkReplaceable, removeStaleTemps, replaceAtomically } from '../util/files.js';
 import type { RasterImage } from './raster.js';
 
 export { hasAlpha, maxValue, toRgbFloat, type RasterImage } from './raster.js';
@@ -196,10 +196,12 @@ export async function writeImage(path: string, img: RasterImage): Promise<void> 
 /**
  * writeImage to a temporary name next to `path` (same extension, so the same format), then rename:
  * readers never see a partial file, and a failed write (full disk, ...) removes the temporary file
- * and throws one line naming `path`.
+ * and throws one line naming `path`. Only a regular file (or nothing) at `path` is replaced.
  */
 export async function writeImageAtomic(path: string, img: RasterImage): Promise<void> {
   const full = resolve(path);
+  // a device, FIFO or folder at `path` would be replaced by the renamed file: refuse before encoding
+  checkReplaceable(full);
   const ext = extname(full) || '.png';
   mkdirSync(dirname(full), { recursive: true });
   const prefix = `.${basename(full, extname(full))}.tmp-`;

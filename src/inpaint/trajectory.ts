@@ -5,6 +5,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeImageAtomic } from '../image/io.js';
+import { checkReplaceable } from '../util/files.js';
+
+/** Names of the files save() writes into its folder: a texture_tNNNN.png and structure_tNNNN.png per
+ * saved step (which steps depends on the sampler) and strip.png. */
+const TRAJECTORY_FILE = /^(?:(?:texture|structure)_t\d{4,}|strip)\.png$/;
+
+/** Whether save() may write a file of this name (callers refuse a trajectory folder holding an input or the result under such a name). */
+export function isTrajectoryFileName(name: string): boolean {
+  return TRAJECTORY_FILE.test(name);
+}
 
 export class TrajectoryRecorder {
   private frames: { t: number; y: Float32Array; x: Float32Array | null }[] = [];
@@ -22,6 +32,9 @@ export class TrajectoryRecorder {
     const n = s * s;
     const files: string[] = [];
     const tiles: { y: Buffer; x: Buffer }[] = [];
+    // every destination first, so a special file among them leaves no half-written trajectory
+    for (const f of this.frames) for (const k of ['texture', 'structure']) checkReplaceable(join(dir, `${k}_t${String(f.t).padStart(4, '0')}.png`));
+    checkReplaceable(join(dir, 'strip.png'));
     for (const f of this.frames) {
       const rgb = Buffer.alloc(3 * n);
       for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = to8(f.y[c * n + i]!);

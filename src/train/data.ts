@@ -61,7 +61,10 @@ export interface ImageFolderLoaderOptions {
    * extra draw, the batches of a seed stay what they were.
    */
   zoom?: number;
-  /** called once per unreadable file, the first time it is met */
+  /** skip images over this many megapixels, checked from the header before decoding (default
+   * DEFAULT_MAX_MEGAPIXELS: a 219 KB 15000x15000 PNG would take gigabytes) */
+  maxMegapixels?: number;
+  /** called once per unreadable or oversized file, the first time it is met */
   onSkip?: (file: string, error: Error) => void;
 }
 
@@ -292,6 +295,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
   private readonly pending: Promise<Sample | null>[] = [];
   private readonly pool: StructurePool | null;
   private readonly onSkip?: (file: string, error: Error) => void;
+  private readonly maxMegapixels?: number;
   private closed = false;
 
   private constructor(files: string[], o: ImageFolderLoaderOptions) {
@@ -310,6 +314,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
     this.order = new EpochShuffler(files.length, new SeededNoise(seed));
     this.draws = new SeededNoise((seed ^ 0x5bd1e995) >>> 0);
     this.onSkip = o.onSkip;
+    this.maxMegapixels = o.maxMegapixels;
     const nw = o.structureWorkers ?? Math.min(2, Math.max(0, defaultCpus() - 1));
     this.pool = nw > 0 ? new StructurePool(nw) : null;
   }
@@ -323,7 +328,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
     return this.pool ? this.pool.ready : false;
   }
 
-  /** unreadable files met so far */
+  /** unreadable (or oversized) files met so far */
   get skipped(): number {
     return this.bad.size;
   }
@@ -356,7 +361,7 @@ export class ImageFolderLoader implements AsyncIterable<TrainBatch> {
     let H: number;
     let W: number;
     try {
-      const raw = await ensureMinSide(toRgb8(await decodeRaw(file)), this.size);
+      const raw = await ensureMinSide(toRgb8(await decodeRaw(file, { maxMegapixels: this.maxMegapixels })), this.size);
       chw = rgb8ToChw(raw);
       H = raw.height;
       W = raw.width;

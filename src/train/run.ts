@@ -7,11 +7,11 @@
  * whatever `latest` says, so a kill (or a full disk) at any moment leaves a loadable checkpoint
  * and never blocks a later save; temporary folders of dead processes are removed at start.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync, truncateSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
-import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { openSafetensors, readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { loadCheckpoint } from '../weights/statedict.js';
 import { checkWeights, paramSpec } from '../nn/models.js';
 import { writeModelJson } from '../model/checkpoints.js';
@@ -21,6 +21,7 @@ import { ADAM_DISC, ADAM_UNET } from './adam.js';
 import { initWeights } from './init.js';
 import { ImageFolderLoader } from './data.js';
 import { IrregularMaskGenerator, MaskFolder, RATIO_BUCKETS, type MaskSource, type RatioRange } from '../data/masks.js';
+import { SkippedFiles } from '../data/images.js';
 import { SeededNoise } from '../util/noise.js';
 import { lossCurveSvg } from './plot.js';
 import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
@@ -31,7 +32,7 @@ import { withLevelTables } from '../sde/prediction.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { refreshSpectralVectors } from '../nn/spectral.js';
 // writeFileAtomic keeps an error's code (ENOSPC), which diskError reads
-import { processAlive, writeFileAtomic } from '../util/files.js';
+import { checkOutputFiles, processAlive, writeError, writeFileAtomic } from '../util/files.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -82,6 +83,8 @@ export interface TrainRunOptions {
   diagEvery?: number;
   /** images for the diagnostics batch (default: the training folder) */
   diagData?: string;
+  /** skip training images and masks over this many megapixels, from their header (default 50) */
+  maxMegapixels?: number;
 }
 
 /** Settings that must agree between a run folder and `--resume`. */
@@ -89,6 +92,75 @@ const IDENTITY: (keyof RunConfig)[] = ['kind', 'net', 'T', 'size'];
 
 function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** The files a run writes at its top level (checked before any work: each must be a regular file or absent). */
+const RUN_FILES = ['config.json', 'model.json', 'latest', 'metrics.jsonl', 'diagnostics.jsonl', 'loss.svg', 'diagnostics.svg'];
+
+/** A JSON file of the run folder; a parse error names the file. */
+function readJson<T>(path: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Append one line to a log of the run (metrics.jsonl, diagnostics.jsonl). A failed append (a full
+ * disk) is cut back off, so the log never keeps half a line, and fails with one line naming the file.
+ */
+export function appendLogLine(path: string, line: string): void {
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    /* a new log */
+  }
+  try {
+    appendFileSync(path, line + '\n');
+  } catch (e) {
+    try {
+      truncateSync(path, size);
+    } catch {
+      /* the reader ignores a torn last line */
+    }
+    throw writeError(e, path);
+  }
+}
+
+/**
+ * The records of a run log up to `iteration`, the iteration the run continues from. A last line
+ * without its newline is what a kill or a full disk during an append leaves: it is ignored (and
+ * said). Lines of steps after `iteration` belong to an interrupted run whose weights were never
+ * saved; those steps are trained again, so they are dropped rather than repeated. The file is
+ * rewritten when either happened, so the next append starts on a clean line. Any other line that
+ * does not parse is an error naming the file and line.
+ */
+function readRunLog<T extends { step: number }>(path: string, iteration: number, log: (msg: string) => void): T[] {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  // '' when the file ends with its newline
+  const torn = lines.pop()!.trim() !== '';
+  const kept: { raw: string; rec: T }[] = [];
+  let dropped = 0;
+  lines.forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    let rec: T;
+    try {
+      rec = JSON.parse(raw) as T;
+    } catch (e) {
+      throw new Error(`${path}: line ${i + 1} is not valid JSON (${(e as Error).message}); fix or delete that line`);
+    }
+    if (typeof rec?.step !== 'number') throw new Error(`${path}: line ${i + 1} has no "step"; fix or delete that line`);
+    if (rec.step <= iteration) kept.push({ raw, rec });
+    else dropped++;
+  });
+  const name = basename(path);
+  if (torn) log(`${name}: ignored a torn last line`);
+  if (dropped) log(`${name}: dropped ${dropped} line(s) of steps after iteration ${iteration} (not in the checkpoint; trained again)`);
+  if (torn || dropped) writeFileAtomic(path, kept.map((k) => k.raw + '\n').join(''));
+  return kept.map((k) => k.rec);
 }
 
 /** Make renames inside a folder durable (a no-op where folders cannot be fsynced). */
@@ -128,6 +200,22 @@ function isCompleteCheckpoint(dir: string, iteration: number): boolean {
   }
 }
 
+/**
+ * Why a complete-looking checkpoint cannot be loaded, or null: each .safetensors file's header must
+ * agree with the file's size. A truncated file (a copy cut short, a crash of the file system before
+ * its data reached the disk) is caught from the header alone, without reading the tensors.
+ */
+function checkpointDamage(dir: string): string | null {
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors'))) {
+    try {
+      openSafetensors(join(dir, f)).close();
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return null;
+}
+
 /** The run's checkpoint folders, newest first. */
 function checkpointFolders(out: string): { name: string; iteration: number }[] {
   if (!existsSync(out)) return [];
@@ -140,12 +228,17 @@ function checkpointFolders(out: string): { name: string; iteration: number }[] {
 
 /**
  * Folder of the newest complete checkpoint, or null. The `latest` pointer is not trusted: a kill
- * between renaming `ckpt-N` into place and moving `latest` leaves it one checkpoint behind.
+ * between renaming `ckpt-N` into place and moving `latest` leaves it one checkpoint behind. A
+ * complete checkpoint with a damaged (truncated) file is passed over for the one before it, with a
+ * warning through `warn`.
  */
-export function latestCheckpoint(out: string): string | null {
+export function latestCheckpoint(out: string, warn?: (msg: string) => void): string | null {
   for (const c of checkpointFolders(out)) {
     const dir = join(out, c.name);
-    if (isCompleteCheckpoint(dir, c.iteration)) return dir;
+    if (!isCompleteCheckpoint(dir, c.iteration)) continue;
+    const damage = checkpointDamage(dir);
+    if (!damage) return dir;
+    warn?.(`warning: skipped the damaged checkpoint ${c.name} (${damage}); trying an older one`);
   }
   return null;
 }
@@ -239,8 +332,8 @@ function sameIdentity(a: RunConfig, b: RunConfig): string | null {
   return null;
 }
 
-async function maskSource(cfg: RunConfig): Promise<MaskSource> {
-  if (cfg.masks) return MaskFolder.open(cfg.masks, { size: cfg.size, seed: cfg.seed });
+async function maskSource(cfg: RunConfig, maxMegapixels: number | undefined, onSkip: (file: string, e: Error) => void): Promise<MaskSource> {
+  if (cfg.masks) return MaskFolder.open(cfg.masks, { size: cfg.size, seed: cfg.seed, maxMegapixels, onSkip });
   return new IrregularMaskGenerator({ size: cfg.size, ratios: cfg.maskRatios.length ? cfg.maskRatios : [...RATIO_BUCKETS], seed: cfg.seed });
 }
 
@@ -250,26 +343,33 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     throw new Error(`--batch ${cfg.batch}: the discriminator's minibatch-stddev needs a batch <= 4 or a multiple of 4`);
   }
   mkdirSync(opts.out, { recursive: true });
+  // before anything is read or written: a FIFO here would block, a link to a device swallow the run
+  checkOutputFiles(opts.out, [...RUN_FILES, `${cfg.kind}.safetensors`]);
   const cfgPath = join(opts.out, 'config.json');
   let weights: StateDict;
   let resumeDir: string | null = null;
+  let resumeState: { iteration: number; adamStep: number; lastEpoch: number } | null = null;
   if (opts.resume) {
     if (!existsSync(cfgPath)) throw new Error(`--resume: ${opts.out} has no config.json (not a run folder)`);
-    const prev = JSON.parse(readFileSync(cfgPath, 'utf8')).run as RunConfig;
+    const prev = readJson<{ run: RunConfig }>(cfgPath).run;
     const why = sameIdentity(prev, cfg);
     if (why) throw new Error(`--resume: ${opts.out} is a run of another configuration (${why})`);
     // runs from before the fill option have none: they used the official zero fill
     if ((prev.fill ?? 'zero') !== (cfg.fill ?? 'zero')) throw new Error(`--resume: ${opts.out} was trained with --fill ${prev.fill ?? 'zero'}, not ${cfg.fill ?? 'zero'}`);
     cleanStaleTemps(opts.out, log);
-    resumeDir = latestCheckpoint(opts.out);
+    resumeDir = latestCheckpoint(opts.out, log);
     if (!resumeDir) throw new Error(`--resume: ${opts.out} has no complete checkpoint yet`);
     // a kill between a checkpoint's rename and the pointer's leaves `latest` behind: catch it up
     const latestFile = join(opts.out, 'latest');
     const resumeName = basename(resumeDir);
     if (!existsSync(latestFile) || readFileSync(latestFile, 'utf8').trim() !== resumeName) writeFileAtomic(latestFile, resumeName);
     weights = checkWeights(cfg.kind, cfg.net, readSafetensors(join(resumeDir, `${cfg.kind}.safetensors`)), resumeDir);
+    resumeState = readJson(join(resumeDir, 'state.json'));
   } else {
-    if (latestCheckpoint(opts.out)) throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
+    // a damaged checkpoint still marks a run: a new one here would drop its logs
+    if (checkpointFolders(opts.out).some((c) => isCompleteCheckpoint(join(opts.out, c.name), c.iteration))) {
+      throw new Error(`${opts.out} already holds a run: pass --resume to continue it, or choose another --out`);
+    }
     cleanStaleTemps(opts.out, log);
     // names and shapes are checked from the file's headers before its data is read
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init, { expect: paramSpec(cfg.kind, cfg.net), what: cfg.init }), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
@@ -281,6 +381,11 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       }
     }
   }
+  // the logs, read before any work: a torn last line is cut, steps past the checkpoint dropped
+  const diagPath = join(opts.out, 'diagnostics.jsonl');
+  const metricsPath = join(opts.out, 'metrics.jsonl');
+  const diagHistory = readRunLog<DiagnosticsEntry>(diagPath, resumeState?.iteration ?? 0, log);
+  const history = readRunLog<{ step: number; loss: number }>(metricsPath, resumeState?.iteration ?? 0, log);
   writeJsonAtomic(cfgPath, { run: cfg, command: opts.command ?? null, created: new Date().toISOString() });
   writeModelJson(opts.out, {
     T: cfg.T, kind: cfg.kind, config: cfg.net,
@@ -298,8 +403,8 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     schedule: new MultiStepLR(cfg.lr, cfg.kind === 'discriminator' ? [] : cfg.milestones, 0.5),
   });
   let ema: Map<string, Float32Array> | null = null;
-  if (resumeDir) {
-    const st = JSON.parse(readFileSync(join(resumeDir, 'state.json'), 'utf8')) as { iteration: number; adamStep: number; lastEpoch: number };
+  if (resumeDir && resumeState) {
+    const st = resumeState;
     const opt = readSafetensors(join(resumeDir, 'optimizer.safetensors'));
     const m = new Map<string, Float32Array>();
     const v = new Map<string, Float32Array>();
@@ -319,23 +424,26 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
 
   // resumed runs continue with fresh but reproducible streams
   const streamSeed = cfg.seed + state.iteration * 7919;
-  const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3, zoom: cfg.zoom ?? 1 });
-  if (loader.skipped) log(`skipped ${loader.skipped} unreadable image(s)`);
-  const masks = await maskSource({ ...cfg, seed: streamSeed });
+  // skipped files (unreadable, over the megapixel limit) are reported when first met and counted at the end
+  const skippedImages = new SkippedFiles('image');
+  const skippedMasks = new SkippedFiles('mask');
+  const reportSkip = (to: SkippedFiles) => (file: string, e: Error) => {
+    const line = to.add(file, e);
+    if (line) log(line);
+  };
+  const maxMegapixels = opts.maxMegapixels;
+  const loader = await ImageFolderLoader.open({ root: cfg.data, size: cfg.size, batchSize: cfg.batch, seed: streamSeed, sigma: 3, zoom: cfg.zoom ?? 1, maxMegapixels, onSkip: reportSkip(skippedImages) });
+  const masks = await maskSource({ ...cfg, seed: streamSeed }, maxMegapixels, reportSkip(skippedMasks));
   // a fixed batch (its own seeds, unaffected by resuming) for the diagnostics of the U-Nets
   const diagEvery = opts.diagEvery ?? 1000;
   let diagBatch: ObjectiveBatch | null = null;
   if (diagEvery > 0 && cfg.kind !== 'discriminator') {
-    const dl = await ImageFolderLoader.open({ root: opts.diagData ?? cfg.data, size: cfg.size, batchSize: 4, seed: 12345, sigma: 3 });
+    const dl = await ImageFolderLoader.open({ root: opts.diagData ?? cfg.data, size: cfg.size, batchSize: 4, seed: 12345, sigma: 3, maxMegapixels, onSkip: reportSkip(skippedImages) });
     const b = await dl.next();
     await dl.close();
     const dm = new IrregularMaskGenerator({ size: cfg.size, ratios: [[0.3, 0.4]], seed: 12345 });
     diagBatch = { GT: b.GT, gray: b.gray, edge: b.edge, mask: await dm.batch(4), fill: cfg.fill };
   }
-  const diagPath = join(opts.out, 'diagnostics.jsonl');
-  const diagHistory: DiagnosticsEntry[] = existsSync(diagPath)
-    ? readFileSync(diagPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as DiagnosticsEntry).filter((r) => r.step <= state.iteration)
-    : [];
   const runDiagnostics = async () => {
     if (!diagBatch || cfg.kind === 'discriminator') return;
     // the EMA is what gets shipped, so it is what is diagnosed
@@ -344,14 +452,10 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
     const d = await diagnoseUNet(cfg.kind, withLevelTables(cfg.net, state.sde), weights, state.sde, diagBatch, { seed: 1, threads: 1 });
     const entry: DiagnosticsEntry = { step: state.iteration, levels: d.levels, marginal: d.marginal, trajectory: d.trajectory, muBaseline: d.muBaseline, meanFill: d.meanFill };
     diagHistory.push(entry);
-    appendFileSync(diagPath, JSON.stringify(entry) + '\n');
+    appendLogLine(diagPath, JSON.stringify(entry));
     writeFileAtomic(join(opts.out, 'diagnostics.svg'), diagnosticsSvg(diagHistory, `${cfg.kind} network`));
   };
   const noise = new SeededNoise(streamSeed + 1);
-  const metricsPath = join(opts.out, 'metrics.jsonl');
-  const history: { step: number; loss: number }[] = existsSync(metricsPath)
-    ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }).filter((r) => r.step <= state.iteration)
-    : [];
   let smooth = history.length ? history[history.length - 1]!.loss : NaN;
   let last = NaN;
   const target = state.iteration + opts.steps;
@@ -379,7 +483,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       const rec: Record<string, unknown> = { step: state.iteration, loss: r.loss, lr: r.lr, seconds_per_step: Number(sec.toFixed(4)), t: r.t };
       // fraction of the batch where D scores the real y* above the fake y_t
       if (cfg.kind === 'discriminator' && r.aux) rec.d_accuracy = discriminatorAccuracy(r.aux);
-      appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+      appendLogLine(metricsPath, JSON.stringify(rec));
       history.push({ step: state.iteration, loss: r.loss });
       opts.onProgress?.({ step: state.iteration, steps: target, loss: r.loss, smoothLoss: smooth, lr: r.lr, secondsPerStep: sec });
       const stop = opts.shouldStop?.() ?? false;
@@ -391,6 +495,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
       if (stop) break;
     }
   } finally {
+    for (const line of [...skippedImages.summary(), ...skippedMasks.summary()]) log(line);
     await loader.close();
     await state.dispose();
   }

@@ -4,7 +4,7 @@
  * removes its temporary file. Temporary names carry the writer's pid (`.NAME.tmp-PID…`,
  * `NAME.tmp-PID`) so leftovers of a killed process can be told from a live writer's.
  */
-import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** Whether a process with this pid is running (a process we may not signal counts as running). */
@@ -41,20 +41,67 @@ function checkCreatable(dir: string, option: string, target: string): void {
   }
 }
 
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
 /**
- * Pre-flight check of an output file, before any work: it must not be a folder, and its folder
- * must exist or be creatable, and be writable.
+ * What `path` is when it exists and is not a regular file ("a FIFO", "a character device", "a
+ * folder", "a symlink to a character device", ...), else null. Outputs are written to a temporary
+ * file renamed over the path, which would replace a device, a FIFO or a link to one with a plain
+ * file (`--out /dev/null` as root). A link to a regular file, or a dangling one, is an ordinary
+ * destination.
+ */
+export function specialFileKind(path: string): string | null {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return null;
+  }
+  if (st.isFile()) return null;
+  if (!st.isSymbolicLink()) return kindOf(st);
+  let target: Stats;
+  try {
+    target = statSync(path);
+  } catch {
+    return null;
+  }
+  return target.isFile() ? null : `a symlink to ${kindOf(target)}`;
+}
+
+/** Throws unless writing `path` would replace nothing but a regular file (or create it). */
+export function checkReplaceable(path: string): void {
+  const kind = specialFileKind(path);
+  if (kind) throw new Error(`cannot write ${path}: it is ${kind} (outputs replace only regular files)`);
+}
+
+/** checkReplaceable for the named files of an output folder, before any work. */
+export function checkOutputFiles(dir: string, names: Iterable<string>): void {
+  for (const name of names) checkReplaceable(join(dir, name));
+}
+
+/**
+ * Pre-flight check of an output file, before any work: it must not be a folder or another special
+ * file, and its folder must exist or be creatable, and be writable.
  */
 export function checkOutputFile(path: string, option = '--out'): void {
   const p = resolve(path);
-  if (existsSync(p) && statSync(p).isDirectory()) throw new Error(`${option} ${path} is a folder: give an output file name`);
+  const kind = specialFileKind(p);
+  if (kind === 'a folder' || kind === 'a symlink to a folder') throw new Error(`${option} ${path} is ${kind}: give an output file name`);
+  if (kind) throw new Error(`${option} ${path} is ${kind} (outputs replace only regular files)`);
   checkCreatable(dirname(p), option, path);
 }
 
 /** Pre-flight check of an output folder, before any work: not a file, and creatable/writable. */
 export function checkOutputDir(path: string, option = '--out'): void {
   const p = resolve(path);
-  if (existsSync(p) && !statSync(p).isDirectory()) throw new Error(`${option} ${path} is a file, not a folder`);
+  if (existsSync(p) && !statSync(p).isDirectory()) throw new Error(`${option} ${path} is ${specialFileKind(p) ?? 'a file'}, not a folder`);
   checkCreatable(p, option, path);
 }
 
@@ -101,9 +148,11 @@ export function tempPathFor(path: string, ext = ''): string {
 
 /**
  * Write to `tmp` with `write`, then rename it to `path`; on any failure the temporary file is
- * removed and a one-line error naming `path` is thrown.
+ * removed and a one-line error naming `path` is thrown. A `path` that is not a regular file (a
+ * device, a FIFO, a folder, a link to one) is refused before writing.
  */
 export async function replaceAtomically(path: string, tmp: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
+  checkReplaceable(path);
   try {
     await write(tmp);
     renameSync(tmp, path);
@@ -113,8 +162,10 @@ export async function replaceAtomically(path: string, tmp: string, write: (tmp: 
   }
 }
 
-/** Write bytes or text atomically (temp file, fsync, rename); a failure leaves neither a temp file nor a partial `path`. */
+/** Write bytes or text atomically (temp file, fsync, rename); a failure leaves neither a temp file nor a partial `path`.
+ * A `path` that is not a regular file is refused before writing (checkReplaceable). */
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+  checkReplaceable(path);
   const tmp = tempPathFor(path);
   removeStaleTemps(dirname(tmp), `${basename(resolve(path))}.tmp-`, '');
   const bytes = typeof content === 'string' ? Buffer.from(content) : content;

@@ -11,7 +11,7 @@ import { checkpointDirs, loadModel, readModelJson, validateModelMeta, writeModel
 import { NET_KINDS } from '../../nn/models.js';
 import { writeSafetensors } from '../../weights/safetensors.js';
 import { optionalNumber } from '../args.js';
-import { checkOutputDir } from '../../util/files.js';
+import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
 
 export function register(program: Command): void {
   program
@@ -27,6 +27,7 @@ export function register(program: Command): void {
       const size = optionalNumber(o.size, 'size', { min: 16 });
       const out = resolve(o.out);
       checkOutputDir(o.out);
+      checkOutputFiles(out, [...NET_KINDS.map((k) => `${k}.safetensors`), 'model.json']);
       const dirs = checkpointDirs(o.checkpoints);
       const model = loadModel(dirs, { T });
       if (!o.force) {

@@ -7,8 +7,8 @@ import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
 import { PRECISIONS } from '../../exec/onnx/quant.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, type BaselineName, type Method } from '../../eval/index.js';
 import { writeReport } from '../../eval/report.js';
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
@@ -18,7 +18,7 @@ import { ProgressBar, fmtTime } from '../progress.js';
 import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
-import { checkOutputDir } from '../../util/files.js';
+import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
 
 const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
@@ -107,6 +107,10 @@ export function register(program: Command): void {
 
       const out = resolve(o.out);
       checkOutputDir(o.out);
+      // existing report files and samples must be regular files: a FIFO or a link to a device is not replaced
+      checkOutputFiles(out, ['report.md', 'report.html', 'results.json']);
+      const samples = join(out, 'samples');
+      if (existsSync(samples) && statSync(samples).isDirectory()) checkOutputFiles(samples, readdirSync(samples).filter((f) => f.endsWith('.png')));
       let bar: ProgressBar | null = null;
       const res = await evaluate({
         images: o.images,

@@ -8,7 +8,7 @@ import type { NetKind } from '../../exec/types.js';
 import { describeModel, exportOnnx, type ModelDesc } from '../../exec/onnx/export.js';
 import { calibrateRanges, syntheticCalibrationInputs } from '../../exec/onnx/calibrate.js';
 import { sessionOptions } from '../../exec/onnx/executor.js';
-import { checkOutputDir, writeFileAtomic } from '../../util/files.js';
+import { checkOutputDir, checkOutputFiles, writeFileAtomic } from '../../util/files.js';
 
 /** "256" or "256x384" (height x width) */
 export function parseSize(s: string): { height: number; width: number } {
@@ -47,6 +47,7 @@ export function register(program: Command): void {
       const kinds = (o.nets ? o.nets.split(',').filter(Boolean) : NET_KINDS) as NetKind[];
       for (const k of kinds) if (!NET_KINDS.includes(k)) throw new Error(`--nets: unknown network "${k}" (expected ${NET_KINDS.join(', ')})`);
       checkOutputDir(o.out);
+      checkOutputFiles(o.out, [...kinds.map((k) => `${k}.onnx`), 'onnx.json']);
       const model = loadModel(checkpointDirs(o.checkpoints), { T: o.T === undefined ? undefined : parseNumberOption(o.T, 'T', { positive: true }), kinds });
       mkdirSync(o.out, { recursive: true });
       const nets: Record<string, ModelDesc & { file: string; source: string; bytes: number }> = {};

@@ -11,9 +11,9 @@ import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { inpaint, loadInpaintModel, samplingOf, type InpaintOptions } from '../../inpaint/index.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels, readImage, writeImageAtomic } from '../../image/io.js';
-import { checkOutputDir, checkOutputFile } from '../../util/files.js';
+import { checkOutputDir, checkOutputFile, checkOutputFiles, checkReplaceable } from '../../util/files.js';
 import { loadHoles } from '../../inpaint/mask.js';
-import { TrajectoryRecorder } from '../../inpaint/trajectory.js';
+import { isTrajectoryFileName, TrajectoryRecorder } from '../../inpaint/trajectory.js';
 import { ProgressBar, fmtTime } from '../progress.js';
 import { parseChoice, SAMPLER_VARIANTS } from '../../options.js';
 import type { SamplerVariant } from '../../sampler/index.js';
@@ -53,31 +53,51 @@ function listImages(dir: string): string[] {
 
 const stem = (f: string) => basename(f, extname(f));
 
-/** Pairs (image, mask, out) of a folder run; images without a mask are reported and skipped. */
-function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [string, string, string][]; missing: string[] } {
+/**
+ * Pairs (image, mask, out) of a folder run. A mask folder's a_mask.png / a-mask.png or a.png is the
+ * mask of image a.*; a file of the images folder that serves as another image's mask (or is the one
+ * --mask file) is a mask kept beside the images, not one more image to inpaint. Images without a
+ * mask come back in `missing`; an image with several masks named like it gets the _mask/-mask one,
+ * said in `notes` (one line each).
+ */
+function pairFolder(imageDir: string, mask: string, outDir: string): { pairs: [string, string, string][]; missing: string[]; notes: string[] } {
   const images = listImages(imageDir);
   if (images.length === 0) throw new Error(`no images in ${imageDir}`);
-  const maskIsDir = statSync(mask).isDirectory();
-  const masks = new Map<string, string>();
-  if (maskIsDir) {
-    for (const f of listImages(mask)) {
-      masks.set(stem(f), join(mask, f));
-      const m = /^(.*?)[_-]mask$/.exec(stem(f));
-      if (m) masks.set(m[1]!, join(mask, f));
-    }
-  }
   const pairs: [string, string, string][] = [];
   const missing: string[] = [];
-  // a mask kept beside the images (one --mask file inside the folder, or a_mask.png next to a.png)
-  // is a mask, not one more image to inpaint
-  const maskFiles = new Set((maskIsDir ? [...masks.values()] : [mask]).map(realKey));
-  for (const f of images) {
-    if (maskFiles.has(realKey(join(imageDir, f)))) continue;
-    const m = maskIsDir ? masks.get(stem(f)) : mask;
-    if (!m) missing.push(f);
-    else pairs.push([join(imageDir, f), m, join(outDir, `${stem(f)}.png`)]);
+  const notes: string[] = [];
+  const outOf = (f: string) => join(outDir, `${stem(f)}.png`);
+  if (!statSync(mask).isDirectory()) {
+    const key = realKey(mask);
+    for (const f of images) if (realKey(join(imageDir, f)) !== key) pairs.push([join(imageDir, f), mask, outOf(f)]);
+    return { pairs, missing, notes };
   }
-  return { pairs, missing };
+  // candidates per image stem, the explicit a_mask / a-mask names first, then a
+  const named = new Map<string, string[]>();
+  const add = (key: string, p: string) => named.set(key, [...(named.get(key) ?? []), p]);
+  const maskNames = listImages(mask);
+  for (const f of maskNames) {
+    const m = /^(.*?)[_-]mask$/.exec(stem(f));
+    if (m) add(m[1]!, join(mask, f));
+  }
+  for (const f of maskNames) add(stem(f), join(mask, f));
+  const chosen = new Map<string, string>();
+  for (const f of images) {
+    // an image is never its own mask (the mask folder may be the images folder)
+    const self = realKey(join(imageDir, f));
+    const found = (named.get(stem(f)) ?? []).filter((m) => realKey(m) !== self);
+    if (found.length === 0) continue;
+    chosen.set(f, found[0]!);
+    if (found.length > 1) notes.push(`${f} has ${found.length} masks named like it in ${mask} (${found.map((m) => basename(m)).join(', ')}): using ${basename(found[0]!)}`);
+  }
+  const used = new Set([...chosen.values()].map(realKey));
+  for (const f of images) {
+    if (used.has(realKey(join(imageDir, f)))) continue;
+    const m = chosen.get(f);
+    if (m) pairs.push([join(imageDir, f), m, outOf(f)]);
+    else missing.push(f);
+  }
+  return { pairs, missing, notes };
 }
 
 /** A path with every existing part resolved (symlinks, `..`), so two names of one file compare equal. */
@@ -114,6 +134,25 @@ function checkCollisions(jobs: [string, string, string][], outOption: string, ot
     return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} in ${dirname(js[0]![0])} would both be written to ${js[0]![2]}`;
   });
   if (clashes.length) throw new Error(`${listed(clashes)}; rename one of them or run them separately`);
+}
+
+/**
+ * Refuses, before any work, a --save-trajectory folder that would receive a trajectory file
+ * (strip.png, texture_t0010.png, ...) under the name of the result or of an input: the trajectory
+ * is saved after the result, so `--out T/strip.png --save-trajectory T` would report the result and
+ * leave the strip. Existing trajectory names that are not regular files are refused too.
+ */
+function checkTrajectoryFolders(jobs: [string, string, string][], folderOf: (image: string) => string, otherImages: string[]): void {
+  const named: [string, string][] = [];
+  for (const img of otherImages) named.push([img, '--image']);
+  for (const [img, mask, out] of jobs) named.push([img, '--image'], [mask, '--mask'], [out, '--out']);
+  const exposed = named.filter(([p]) => isTrajectoryFileName(basename(p)));
+  for (const dir of new Set(jobs.map(([img]) => folderOf(img)))) {
+    for (const [p, option] of exposed) {
+      if (realKey(join(dir, basename(p))) === realKey(p)) throw new Error(`--save-trajectory ${dir} would write its ${basename(p)} over ${option} ${p}; choose another --save-trajectory folder`);
+    }
+    if (existsSync(dir) && statSync(dir).isDirectory()) checkOutputFiles(dir, readdirSync(dir).filter(isTrajectoryFileName));
+  }
 }
 
 export function register(program: Command): void {
@@ -180,12 +219,14 @@ export function register(program: Command): void {
       let jobs: [string, string, string][];
       if (batch) {
         if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new Error(`--out must be a folder when --image is a folder: ${o.out}`);
-        const { pairs, missing } = pairFolder(o.image, o.mask, o.out);
+        const { pairs, missing, notes } = pairFolder(o.image, o.mask, o.out);
         if (pairs.length === 0) throw new Error(`no image in ${o.image} has a mask in ${o.mask}`);
         // outputs (before any work): no input overwritten, no two images written to one file, a writable folder
         checkCollisions(pairs, o.out, missing.map((f) => join(o.image, f)));
         checkOutputDir(o.out);
-        for (const [, , out] of pairs) if (existsSync(out) && statSync(out).isDirectory()) throw new Error(`cannot write ${out}: it is a folder`);
+        // an existing output must be a regular file: a folder, device or FIFO is not replaced
+        for (const [, , out] of pairs) checkReplaceable(out);
+        for (const note of notes) console.error(note);
         for (const f of missing) console.error(`skipped ${f}: no mask named like it in ${o.mask}`);
         jobs = pairs;
       } else {
@@ -194,7 +235,11 @@ export function register(program: Command): void {
         checkCollisions(jobs, o.out);
         checkOutputFile(o.out);
       }
-      if (o.saveTrajectory) checkOutputDir(o.saveTrajectory, '--save-trajectory');
+      const trajectoryDir = (img: string) => (batch ? join(o.saveTrajectory!, stem(img)) : o.saveTrajectory!);
+      if (o.saveTrajectory) {
+        checkOutputDir(o.saveTrajectory, '--save-trajectory');
+        checkTrajectoryFolders(jobs, trajectoryDir, batch ? listImages(o.image).map((f) => join(o.image, f)) : []);
+      }
       // validate every pair before the (long) runs, so a bad input fails fast and writes nothing
       for (const [img, mask] of jobs) {
         const im = await readImage(img, 'image', { maxMegapixels });
@@ -216,7 +261,7 @@ export function register(program: Command): void {
         bar?.done();
         await writeImageAtomic(out, res.image);
         if (traj && o.saveTrajectory) {
-          const dir = batch ? join(o.saveTrajectory, stem(img)) : o.saveTrajectory;
+          const dir = trajectoryDir(img);
           await traj.save(dir);
           console.log(`trajectory: ${dir}`);
         }

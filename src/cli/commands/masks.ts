@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SeededNoise } from '../../util/noise.js';
 import { saveChwPng } from '../../data/images.js';
 import { generateMask, holeRatio, parseRatio } from '../../data/masks.js';
-import { checkOutputDir } from '../../util/files.js';
+import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
 import { parseNumberOption, parseSeed } from '../args.js';
 
 export interface MasksCommandOptions {
@@ -26,9 +26,12 @@ export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
   const range = parseRatio(o.ratio);
   const dir = resolve(o.out);
   checkOutputDir(o.out);
+  const digits = Math.max(5, String(count - 1).length);
+  const name = (i: number) => `mask_${String(i).padStart(digits, '0')}.png`;
+  // masks this call would replace must be regular files (not a FIFO, a device, a link to one)
+  if (existsSync(dir)) checkOutputFiles(dir, readdirSync(dir).filter((f) => /^mask_\d+\.png$/.test(f) && Number(f.slice(5, -4)) < count && name(Number(f.slice(5, -4))) === f));
   mkdirSync(dir, { recursive: true });
   const rng = new SeededNoise(o.seed);
-  const digits = Math.max(5, String(count - 1).length);
   const files: string[] = [];
   let sum = 0;
   for (let i = 0; i < count; i++) {
@@ -36,7 +39,7 @@ export async function writeMasks(o: MasksCommandOptions): Promise<string[]> {
     sum += holeRatio(hole);
     const px = new Uint8Array(hole.length);
     for (let k = 0; k < hole.length; k++) px[k] = hole[k] ? 255 : 0;
-    const f = join(dir, `mask_${String(i).padStart(digits, '0')}.png`);
+    const f = join(dir, name(i));
     await saveChwPng(f, px, 1, size, size);
     files.push(f);
   }

@@ -15,6 +15,7 @@ import { parseNumberOption, parseSeed } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
 import { unknownExecutor } from '../../exec/registry.js';
 import { FILLS, parseFill } from '../../sde/fill.js';
+import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
 
@@ -65,6 +66,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
     .option('--diag-every <n>', 'U-Nets: every n iterations write diagnostics.svg/.jsonl (x̂0 hole error against t, on forward-marginal states and along the sampler\'s own trajectory; 0 = never)', '1000')
     .option('--diag-data <dir>', 'images for the diagnostics batch, e.g. a validation folder (default: --data)')
+    .option('--max-megapixels <n>', 'skip training images and masks larger than this (checked from the file header, before decoding; skips are reported)', String(DEFAULT_MAX_MEGAPIXELS))
     .option('-q, --quiet', 'no progress bar')
     .action(async (kind: string, o: Record<string, string | boolean | undefined>) => {
       if (!KINDS.includes(kind as NetKind)) throw new Error(`network must be one of ${KINDS.join(', ')} (got "${kind}")`);
@@ -100,6 +102,7 @@ export function register(program: Command): void {
       const executor = String(o.executor);
       if (!isTrainExecutor(executor)) throw unknownExecutor(executor, '--executor', TRAIN_EXECUTORS);
       const threads = o.threads === undefined ? undefined : parseNumberOption(String(o.threads), 'threads', { positive: true });
+      const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
       const out = resolve(String(o.out ?? `runs/${k}`));
       if (o.steps !== undefined) {
         if (process.argv.includes('--iterations')) throw new Error('--steps is the older name of --iterations: give one of them');
@@ -120,6 +123,7 @@ export function register(program: Command): void {
         steps,
         executor,
         threads,
+        maxMegapixels,
         diagEvery: parseNumberOption(String(o.diagEvery), 'diag-every', { min: 0 }),
         diagData: o.diagData ? resolve(String(o.diagData)) : undefined,
         resume: Boolean(o.resume),
