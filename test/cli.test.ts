@@ -142,7 +142,7 @@ describe('strdiffusion convert (CLI)', () => {
     const again = cli('convert', '--checkpoints', NETS, '--out', out, '--T', '100');
     expect(again.status).toBe(1);
     expect(again.err).toMatch(/exists; pass --force to overwrite/);
-    // a plain folder of .pth files without model.json (the fixture folder itself defaults to T = 100)
+    // a plain folder of .pth files without model.json: its T is unknown
     const plain = join(dir, 'plain-pth');
     mkdirSync(plain);
     for (const k of ['structure', 'texture', 'discriminator']) copyFileSync(join(NETS, `${k}.pth`), join(plain, `${k}.pth`));

@@ -88,8 +88,9 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
   const W = 72, H = 52;
 
   beforeAll(async () => {
-    // no T: the fixture model's schedule is not fixed, so every steps value is a valid request
-    srv = await startServer({ port: 0, checkpoints: [NETS], size: 32, maxQueue: 2, maxResultBytes: 1 });
+    // the fixture networks have no model.json: their T is given, and their schedule is not fixed,
+    // so every T and steps value is a valid request
+    srv = await startServer({ port: 0, checkpoints: [NETS], T: 100, size: 32, maxQueue: 2, maxResultBytes: 1 });
     base = srv.url;
     image = await png(W, H, 3, photo);
     mask = await png(W, H, 1, holeAt(20, 15, 45, 32));
@@ -127,7 +128,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
   });
 
   it('caps open event streams: past max-event-streams GET …/events gets 503 with Retry-After; a closed stream frees its place', async () => {
-    const own = await startServer({ port: 0, checkpoints: [NETS], size: 32, maxEventStreams: 2 });
+    const own = await startServer({ port: 0, checkpoints: [NETS], T: 100, size: 32, maxEventStreams: 2 });
     const aborts: AbortController[] = [];
     try {
       const job = await (await fetch(`${own.url}api/jobs`, { method: 'POST', body: form(image, mask, { T: '400', seed: '1' }) })).json();

@@ -12,6 +12,7 @@ import { solverOf, type SolverDef } from '../src/sampler/solvers/index.js';
 import { dataPrediction } from '../src/sampler/solvers/types.js';
 import { sampleProcess, type Denoiser } from '../src/sampler/process.js';
 import { SOLVERS } from '../src/options.js';
+import { samplingOf } from '../src/inpaint/index.js';
 
 const T = 100;
 const sde = new IRSDE({ T });
@@ -274,5 +275,17 @@ describe('solvers inside the sampler', () => {
     expect(a.x).toEqual(sde.posteriorStep(x, sde.predictX0(x, mu, eps, 40, [n], [0, 1]), mu, 40, z, [n]));
     expect(() => solverOf('sde').step({ sde, x, mu, eps, s: 40, t: 30, shape: [n], prev: null, noise: new SeededNoise(3), clamp: null })).toThrow(/one level per step/);
     expect(() => solverOf('heun')).toThrow(/solver must be one of sde, posterior, mr-ode-1, mr-ode-2, mr-sde-2/);
+  });
+});
+
+describe('sampling settings of a run', () => {
+  it("the call's options win over the model's model.json; the official solver runs every level", () => {
+    const meta = { solver: 'mr-ode-1', steps: 10 } as const;
+    expect(samplingOf({}, meta, 50)).toEqual({ solver: 'mr-ode-1', steps: 10, spacing: 'uniform' });
+    expect(samplingOf({ solver: 'sde' }, meta, 50)).toEqual({ solver: 'sde', steps: 50, spacing: 'uniform' });
+    expect(samplingOf({ stepRule: 'posterior', steps: 5, spacing: 'logsnr' }, meta, 50)).toEqual({ solver: 'posterior', steps: 5, spacing: 'logsnr' });
+    expect(samplingOf({}, {}, 50)).toEqual({ solver: 'sde', steps: 50, spacing: 'uniform' });
+    expect(() => samplingOf({ solver: 'sde', steps: 10 }, meta, 50)).toThrow(/sde solver moves one level per step/);
+    expect(() => samplingOf({ steps: 60 }, meta, 50)).toThrow(/more than the model's diffusion length T = 50/);
   });
 });

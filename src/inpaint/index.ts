@@ -8,8 +8,9 @@ import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } fr
 import { holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pastePixels, windowInputs, type WindowPlan } from './window.js';
 import { planWindows, type PlannedWindow, type WindowKind } from './tiling.js';
-import { checkpointDirs, loadModel, MAX_SIZE, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
-import { getExecutor, parseExecutor, type ExecutorName } from '../exec/registry.js';
+import { MAX_SIZE, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
+import type { ExecutorName } from '../exec/registry.js';
+import { acquireModel, type LoadedModel, type ModelRef } from './model-cache.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
 import { IRSDE } from '../sde/index.js';
 import { SeededNoise, type NoiseSource } from '../util/noise.js';
@@ -22,7 +23,7 @@ import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { isStepRule, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
 import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
-import { SPACINGS, parseChoice, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
+import { SPACINGS, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -81,61 +82,8 @@ export interface InpaintResult {
   seconds: number;
 }
 
-interface LoadedModel {
-  model: Model;
-  runners: Record<NetKind, NetRunner>;
-}
-
-const cache = new Map<string, Promise<LoadedModel>>();
-
-const modelKey = (dirs: string[], T: number | undefined, exec: string, precision: string) => `${dirs.join('|')}|${T ?? ''}|${exec}|${precision}`;
-
-/** Drop a model loaded by loadInpaintModel (same options) from the cache and release its sessions. */
-export async function releaseInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<void> {
-  const exec = parseExecutor(opts.executor) ?? parseExecutor(process.env.STRDIFFUSION_EXECUTOR || undefined, 'STRDIFFUSION_EXECUTOR') ?? 'onnx';
-  const key = modelKey(checkpointDirs(opts.checkpoints), opts.T, exec, opts.precision ?? 'fp32');
-  const p = cache.get(key);
-  if (!p) return;
-  cache.delete(key);
-  const loaded = await p.catch(() => null);
-  for (const r of Object.values(loaded?.runners ?? {})) r.dispose();
-}
-
-export async function loadInpaintModel(opts: Pick<InpaintOptions, 'checkpoints' | 'T' | 'executor' | 'precision'> = {}): Promise<LoadedModel> {
-  const dirs = checkpointDirs(opts.checkpoints);
-  const exec = parseExecutor(opts.executor) ?? parseExecutor(process.env.STRDIFFUSION_EXECUTOR || undefined, 'STRDIFFUSION_EXECUTOR') ?? 'onnx';
-  const precision = opts.precision ?? 'fp32';
-  parseChoice(PRECISIONS, precision, 'precision');
-  if (precision !== 'fp32' && exec !== 'onnx') throw new Error(`precision ${precision} needs the onnx executor (got ${exec})`);
-  const key = modelKey(dirs, opts.T, exec, precision);
-  let p = cache.get(key);
-  if (!p) {
-    p = (async () => {
-      let model: Model;
-      try {
-        model = loadModel(dirs, { T: opts.T });
-      } catch (e) {
-        // a caller must be able to tell a bad checkpoint from its own bad option (a T the model was not made for)
-        if (e instanceof StrDiffusionError) throw e;
-        const msg = (e as Error).message;
-        throw new StrDiffusionError(opts.T !== undefined && msg.startsWith(`T = ${opts.T} `) ? 'BAD_OPTION' : 'BAD_CHECKPOINT', msg, { cause: e });
-      }
-      const e = await getExecutor(exec);
-      const runners = {} as Record<NetKind, NetRunner>;
-      if (precision !== 'fp32') {
-        const { OnnxExecutor } = await import('../exec/onnx/executor.js');
-        if (!(e instanceof OnnxExecutor)) throw new Error(`precision ${precision} needs the onnx executor`);
-        for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k], { precision });
-      } else {
-        for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await e.createRunner(k, model.configs[k], model.weights[k]);
-      }
-      return { model, runners };
-    })();
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
-  }
-  return p;
-}
+// the loaded models: shared by handles and calls, the one-shot cache bounded (model-cache.ts)
+export { loadInpaintModel, releaseInpaintModel, type LoadedModel } from './model-cache.js';
 
 /**
  * Checks of the public entry's arguments: JavaScript callers (and `as any`) can pass anything, and
@@ -196,10 +144,24 @@ const OPTION_CHECKS = {
 /** Misspellings worth a hint: the CLI's names of library options. */
 const OPTION_HINTS: Record<string, string> = { iterations: 'sampling steps are options.steps, the diffusion length options.T', checkpoint: 'did you mean options.checkpoints?' };
 
-function checkOptions(options: unknown): void {
-  if (options === undefined) return;
+/**
+ * The options as one plain object of their own enumerable properties, each read once (a getter is
+ * called once: the value checked is the value used). An inherited enumerable property is refused:
+ * it would be used (options.seed finds it) without being checked. Non-enumerable ones (a class's
+ * methods) are not options.
+ */
+export function ownOptions<T extends object>(options: T): T {
+  for (const key in options) {
+    if (!Object.hasOwn(options, key)) throw bad('BAD_OPTION', `options.${key} is inherited from the options object's prototype: pass the options as own properties (e.g. { ...defaults, ${key}: … })`);
+  }
+  return { ...options };
+}
+
+function checkOptions(options: unknown): InpaintOptions {
+  if (options === undefined) return {};
   if (!isObject(options)) throw bad('BAD_OPTION', `options must be an object (got ${describeValue(options)})`);
-  for (const [key, v] of Object.entries(options)) {
+  const own = ownOptions(options);
+  for (const [key, v] of Object.entries(own)) {
     const check = (OPTION_CHECKS as Record<string, OptionCheck>)[key];
     if (!Object.hasOwn(OPTION_CHECKS, key) || !check) {
       throw bad('BAD_OPTION', `options.${key} is not an option (${OPTION_HINTS[key] ?? `options are: ${Object.keys(OPTION_CHECKS).join(', ')}`})`);
@@ -208,6 +170,7 @@ function checkOptions(options: unknown): void {
     const problem = check(v);
     if (problem !== null) throw bad('BAD_OPTION', problem.startsWith('.') ? `options.${key}${problem}` : `options.${key} ${problem} (got ${describeValue(v)})`);
   }
+  return own as InpaintOptions;
 }
 
 /**
@@ -215,18 +178,35 @@ function checkOptions(options: unknown): void {
  * official full grid with its Euler step. A `steps` above T is an error naming both.
  */
 export function samplingOf(o: Pick<InpaintOptions, 'solver' | 'stepRule' | 'steps' | 'spacing'>, meta: ModelMeta, T: number): { solver: Solver; steps: number; spacing: Spacing } {
-  const steps = o.steps ?? meta.steps ?? T;
-  if (steps > T) throw bad('BAD_OPTION', `steps ${steps} is more than the model's diffusion length T = ${T}`);
   // a call's stepRule is the older name of its solver: it beats the model's default solver
   const solver = o.solver ?? o.stepRule ?? meta.solver ?? meta.stepRule ?? 'sde';
+  // the official step moves one level at a time: with it, the model's default step count gives way to the full grid
+  const steps = o.steps ?? (solver === 'sde' ? T : (meta.steps ?? T));
+  if (steps > T) throw bad('BAD_OPTION', `steps ${steps} is more than the model's diffusion length T = ${T}`);
   if (solver === 'sde' && steps !== T) throw bad('BAD_OPTION', `the sde solver moves one level per step: ${steps} steps need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2), or steps = T = ${T}`);
   return { solver, steps, spacing: o.spacing ?? meta.spacing ?? 'uniform' };
 }
 
-export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}): Promise<InpaintResult> {
+/**
+ * Inpaint the holes of `image` marked in `mask`. The model comes from `held` (a reference the
+ * caller holds, e.g. a loadModel() handle's), else from the one-shot cache, which keeps the models
+ * of the last MAX_CACHED_MODELS (2) distinct folder/T/executor/precision uses and releases older
+ * ones. Either way the call holds its model until it ends: no dispose() or cache eviction
+ * releases the sessions of a running call.
+ */
+export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}, held?: ModelRef): Promise<InpaintResult> {
+  let ref: ModelRef | undefined = held?.share();
+  try {
+    return await runInpaint(image, mask, options, async (o) => (ref ??= acquireModel(o, { cache: true })).loaded);
+  } finally {
+    await ref?.release();
+  }
+}
+
+async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions, useModel: (o: InpaintOptions) => Promise<LoadedModel>): Promise<InpaintResult> {
   checkImageArgument(image, 'image');
   checkImageArgument(mask, 'mask');
-  checkOptions(options);
+  options = checkOptions(options);
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
   // the pixel limit is checked from the header, before a file is decoded; in-memory images are held to it too
@@ -242,7 +222,7 @@ export async function inpaint(image: ImageInput, mask: ImageInput, options: Inpa
     return { image: { ...img, data: img.data.slice() }, window: null, windows: [], holePixels: 0, seconds: (performance.now() - t0) / 1000 };
   }
   if (nHoles === holes.length) throw bad('BAD_INPUT', 'the mask covers the whole image: there is no known pixel to inpaint from');
-  const { model, runners } = await loadInpaintModel(options);
+  const { model, runners } = await useModel(options);
   const size = options.size ?? model.size ?? 256;
   const sampling = samplingOf(options, model.meta, model.T);
   const steps = sampling.steps;

@@ -9,7 +9,8 @@
 import { DEFAULT_MAX_MEGAPIXELS, encodeImage, readImageBuffer, writeImageAtomic, type ImageFormat, type RasterImage } from '../image/io.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { checkpointDirs } from '../model/checkpoints.js';
-import { inpaint as inpaintRaster, loadInpaintModel, releaseInpaintModel, type InpaintOptions, type InpaintResult } from './index.js';
+import { inpaint as inpaintRaster, ownOptions, type InpaintOptions, type InpaintResult } from './index.js';
+import { acquireModel, type ModelRef } from './model-cache.js';
 
 /** Raw interleaved pixels (HWC). `bitDepth` defaults to the sample type: 8 for Uint8Array, 16 for Uint16Array. */
 export interface RawImage {
@@ -62,16 +63,22 @@ function withWriters(r: InpaintResult): Inpainting {
   return { ...r, save: (path) => writeImageAtomic(path, r.image), encode: (format = 'png') => encodeImage(r.image, format) };
 }
 
-async function run(image: ImageSource, mask: ImageSource, options: InpaintOptions): Promise<Inpainting> {
+async function run(image: ImageSource, mask: ImageSource, options: InpaintOptions, held?: ModelRef): Promise<Inpainting> {
   if (!isObject(options)) throw new StrDiffusionError('BAD_OPTION', `options must be an object (got ${describeValue(options)})`);
+  options = ownOptions(options); // each option read once: the value checked is the value used
   const max = typeof options.maxMegapixels === 'number' && options.maxMegapixels > 0 ? options.maxMegapixels : DEFAULT_MAX_MEGAPIXELS;
   const [img, m] = [await toRaster(image, 'image', max), await toRaster(mask, 'mask', max)];
-  return withWriters(await inpaintRaster(img, m, options));
+  return withWriters(await inpaintRaster(img, m, options, held));
 }
 
-/** A loaded model: its three networks' sessions stay alive between calls until `dispose()`. */
+/**
+ * A loaded model: its three networks' sessions stay alive between calls until `dispose()`.
+ * Handles of the same folder and options share the sessions; each holds them until it is disposed,
+ * and each call holds them until it ends, so disposing one handle never breaks another.
+ */
 export class InpaintModel {
   private disposed = false;
+  #ref: ModelRef;
 
   /** use `loadModel()` */
   constructor(
@@ -82,24 +89,35 @@ export class InpaintModel {
     readonly T: number,
     /** the model window (pixels) the hole is inpainted in */
     readonly size: number,
-  ) {}
+    /** @internal the reference this handle holds (from loadModel) */
+    ref: ModelRef,
+  ) {
+    this.#ref = ref;
+  }
 
   /** Fill the hole(s) of `image` marked white in `mask` (same size as the image unless options.resizeMask). */
   async inpaint(image: ImageSource, mask: ImageSource, options: RunOptions = {}): Promise<Inpainting> {
     if (this.disposed) throw new StrDiffusionError('BAD_OPTION', 'this model was disposed: load it again with loadModel()');
-    if (isObject(options)) {
+    // this call holds the sessions from now until it ends, whatever is disposed meanwhile
+    const ref = this.#ref.share();
+    try {
+      if (!isObject(options)) throw new StrDiffusionError('BAD_OPTION', `options must be an object (got ${describeValue(options)})`);
+      const own = ownOptions(options);
       for (const k of ['checkpoints', 'T', 'executor', 'precision']) {
-        if (k in options) throw new StrDiffusionError('BAD_OPTION', `options.${k} is fixed when the model is loaded: pass it to loadModel()`);
+        if (k in own) throw new StrDiffusionError('BAD_OPTION', `options.${k} is fixed when the model is loaded: pass it to loadModel()`);
       }
+      return await run(image, mask, { ...own, checkpoints: this.checkpoints, ...this.options }, ref);
+    } finally {
+      await ref.release();
     }
-    return run(image, mask, { ...options, checkpoints: this.checkpoints, ...this.options });
   }
 
-  /** Release the onnxruntime sessions (a later inpaint() on this object is refused). */
+  /** Release this handle's hold on the onnxruntime sessions (a later inpaint() on this object is
+   * refused); they are released when no other handle of the same model nor running call holds them. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await releaseInpaintModel({ checkpoints: this.checkpoints, ...this.options });
+    await this.#ref.release();
   }
 }
 
@@ -113,15 +131,27 @@ export async function loadModel(dir?: string | string[], options: ModelOptions =
     throw new StrDiffusionError('BAD_OPTION', `loadModel: the model folder must be a path or an array of paths (got ${describeValue(dir)})`);
   }
   if (!isObject(options)) throw new StrDiffusionError('BAD_OPTION', `loadModel: options must be an object (got ${describeValue(options)})`);
+  options = ownOptions(options);
   for (const k of Object.keys(options)) {
     if (!['T', 'executor', 'precision'].includes(k)) throw new StrDiffusionError('BAD_OPTION', `loadModel: options.${k} is not a model option (model options: T, executor, precision; the rest go to model.inpaint())`);
   }
   const checkpoints = checkpointDirs(dir);
-  const { model } = await loadInpaintModel({ checkpoints, ...options });
-  return new InpaintModel(checkpoints, { ...options }, model.T, model.size ?? 256);
+  const ref = acquireModel({ checkpoints, ...options }, { cache: false });
+  try {
+    const { model } = await ref.loaded;
+    return new InpaintModel(checkpoints, { ...options }, model.T, model.size ?? 256, ref);
+  } catch (e) {
+    await ref.release();
+    throw e;
+  }
 }
 
-/** One-shot: load (cached per model folder and options) and inpaint. */
+/**
+ * One-shot: load and inpaint. The model is cached per model folder and options (T, executor,
+ * precision): the cache keeps the models of the last 2 distinct ones used (each holds the weights
+ * and three onnxruntime sessions) and releases older ones, never while a call runs on them. To
+ * keep a model loaded, or several, use `loadModel()`.
+ */
 export async function inpaint(image: ImageSource, mask: ImageSource, options: InpaintOptions = {}): Promise<Inpainting> {
   return run(image, mask, options);
 }

@@ -7,7 +7,8 @@
  */
 import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, type Spacing, type Solver, type StepRule } from '../options.js';
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { StrDiffusionError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,14 +76,13 @@ const EXTS = ['.safetensors', '.pth', '.pt'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PROJECT_ROOT = resolve(here, '../..');
+/** The bundled model, shipped in the package (models/default). */
 export const DEFAULT_MODEL_DIR = join(PROJECT_ROOT, 'models', 'default');
-/** Until a trained default model ships, the parity fixtures' small networks stand in (T = 100). */
-export const FIXTURE_MODEL_DIR = resolve(PROJECT_ROOT, '../shared/fixtures/parity/nets');
 
-export function defaultModelDirs(): string[] {
-  if (existsSync(join(DEFAULT_MODEL_DIR, 'model.json'))) return [DEFAULT_MODEL_DIR];
-  if (existsSync(FIXTURE_MODEL_DIR)) return [FIXTURE_MODEL_DIR];
-  throw new Error(`no default model: ${DEFAULT_MODEL_DIR} does not exist; pass --checkpoints DIR`);
+/** The folders of the default model: the bundled one, nothing else (no folder outside the package). */
+export function defaultModelDirs(dir = DEFAULT_MODEL_DIR): string[] {
+  if (existsSync(join(dir, 'model.json'))) return [dir];
+  throw new StrDiffusionError('BAD_CHECKPOINT', (n) => `no default model: ${dir} does not exist (an incomplete install?); name a model folder with ${n('checkpoints')}`, { option: 'checkpoints' });
 }
 
 /** The U-Net's config from its checkpoint's shapes (a state_dict, or a reader's headers). */
@@ -171,12 +171,28 @@ export function validateModelMeta(meta: unknown): ModelMeta {
   return m;
 }
 
+/** model.json holds a few settings: a few KB; anything near this is not one */
+const MAX_MODEL_JSON_BYTES = 16 * 2 ** 20;
+
+/** The text of a small regular file; a FIFO, device or folder is refused without blocking on it. */
+function readRegularFile(p: string, max: number): string {
+  const fd = openSync(p, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > max) throw new Error(`${st.size} bytes, more than a model.json can need (${max})`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and checks `dir/model.json`, keeping every field; {} when there is none. */
 export function readModelJson(dir: string): ModelMeta {
   const p = join(dir, 'model.json');
   if (!existsSync(p)) return {};
   try {
-    return validateModelMeta(JSON.parse(readFileSync(p, 'utf8')));
+    return validateModelMeta(JSON.parse(readRegularFile(p, MAX_MODEL_JSON_BYTES)));
   } catch (e) {
     throw new Error(`${p}: ${e instanceof SyntaxError ? 'not valid JSON (' + e.message + ')' : (e as Error).message}`);
   }
@@ -262,13 +278,19 @@ export function modelFill(dirs: string[], files?: Partial<Record<NetKind, string
 }
 
 /**
- * Load the three networks from `dirs` (searched in order). `T` overrides model.json. Fixture
- * folders (no model.json) default to T = 100, like the parity fixtures' sampler run.
+ * Load the three networks from `dirs` (searched in order). `T` comes from model.json or `opts.T`
+ * (which must agree with it); a folder without either is an error naming the option `T`.
  */
 export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] } = {}): Model {
   if (dirs.length === 0) throw new Error('no checkpoint folder given');
   // cheap checks first: a bad T or model.json fails before any weight is read
-  if (opts.T !== undefined) checkT(opts.T);
+  if (opts.T !== undefined) {
+    try {
+      checkT(opts.T);
+    } catch (e) {
+      throw new StrDiffusionError('BAD_OPTION', (e as Error).message, { option: 'T' });
+    }
+  }
   for (const d of dirs) {
     if (!existsSync(d)) throw new Error(`checkpoint folder not found: ${d}`);
     if (!statSync(d).isDirectory()) throw new Error(`checkpoint path is not a folder: ${d}`);
@@ -276,8 +298,17 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
   const metas = new Map(dirs.map((d) => [d, readModelJson(d)]));
   const metaT = dirs.map((d) => metas.get(d)!.T).find((t) => t !== undefined);
   if (opts.T !== undefined && metaT !== undefined && opts.T !== metaT) {
-    throw new Error(`T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use --T ${metaT}`);
+    throw new StrDiffusionError('BAD_OPTION', (n) => `T = ${opts.T} does not match the checkpoint's schedule (model.json says T = ${metaT}); the schedule depends on T, so use ${n('T', metaT)}`, { option: 'T' });
   }
+  const T = opts.T ?? metaT;
+  if (T === undefined) {
+    throw new StrDiffusionError(
+      'BAD_CHECKPOINT',
+      (n) => `the diffusion length T of ${dirs.join(', ')} is unknown: pass ${n('T')} (the authors' Places2 checkpoint uses 400, PSV 100) or add {"T": N} to model.json`,
+      { option: 'T' },
+    );
+  }
+  checkT(T);
   const size = modelWindowSize(dirs);
   const kinds = opts.kinds ?? NET_KINDS;
   const files = {} as Record<NetKind, string>;
@@ -307,12 +338,6 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     (configs as any)[kind] = cfg;
     files[kind] = f;
   }
-  const fixture = dirs.every((d) => !existsSync(join(d, 'model.json')));
-  const T = opts.T ?? metaT ?? (fixture && resolve(dirs[0]!) === FIXTURE_MODEL_DIR ? 100 : undefined);
-  if (T === undefined) {
-    throw new Error(`the diffusion length T of ${dirs.join(', ')} is unknown: pass --T (the authors' Places2 checkpoint uses 400, PSV 100) or add {"T": N} to model.json`);
-  }
-  checkT(T);
   // 'x0' prediction comes from the model.json beside each U-Net's file; its graph needs the SDE's tables
   const sde = new IRSDE({ T });
   for (const kind of ['structure', 'texture'] as const) {

@@ -277,7 +277,7 @@ export class JobManager {
     if (input.steps !== undefined && input.steps > T) throw new HttpError(400, `steps must be at most T = ${T} (got ${input.steps})`);
     // refused here, not in the worker: a job that cannot run never takes a queue place
     const solver = input.solver ?? input.stepRule ?? info.solver;
-    if (solver === 'sde' && (input.steps ?? (T === info.T ? info.steps : T)) !== T) {
+    if (solver === 'sde' && input.steps !== undefined && input.steps !== T) {
       throw new HttpError(400, `the sde solver moves one level per step: fewer steps than T = ${T} need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2)`);
     }
     this.checkRoom();

@@ -24,8 +24,8 @@ export class SeededNoise implements NoiseSource {
 
   constructor(readonly seed: number) {
     let x = seed >>> 0;
-    // Also fold in the high bits so seeds above 2^32 do not collide with their low word.
-    x = (x ^ Math.floor(seed / 4294967296)) >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    x = (x ^ hi) >>> 0;
     const sm = (): number => {
       x = (x + 0x9e3779b9) >>> 0;
       let z = x;
@@ -37,6 +37,11 @@ export class SeededNoise implements NoiseSource {
     this.s1 = sm();
     this.s2 = sm();
     this.s3 = sm();
+    // Seeds from 2^32 on: their high word is mixed into s1 as well, through a bijection of it that
+    // is 0 only for 0. s0 gives back the folded word x (sm is a bijection), so (x, hi) and thus the
+    // seed is recoverable from (s0, s1): no two safe integers share a stream (0 and 2^32 + 1 did,
+    // folding alone). Seeds below 2^32 keep their streams exactly.
+    if (seed >= 4294967296) this.s1 = (this.s1 ^ fmix32(hi)) >>> 0;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
@@ -84,6 +89,13 @@ export class SeededNoise implements NoiseSource {
     for (let i = 0; i < out.length; i++) out[i] = this.gauss();
     return out;
   }
+}
+
+/** MurmurHash3's finalizer: a bijection of uint32 with fmix32(0) = 0 */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 function rotl(x: number, k: number): number {

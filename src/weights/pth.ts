@@ -7,11 +7,16 @@
  * with an error instead of running.
  *
  * Nor can a small file make the reader allocate much: the zip directory and the pickle are read
- * first (the pickle's size is capped), every tensor's declaration is checked against its storage
- * (non-negative strides, extent and element count within the storage) and every storage's zip
- * entry against the pickle (its declared size must be exactly the storage's), all before any
- * tensor data is read; an entry is inflated into a buffer of its declared size and refused if it
- * inflates to more. `openPth` stops there, so a caller can check names and shapes before `read()`.
+ * first (the pickle's size is capped, and so is the number of values it may create: a 250 KB file
+ * of 250 M EMPTY_DICT opcodes is refused after MAX_PICKLE_OBJECTS), every tensor's declaration is
+ * checked against its storage (non-negative strides, extent and element count within the storage)
+ * and every storage's zip entry against the pickle (its declared size must be exactly the
+ * storage's), all before any tensor data is read. Only the part of a storage its tensors view is
+ * read (a deflated entry is inflated only that far, a declared tail is never touched), and a
+ * storage whose tensors spread few elements over a far larger span is refused, so what a storage
+ * declares beyond its tensors costs nothing; a whole entry (data.pkl) is inflated into a buffer of
+ * its declared size and refused if it inflates to more or less. `openPth` stops there, so a caller
+ * can check names and shapes before `read()`.
  */
 import { halfToFloat } from './safetensors.js';
 import { Inflate } from 'fflate';
@@ -32,9 +37,15 @@ class PyGlobal {
 class PyTuple {
   constructor(readonly items: unknown[]) {}
 }
+/** `()` is immutable: one object serves every EMPTY_TUPLE */
+const EMPTY_TUPLE = new PyTuple(Object.freeze([]) as unknown as unknown[]);
 
 class PyDict {
-  readonly map = new Map<unknown, unknown>();
+  // allocated on first use, so that an empty dict costs one small object
+  private m: Map<unknown, unknown> | null = null;
+  get map(): Map<unknown, unknown> {
+    return (this.m ??= new Map());
+  }
 }
 
 class PyStorage {
@@ -108,6 +119,24 @@ const MAX_PKL_BYTES = 256 * 2 ** 20;
 /** inflate in pieces of this many compressed bytes: deflate expands at most ~1032x, so one piece
  * yields at most ~17 MB before the declared size is checked again */
 const INFLATE_PIECE = 16 * 1024;
+/** compressed bytes read from a file at a time */
+const READ_PIECE = 1 << 20;
+/**
+ * The most values (objects, strings, numbers: everything pushed on the stack, plus every memo
+ * entry) one data.pkl may create. A state_dict's pickle creates a few dozen per tensor, so even a
+ * training checkpoint with optimizer state for 10,000 tensors stays far below; without the bound a
+ * 255 KB file of 250 M EMPTY_DICT opcodes took 2.6 GB and aborted the process.
+ */
+export const MAX_PICKLE_OBJECTS = 2_000_000;
+/** A storage's tensors may view a span of at most 2x the elements they hold (plus this slack); a
+ * wider span (a few elements strided over a huge storage) is refused rather than read. */
+const SPAN_SLACK = 4096;
+
+let inflatedBytes = 0;
+/** @internal for tests: the bytes this module has inflated so far (all calls together) */
+export function pthInflatedBytes(): number {
+  return inflatedBytes;
+}
 
 interface ZipEntry {
   name: string;
@@ -194,29 +223,13 @@ function readCentralDirectory(src: ByteSource): Map<string, ZipEntry> {
   return entries;
 }
 
-/** Inflates a raw deflate stream into exactly `size` bytes, refusing a stream that yields more or less. */
-function inflateBounded(comp: Uint8Array, size: number, what: string, label: string): Uint8Array {
-  const out = new Uint8Array(size);
-  let pos = 0;
-  const tooBig = new Error(`checkpoint ${label}: ${what} inflates to more than its declared ${size} bytes (a zip bomb?)`);
-  const inf = new Inflate((chunk) => {
-    if (pos + chunk.length > size) throw tooBig;
-    out.set(chunk, pos);
-    pos += chunk.length;
-  });
-  try {
-    if (comp.length === 0) inf.push(new Uint8Array(0), true);
-    for (let i = 0; i < comp.length; i += INFLATE_PIECE) inf.push(comp.subarray(i, i + INFLATE_PIECE), i + INFLATE_PIECE >= comp.length);
-  } catch (e) {
-    if (e === tooBig) throw e;
-    corrupt(label, `${what}: ${(e as Error).message}`);
-  }
-  if (pos !== size) throw new Error(`checkpoint ${label}: ${what} inflates to ${pos} bytes, the zip declares ${size}`);
-  return out;
-}
-
-/** The bytes of one entry: a view or one read for stored entries; deflated ones inflated within bounds. */
-function readEntry(src: ByteSource, e: ZipEntry, what: string): Uint8Array {
+/**
+ * Bytes [from, to) of one zip entry: one read for a stored entry; a deflated one is inflated from
+ * its start only as far as `to`, in pieces read from the source as needed, into a buffer of
+ * `to - from` bytes. Read whole (to = size), the entry must inflate to exactly its declared size;
+ * read in part, its stream must reach `to` (what follows is never inflated).
+ */
+function readEntry(src: ByteSource, e: ZipEntry, what: string, from = 0, to = e.size): Uint8Array {
   const label = src.label;
   if (e.flags & 1) throw new Error(`checkpoint ${label}: ${what} is encrypted`);
   if (e.method !== 0 && e.method !== 8) throw new Error(`checkpoint ${label}: ${what} uses zip compression method ${e.method}; only stored (0) and deflate (8) are supported`);
@@ -225,11 +238,38 @@ function readEntry(src: ByteSource, e: ZipEntry, what: string): Uint8Array {
   if (u32(lh, 0) !== 0x04034b50) corrupt(label, `zip entry "${e.name}" has no local header`);
   const start = e.localOffset + 30 + u16(lh, 26) + u16(lh, 28);
   if (start + e.compSize > src.size) corrupt(label, `zip entry "${e.name}" lies outside the file`);
+  if (!(0 <= from && from <= to && to <= e.size)) throw new Error(`checkpoint ${label}: ${what}: bytes ${from}..${to} of ${e.size} requested`);
   if (e.method === 0) {
     if (e.compSize !== e.size) corrupt(label, `stored zip entry "${e.name}" has ${e.compSize} bytes but declares ${e.size}`);
-    return src.read(start, e.size);
+    return src.read(start + from, to - from);
   }
-  return inflateBounded(src.read(start, e.compSize), e.size, what, label);
+  const whole = from === 0 && to === e.size;
+  const out = new Uint8Array(to - from);
+  let pos = 0; // inflated bytes so far
+  const tooBig = new Error(`checkpoint ${label}: ${what} inflates to more than its declared ${e.size} bytes (a zip bomb?)`);
+  const inf = new Inflate((chunk) => {
+    inflatedBytes += chunk.length;
+    if (pos + chunk.length > e.size) throw tooBig;
+    // the part of [pos, pos + chunk.length) inside [from, to)
+    const a = Math.max(pos, from);
+    const b = Math.min(pos + chunk.length, to);
+    if (a < b) out.set(chunk.subarray(a - pos, b - pos), a - from);
+    pos += chunk.length;
+  });
+  try {
+    if (e.compSize === 0) inf.push(new Uint8Array(0), true);
+    for (let r = 0; r < e.compSize && (whole || pos < to); r += READ_PIECE) {
+      const comp = src.read(start + r, Math.min(READ_PIECE, e.compSize - r));
+      for (let i = 0; i < comp.length && (whole || pos < to); i += INFLATE_PIECE) {
+        inf.push(comp.subarray(i, i + INFLATE_PIECE), r + i + INFLATE_PIECE >= e.compSize);
+      }
+    }
+  } catch (err) {
+    if (err === tooBig) throw err;
+    corrupt(label, `${what}: ${(err as Error).message}`);
+  }
+  if (whole ? pos !== e.size : pos < to) throw new Error(`checkpoint ${label}: ${what} inflates to ${pos} bytes, the zip declares ${e.size}`);
+  return out;
 }
 
 function openArchive(src: ByteSource): Archive {
@@ -289,7 +329,7 @@ const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
  * elements than the storage holds (a stride-0 "broadcast" of one value to 65535 x 65535 would
  * otherwise allocate 17 GB from a 409-byte file) and its last element inside the storage.
  */
-function checkTensor(key: string, t: PyTensor, entry: string, label: string): void {
+function checkTensor(key: string, t: PyTensor, entry: string, label: string): { n: number; end: number } {
   const at = `checkpoint ${label}: tensor "${key}"`;
   const { shape, stride, offset, storage } = t;
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${at} has an invalid shape ${fmt(shape)}`);
@@ -300,12 +340,24 @@ function checkTensor(key: string, t: PyTensor, entry: string, label: string): vo
   if (n > storage.numel) {
     throw new Error(`${at} has shape ${fmt(shape)} (${n} elements) but its storage "${entry}" holds ${storage.numel} ${storage.kind.name} elements`);
   }
-  if (n === 0) return;
+  if (n === 0) return { n, end: offset };
   let last = offset;
   for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * stride[d]!;
   if (last >= storage.numel) {
     throw new Error(`${at}: storage "${entry}" has ${storage.numel} elements, too small for a tensor of shape ${fmt(shape)} at offset ${offset} with stride ${fmt(stride)}`);
   }
+  return { n, end: last + 1 };
+}
+
+/** One storage as its tensors use it: `read()` reads elements [lo, hi) of it, nothing else. */
+interface StorageUse {
+  storage: PyStorage;
+  entry: ZipEntry;
+  users: number;
+  /** the elements its tensors hold, together */
+  held: number;
+  lo: number;
+  hi: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +370,20 @@ function runPickle(pkl: Uint8Array, label: string): unknown {
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
   let p = 0;
+  // every value pushed and every memo entry counts: together they bound the stack, the memo, the
+  // items of every list, tuple and dict, and the objects themselves
+  let created = 0;
+  const tooMany = () => {
+    throw new Error(`checkpoint ${label}: data.pkl creates more than ${MAX_PICKLE_OBJECTS.toLocaleString('en-US')} objects (a state_dict's pickle needs a few dozen per tensor; at byte ${p})`);
+  };
+  const push = (v: unknown) => {
+    if (++created > MAX_PICKLE_OBJECTS) tooMany();
+    stack.push(v);
+  };
+  const memoize = (k: number, v: unknown) => {
+    if (!memo.has(k) && ++created > MAX_PICKLE_OBJECTS) tooMany();
+    memo.set(k, v);
+  };
 
   const fail = (msg: string): never => {
     throw new Error(`checkpoint ${label}: data.pkl ${msg}`);
@@ -368,58 +434,58 @@ function runPickle(pkl: Uint8Array, label: string): unknown {
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: bytes(8); break; // FRAME: framing is irrelevant when the whole pickle is in memory
-      case 0x63: { const m = line(); const n = line(); stack.push(global(m, n)); break; } // GLOBAL
+      case 0x63: { const m = line(); const n = line(); push(global(m, n)); break; } // GLOBAL
       case 0x93: { // STACK_GLOBAL
         const n = pop(); const m = pop();
         if (typeof m !== 'string' || typeof n !== 'string') fail(`STACK_GLOBAL with non-string names at byte ${at}`);
-        stack.push(global(m as string, n as string));
+        push(global(m as string, n as string));
         break;
       }
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x71: memoize(u8(), top()); break; // BINPUT
+      case 0x72: memoize(u32(), top()); break; // LONG_BINPUT
+      case 0x94: memoize(memo.size, top()); break; // MEMOIZE
       case 0x68: case 0x6a: { // BINGET / LONG_BINGET
         const k = op === 0x68 ? u8() : u32();
         if (!memo.has(k)) fail(`reads unset memo slot ${k} at byte ${at}`);
-        stack.push(memo.get(k));
+        push(memo.get(k));
         break;
       }
-      case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x28: stack.push(MARK); break; // MARK
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x58: stack.push(text.decode(bytes(u32()))); break; // BINUNICODE
-      case 0x8c: stack.push(text.decode(bytes(u8()))); break; // SHORT_BINUNICODE
+      case 0x7d: push(new PyDict()); break; // EMPTY_DICT
+      case 0x29: push(EMPTY_TUPLE); break; // EMPTY_TUPLE
+      case 0x5d: push([]); break; // EMPTY_LIST
+      case 0x28: push(MARK); break; // MARK
+      case 0x74: push(new PyTuple(popMark())); break; // TUPLE
+      case 0x85: push(new PyTuple([pop()])); break; // TUPLE1
+      case 0x86: { const b = pop(); const a = pop(); push(new PyTuple([a, b])); break; } // TUPLE2
+      case 0x87: { const c = pop(); const b = pop(); const a = pop(); push(new PyTuple([a, b, c])); break; } // TUPLE3
+      case 0x58: push(text.decode(bytes(u32()))); break; // BINUNICODE
+      case 0x8c: push(text.decode(bytes(u8()))); break; // SHORT_BINUNICODE
       case 0x8d: { // BINUNICODE8
         const lo = u32(); const hi = u32();
-        stack.push(text.decode(bytes(hi * 2 ** 32 + lo)));
+        push(text.decode(bytes(hi * 2 ** 32 + lo)));
         break;
       }
-      case 0x55: stack.push(latin1.decode(bytes(u8()))); break; // SHORT_BINSTRING
-      case 0x54: stack.push(latin1.decode(bytes(u32()))); break; // BINSTRING
-      case 0x43: stack.push(bytes(u8()).slice()); break; // SHORT_BINBYTES
-      case 0x42: stack.push(bytes(u32()).slice()); break; // BINBYTES
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
+      case 0x55: push(latin1.decode(bytes(u8()))); break; // SHORT_BINSTRING
+      case 0x54: push(latin1.decode(bytes(u32()))); break; // BINSTRING
+      case 0x43: push(bytes(u8()).slice()); break; // SHORT_BINBYTES
+      case 0x42: push(bytes(u32()).slice()); break; // BINBYTES
+      case 0x4a: push(i32()); break; // BININT
+      case 0x4b: push(u8()); break; // BININT1
+      case 0x4d: push(u16()); break; // BININT2
       case 0x8a: { // LONG1
         const b = bytes(u8());
         let v = 0n;
         for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
         if (b.length > 0 && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
-      case 0x47: stack.push((need(8), (p += 8), dv.getFloat64(p - 8, false))); break; // BINFLOAT (big-endian)
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
+      case 0x47: push((need(8), (p += 8), dv.getFloat64(p - 8, false))); break; // BINFLOAT (big-endian)
+      case 0x4e: push(null); break; // NONE
+      case 0x88: push(true); break; // NEWTRUE
+      case 0x89: push(false); break; // NEWFALSE
       case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) fail(`APPEND to a non-list at byte ${at}`); (l as unknown[]).push(v); break; }
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) fail(`APPENDS to a non-list at byte ${at}`); (l as unknown[]).push(...items); break; }
+      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) fail(`APPENDS to a non-list at byte ${at}`); for (const x of items) (l as unknown[]).push(x); break; }
       case 0x73: { const v = pop(); const k = pop(); dictOf(top()).map.set(k, v); break; } // SETITEM
       case 0x75: { // SETITEMS
         const items = popMark();
@@ -434,7 +500,7 @@ function runPickle(pkl: Uint8Array, label: string): unknown {
         const [, type, key, , numel] = (pid as PyTuple).items;
         if (!(type instanceof PyGlobal) || !Object.prototype.hasOwnProperty.call(STORAGE_KINDS, type.name)) fail(`persistent id without a storage type at byte ${at}`);
         if (typeof key !== 'string') fail(`persistent id with a non-string key at byte ${at}`);
-        stack.push(new PyStorage(STORAGE_KINDS[(type as PyGlobal).name]!, key as string, asInt(numel, 'storage size', label)));
+        push(new PyStorage(STORAGE_KINDS[(type as PyGlobal).name]!, key as string, asInt(numel, 'storage size', label)));
         break;
       }
       case 0x52: { // REDUCE
@@ -446,14 +512,14 @@ function runPickle(pkl: Uint8Array, label: string): unknown {
         switch (g.qualname) {
           case 'collections.OrderedDict': {
             if (a.length > 0) fail(`OrderedDict called with arguments at byte ${at}`);
-            stack.push(new PyDict());
+            push(new PyDict());
             break;
           }
-          case 'torch._utils._rebuild_tensor_v2': stack.push(rebuildTensor(a, label)); break;
+          case 'torch._utils._rebuild_tensor_v2': push(rebuildTensor(a, label)); break;
           case 'torch._utils._rebuild_parameter': {
             // A Parameter only adds requires_grad; the data tensor is what matters.
             if (!(a[0] instanceof PyTensor)) fail(`_rebuild_parameter without a tensor at byte ${at}`);
-            stack.push(a[0]);
+            push(a[0]);
             break;
           }
           default: fail(`calls "${g.qualname}", which is not callable here (byte ${at})`);
@@ -520,7 +586,7 @@ export function openPth(pathOrBytes: string | Uint8Array, name?: string): Checkp
     if (pklEntry.size > MAX_PKL_BYTES) throw new Error(`checkpoint ${label}: data.pkl declares ${pklEntry.size} bytes, more than a state_dict's pickle can need (${MAX_PKL_BYTES})`);
     const tensors = toStateDict(runPickle(readEntry(src, pklEntry, 'data.pkl'), label), label);
     // every storage once: its zip entry must hold exactly the bytes the pickle declares
-    const storages = new Map<string, { storage: PyStorage; entry: ZipEntry; users: number }>();
+    const storages = new Map<string, StorageUse>();
     for (const [key, t] of tensors) {
       const s = t.storage;
       const entryName = `${archive.prefix}data/${s.key}`;
@@ -533,13 +599,27 @@ export function openPth(pathOrBytes: string | Uint8Array, name?: string): Checkp
         if (entry.size !== want) {
           throw new Error(`checkpoint ${label}: storage "${entryName}" has ${entry.size} bytes, the pickle declares ${s.numel} ${s.kind.name} elements (${want} bytes)`);
         }
-        known = { storage: s, entry, users: 0 };
+        known = { storage: s, entry, users: 0, held: 0, lo: Infinity, hi: 0 };
         storages.set(s.key, known);
       } else if (known.storage.kind !== s.kind || known.storage.numel !== s.numel) {
         throw new Error(`checkpoint ${label}: storage "${entryName}" is declared twice, as ${known.storage.numel} ${known.storage.kind.name} and as ${s.numel} ${s.kind.name} elements`);
       }
       known.users++;
-      checkTensor(key, t, entryName, label);
+      const { n, end } = checkTensor(key, t, entryName, label);
+      if (n > 0) {
+        known.held += n;
+        known.lo = Math.min(known.lo, t.offset);
+        known.hi = Math.max(known.hi, end);
+      }
+    }
+    // only the span the tensors view is read; a span far wider than what they hold (a few elements
+    // strided over a huge storage) would cost its whole size for nothing
+    for (const u of storages.values()) {
+      if (u.held === 0) u.lo = u.hi = 0;
+      const span = u.hi - u.lo;
+      if (span > 2 * u.held + SPAN_SLACK) {
+        throw new Error(`checkpoint ${label}: storage "${u.entry.name}": its tensors hold ${u.held} elements spread over ${span} (more than twice as many); refusing to read the gaps`);
+      }
     }
     const headers = new Map<string, TensorHeader>([...tensors].map(([k, t]) => [k, { shape: [...t.shape], dtype: t.storage.kind.name }]));
     return {
@@ -560,34 +640,36 @@ export function openPth(pathOrBytes: string | Uint8Array, name?: string): Checkp
   }
 }
 
-function readTensors(tensors: Map<string, PyTensor>, storages: Map<string, { storage: PyStorage; entry: ZipEntry; users: number }>, src: ByteSource): StateDict {
+function readTensors(tensors: Map<string, PyTensor>, storages: Map<string, StorageUse>, src: ByteSource): StateDict {
   const label = src.label;
   const decoded = new Map<string, Float32Array>();
   const left = new Map([...storages].map(([k, s]) => [k, s.users]));
   const sd: StateDict = new Map();
   for (const [key, t] of tensors) {
     const s = storages.get(t.storage.key)!;
+    const kind = s.storage.kind;
     let arr = decoded.get(t.storage.key);
     if (!arr) {
-      const bytes = readEntry(src, s.entry, `storage entry "${s.entry.name}"`);
-      const kind = s.storage.kind;
-      arr = kind.name === 'float32' && LITTLE_ENDIAN ? float32View(bytes) : kind.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, s.storage.numel);
+      // elements [lo, hi) only: the part of the storage its tensors view
+      const bytes = readEntry(src, s.entry, `storage entry "${s.entry.name}"`, s.lo * kind.bytes, s.hi * kind.bytes);
+      arr = kind.name === 'float32' && LITTLE_ENDIAN ? float32View(bytes) : kind.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, s.hi - s.lo);
       decoded.set(t.storage.key, arr);
     }
     const remaining = left.get(t.storage.key)! - 1;
     left.set(t.storage.key, remaining);
     if (remaining === 0) decoded.delete(t.storage.key); // the last user: let the storage go
-    const data = gather(arr, t, s.users === 1);
+    const data = gather(arr, t, t.offset - s.lo, s.users === 1);
     checkFinite(data, key, label);
     sd.set(key, { shape: [...t.shape], data });
   }
   return sd;
 }
 
-/** The tensor's elements in C order: the storage itself when it is exactly the tensor and has no
- * other user, a copy of a contiguous range, or a strided gather (strides checked non-negative). */
-function gather(src: Float32Array, t: PyTensor, soleUser: boolean): Float32Array {
-  const { shape, stride, offset } = t;
+/** The tensor's elements in C order from `src` (the part of its storage read; `offset` is the
+ * tensor's first element in it): `src` itself when it is exactly the tensor and has no other user,
+ * a copy of a contiguous range, or a strided gather (strides checked non-negative). */
+function gather(src: Float32Array, t: PyTensor, offset: number, soleUser: boolean): Float32Array {
+  const { shape, stride } = t;
   const n = numel(shape);
   let contiguous = true;
   for (let d = shape.length - 1, expect = 1; d >= 0; d--) {

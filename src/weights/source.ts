@@ -3,7 +3,7 @@
  * directory, pickle, safetensors header) before they read, inflate or allocate any tensor data.
  * A file is read piece by piece through a descriptor (never whole); in-memory bytes are viewed.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 export interface ByteSource {
   /** how errors name the checkpoint */
@@ -52,20 +52,35 @@ class FileSource implements ByteSource {
   }
 }
 
-/** Opens a checkpoint file (or wraps bytes); `checkpoint not found: PATH` when it does not exist. */
-export function openSource(pathOrBytes: string | Uint8Array, name?: string): ByteSource {
-  if (typeof pathOrBytes !== 'string') return new BytesSource(pathOrBytes, name ?? '<bytes>');
-  const label = name ?? pathOrBytes;
+/**
+ * Opens `path` for reading and checks that it is a regular file: opened non-blocking, so a FIFO
+ * (or a device) is refused at once instead of blocking the open or the read until a writer comes.
+ * `checkpoint not found: PATH` when it does not exist.
+ */
+export function openRegularFile(path: string, label = path): number {
   let fd: number;
   try {
-    fd = openSync(pathOrBytes, 'r');
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new Error(`checkpoint not found: ${pathOrBytes}`);
+    if (err.code === 'ENOENT') throw new Error(`checkpoint not found: ${path}`);
     throw new Error(`checkpoint ${label}: cannot read (${err.message})`);
   }
   try {
     if (!fstatSync(fd).isFile()) throw new Error(`checkpoint ${label}: not a file`);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Opens a checkpoint file (or wraps bytes); `checkpoint not found: PATH` when it does not exist. */
+export function openSource(pathOrBytes: string | Uint8Array, name?: string): ByteSource {
+  if (typeof pathOrBytes !== 'string') return new BytesSource(pathOrBytes, name ?? '<bytes>');
+  const label = name ?? pathOrBytes;
+  const fd = openRegularFile(pathOrBytes, label);
+  try {
     return new FileSource(fd, label);
   } catch (e) {
     closeSync(fd);

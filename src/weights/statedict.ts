@@ -3,11 +3,12 @@
  * non-strictly (docs/design.md §3.5), silently leaving random layers when the wrong file is given; here
  * every mismatch is reported at once so the user sees the whole picture in one error.
  */
-import { existsSync, closeSync, openSync, readSync } from 'node:fs';
+import { existsSync, closeSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { CheckpointReader, ParamSpec, StateDict } from './types.js';
 import { openPth } from './pth.js';
 import { openSafetensors } from './safetensors.js';
+import { openRegularFile } from './source.js';
 import { loadStrict, stripModulePrefix, type Shaped } from './strict.js';
 
 export { loadStrict, stripModulePrefix } from './strict.js';
@@ -17,7 +18,7 @@ function fail(msg: string): never {
 }
 
 function sniff(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
+  const fd = openRegularFile(path);
   try {
     const head = new Uint8Array(16);
     const n = readSync(fd, head, 0, 16, 0);
