@@ -6,9 +6,10 @@
  *     const result = await model.inpaint('photo.jpg', 'mask.png', { seed: 1 });
  *     await result.save('filled.png');
  *
- * Masks: white (or opaque) = the hole. Errors the caller can act on are `StrDiffusionError`s with a
- * `code` ('BAD_INPUT', 'BAD_OPTION', 'BAD_CHECKPOINT'). The runtime-neutral pieces (networks, SDE,
- * sampler, Canny, compositing, ONNX export) are in `strdiffusion/core`.
+ * Masks: white = the hole (a mask with alpha that is not opaque everywhere: opaque = the hole;
+ * README "Masks"). Errors the caller can act on are `StrDiffusionError`s with a `code`
+ * ('BAD_INPUT', 'BAD_OPTION', 'BAD_CHECKPOINT'). The runtime-neutral pieces (networks, SDE, sampler,
+ * Canny, compositing, ONNX export) are in `strdiffusion/core`.
  */
 export { loadModel, inpaint, InpaintModel, type ImageSource, type RawImage, type ModelOptions, type RunOptions, type Inpainting } from './inpaint/pipeline.js';
 export type { InpaintOptions, InpaintResult } from './inpaint/index.js';

@@ -95,6 +95,25 @@ describe('the npm package', () => {
     for (const f of seen) expect(readFileSync(f, 'utf8'), f).not.toMatch(/\bBuffer\.|\bprocess\.(env|cwd|exit)/);
   });
 
+  it('the public types (every .d.ts reachable from the entries) need no @types/node: no Buffer, NodeJS or node: modules (issue 22)', () => {
+    const root = join(app, 'node_modules/strdiffusion/dist');
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const src = readFileSync(file, 'utf8');
+      for (const m of src.matchAll(/(?:from|import)\s*\(?\s*['"](\.[^'"]+)['"]/g)) visit(join(file, '..', m[1]!.replace(/\.js$/, '.d.ts')));
+    };
+    visit(join(root, 'index.d.ts'));
+    visit(join(root, 'core.d.ts'));
+    expect(seen.size).toBeGreaterThan(10);
+    for (const f of seen) {
+      // comments may name Buffer; the declarations may not
+      const code = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      expect(code, f).not.toMatch(/(?<![\w$])Buffer(?![\w$])|\bNodeJS\.|['"]node:|from ['"](fs|path|os|stream|http|worker_threads)['"]/);
+    }
+  });
+
   it('import { inpaint, loadModel } from "strdiffusion" works from .mjs and from type-checked TypeScript; npx strdiffusion too', async () => {
     const W = 64;
     const H = 48;

@@ -169,9 +169,12 @@ describe('training checkpoints: a kill at any point never blocks --resume', () =
       }
       await new Promise((res) => setTimeout(res, 100));
     }
+    // while it runs, the folder is locked (issue 22): a second training into it is refused
+    expect(JSON.parse(readFileSync(join(out, 'train.lock'), 'utf8')).pid).toBe(child.pid);
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);
     expect(stderr).toContain('checkpoint will be saved');
+    expect(existsSync(join(out, 'train.lock'))).toBe(false);
     const last = latestCheckpoint(out);
     expect(last).not.toBeNull();
     const steps = readFileSync(metrics, 'utf8').trim().split('\n').length;
@@ -318,5 +321,54 @@ describe('temporary files of killed writers', () => {
     await writeImageAtomic(join(d, 'out.png'), { width: 2, height: 2, channels: 1, bitDepth: 8, data: new Uint8Array(4) });
     writeFileAtomic(join(d, 'model.json'), '{}');
     expect(readdirSync(d).sort()).toEqual(['.out.tmp-' + live + '.png', 'model.json', 'model.json.tmp-' + live, 'out.png'].sort());
+  });
+});
+
+describe('one training per run folder (issue 22: two trainings into one folder interleaved)', () => {
+  const lockOf = (out: string) => join(out, 'train.lock');
+
+  it('a lock held by a live process makes trainRun and the CLI refuse, naming the folder', async () => {
+    const out = join(root, 'locked-run');
+    mkdirSync(out, { recursive: true });
+    // the test's own pid: alive (and one process must not run two trainings into one folder either)
+    const lock = JSON.stringify({ pid: process.pid, started: '2026-01-01T00:00:00.000Z' });
+    writeFileSync(lockOf(out), lock);
+    await expect(trainRun(cfg(), { out, steps: 1 })).rejects.toThrow(
+      new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is in use by another training \\(pid ${process.pid}, started 2026-01-01T00:00:00\\.000Z\\): wait for it to end or choose another folder$`),
+    );
+    const r = cli('train', 'structure', '--data', data, '--config', 'fixture', '--size', '32', '--batch', '2', '--T', '20', '--iterations', '1', '--out', out, '-q');
+    expect(r.status, r.err).toBe(1);
+    expect(r.err).toBe(`strdiffusion: ${out} is in use by another training (pid ${process.pid}, started 2026-01-01T00:00:00.000Z): wait for it to end or choose another folder`);
+    // nothing written, the other training's lock kept
+    expect(readdirSync(out)).toEqual(['train.lock']);
+    expect(readFileSync(lockOf(out), 'utf8')).toBe(lock);
+  });
+
+  it('a lock of a dead process is taken over with a warning, and released at the end', async () => {
+    const out = join(root, 'stale-lock-run');
+    mkdirSync(out, { recursive: true });
+    const dead = deadPid();
+    writeFileSync(lockOf(out), JSON.stringify({ pid: dead, started: '2026-01-01T00:00:00.000Z' }));
+    const logs: string[] = [];
+    const r = await trainRun(cfg(), { out, steps: 1, diagEvery: 0, onLog: (m) => logs.push(m) });
+    expect(r.iteration).toBe(1);
+    expect(logs).toContain(`taking over the stale lock ${lockOf(out)} (pid ${dead} is not running)`);
+    expect(existsSync(lockOf(out))).toBe(false);
+  });
+
+  it('the lock is held while a training runs and released when it fails', async () => {
+    const out = join(root, 'held-lock-run');
+    let seen: string | null = null;
+    await expect(
+      trainRun(cfg(), {
+        out, steps: 1, diagEvery: 0,
+        onProgress: () => {
+          seen = readFileSync(lockOf(out), 'utf8');
+          throw new Error('stop here');
+        },
+      }),
+    ).rejects.toThrow('stop here');
+    expect(JSON.parse(seen!).pid).toBe(process.pid);
+    expect(existsSync(lockOf(out))).toBe(false);
   });
 });

@@ -161,9 +161,26 @@ describe('11c: the public inpaint() names the argument of the wrong type', () =>
       [{ ...FAST, invertMask: 'yes' }, /^options\.invertMask must be true or false \(got the string "yes"\)$/],
       [{ ...FAST, samplerOptions: 3 }, /^options\.samplerOptions must be an object \(got the number 3\)$/],
       [{ ...FAST, samplerOptions: { uMax: 'six' } }, /^options\.samplerOptions\.uMax must be a finite number \(got the string "six"\)$/],
+      // issue 22: bounded, so uMax: 1e9 cannot run a billion network calls per step
+      [{ ...FAST, samplerOptions: { uMax: 1e9 } }, /^options\.samplerOptions\.uMax must be an integer from 1 to 100 \(got the number 1000000000\)$/],
+      [{ ...FAST, samplerOptions: { uMin: 2.5 } }, /^options\.samplerOptions\.uMin must be an integer from 1 to 100 \(got the number 2\.5\)$/],
+      [{ ...FAST, samplerOptions: { jump: 1e9 } }, /^options\.samplerOptions\.jump must be an integer from 0 to 10000 \(the largest T\) \(got the number 1000000000\)$/],
+      [{ ...FAST, samplerOptions: { re: -1 } }, /^options\.samplerOptions\.re must be an integer from 0 to 10000 /],
+      [{ ...FAST, samplerOptions: { re: 11 } }, /^options\.samplerOptions\.re must be an integer from 0 to 10 \(the model's diffusion length T\) \(got the number 11\)$/],
       [{ ...FAST, noise: {} }, /^options\.noise must be an object with a normal\(shape\) method/],
     ];
     for (const [opts, re] of cases) await rejection(inpaint(photoPath, maskPath, opts as any), 'BAD_OPTION', re);
+  });
+
+  it('--resampling is bounded like the library option (issue 22)', () => {
+    for (const [arg, re] of [
+      ['1000000000,3,5,5', /^strdiffusion: --resampling: uMax must be an integer from 1 to 100 \(got "1000000000,3,5,5"\)$/],
+      ['6,3,5,99999', /^strdiffusion: --resampling: re must be an integer from 0 to 10000 \(the largest T\) \(got "6,3,5,99999"\)$/],
+    ] as const) {
+      const r = cli('inpaint', '--image', photoPath, '--mask', maskPath, '--out', join(dir, 'bounded.png'), '--checkpoints', NETS, '--T', '10', '--size', '32', '--resampling', arg);
+      expect(r.status, r.err).toBe(1);
+      expect(r.err).toMatch(re);
+    }
   });
 
   it('undefined options are "not given"', async () => {

@@ -187,7 +187,7 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
     expect(srv.jobs.liveWorkers).toBeLessThanOrEqual(2);
   });
 
-  it('checks the mask on the main thread without decoding it there, by the rule of holesFromRaster', async () => {
+  it('checks the mask on the main thread without decoding it there, by the rule of holesFromRaster (alpha included)', async () => {
     const inHole = (x: number, y: number) => x >= 20 && x < 45 && y >= 15 && y < 32;
     const raw16 = (C: 1 | 2, on: number) => {
       const d = new Uint16Array(W * H * C);
@@ -206,6 +206,21 @@ describe('server: bounded memory and CPU (issue #14 item 5)', () => {
       ['all white', await png(W, H, 1, () => 255)],
       ['all black', await png(W, H, 1, () => 0)],
     ];
+    // issue 22: a mask with alpha that is not opaque everywhere is read by its alpha (opaque = hole)
+    const area = 25 * 17;
+    const alphaHole = (x: number, y: number) => (inHole(x, y) ? 255 : 0);
+    const alphaMasks: [string, Buffer, number][] = [
+      ['grey+alpha, black: alpha marks the hole', await png(W, H, 2, (x, y, c) => (c === 1 ? alphaHole(x, y) : 0)), area],
+      ['RGBA, black: alpha marks the hole', await png(W, H, 4, (x, y, c) => (c === 3 ? alphaHole(x, y) : 0)), area],
+      ['RGBA, red on transparent: alpha marks the hole', await png(W, H, 4, (x, y, c) => (c === 3 ? alphaHole(x, y) : c === 0 ? 255 : 0)), area],
+      ['RGBA, white everywhere, transparent outside the hole', await png(W, H, 4, (x, y, c) => (c === 3 ? alphaHole(x, y) : 255)), area],
+      ['RGBA opaque everywhere: read by its colour', await png(W, H, 4, (x, y, c) => (c === 3 ? 255 : alphaHole(x, y))), area],
+      ['RGBA transparent everywhere: no hole', await png(W, H, 4, (x, y, c) => (c === 3 ? 0 : 255)), 0],
+    ];
+    for (const [name, m, want] of alphaMasks) {
+      expect(holeCount(holesFromRaster(await readImageBuffer(m, 'mask'))), name).toBe(want);
+      masks.push([name, m]);
+    }
     for (const [name, m] of masks) {
       const holes = holeCount(holesFromRaster(await readImageBuffer(m, 'mask')));
       const want = holes === 0 ? /no hole/ : holes === W * H ? /covers the whole image/ : null;

@@ -101,6 +101,17 @@ describe('sampler control flow (mock networks)', () => {
     }
   });
 
+  it('resampling options are bounded (a last guard under the library checks, issue 22)', async () => {
+    for (const [options, re] of [
+      [{ uMax: 1e9 }, /^sampler: uMax must be an integer from 1 to 100 /],
+      [{ uMin: 0 }, /^sampler: uMin must be an integer from 1 to 100 /],
+      [{ jump: 101 }, /^sampler: jump must be an integer from 0 to 100 /],
+      [{ re: Infinity }, /^sampler: re must be an integer from 0 to 100 /],
+    ] as const) {
+      await expect(sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(7), options })).rejects.toThrow(re);
+    }
+  });
+
   it('with the recorded decisions forced, draws, shapes and calls follow the official run exactly', async () => {
     const forced: ForcedDecision[] = [];
     for (const s of CASE.steps) for (const it of s.iterations ?? []) forced.push({ t: s.t, i: it.i, decision: it.decision });

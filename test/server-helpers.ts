@@ -2,7 +2,7 @@
 import sharp from 'sharp';
 
 /** A W×H PNG with C channels whose sample (x, y, c) is px(x, y, c). */
-export async function png(W: number, H: number, C: 1 | 3 | 4, px: (x: number, y: number, c: number) => number): Promise<Buffer> {
+export async function png(W: number, H: number, C: 1 | 2 | 3 | 4, px: (x: number, y: number, c: number) => number): Promise<Buffer> {
   const d = Buffer.alloc(W * H * C);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = px(x, y, c);
   return sharp(d, { raw: { width: W, height: H, channels: C } }).png().toBuffer();

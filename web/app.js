@@ -359,9 +359,17 @@ async function uploadMask(file) {
   ctx.drawImage(img, 0, 0, state.W, state.H);
   const d = ctx.getImageData(0, 0, state.W, state.H);
   const p = d.data;
-  // white (luma >= half) = hole, the server's rule; painted in the overlay colour
+  // the server's rule (src/inpaint/mask.ts): white (luma >= half; a 0/1 mask: non-zero) = hole, or,
+  // when the mask has alpha that is not opaque everywhere, opaque = hole whatever the colour;
+  // painted in the overlay colour
+  let readsAlpha = false;
+  for (let i = 3; i < p.length && !readsAlpha; i += 4) readsAlpha = p[i] < 255;
+  const value = (i) => (readsAlpha ? p[i + 3] : 0.299 * p[i] + 0.587 * p[i + 1] + 0.114 * p[i + 2]);
+  let peak = 0;
+  for (let i = 0; i < p.length; i += 4) peak = Math.max(peak, value(i));
+  const threshold = peak <= 1 ? 0.5 : 127.5;
   for (let i = 0; i < p.length; i += 4) {
-    const hole = p[i + 3] >= 128 && 0.299 * p[i] + 0.587 * p[i + 1] + 0.114 * p[i + 2] >= 127.5;
+    const hole = value(i) >= threshold;
     p[i] = 255; p[i + 1] = 48; p[i + 2] = 48; p[i + 3] = hole ? 255 : 0;
   }
   ctx.putImageData(d, 0, 0);

@@ -182,8 +182,8 @@ function encoder(img: RasterImage, format: ImageFormat): Sharp {
   }
 }
 
-/** The encoded file's bytes (default PNG). */
-export async function encodeImage(img: RasterImage, format: ImageFormat = 'png'): Promise<Buffer> {
+/** The encoded file's bytes (default PNG; a Node Buffer at run time, typed Uint8Array: no @types/node needed). */
+export async function encodeImage(img: RasterImage, format: ImageFormat = 'png'): Promise<Uint8Array> {
   return encoder(img, format).toBuffer();
 }
 

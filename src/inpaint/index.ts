@@ -8,7 +8,7 @@ import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } fr
 import { holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pastePixels, windowInputs, type WindowPlan } from './window.js';
 import { planWindows, type PlannedWindow, type WindowKind } from './tiling.js';
-import { MAX_SIZE, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
+import { MAX_SIZE, MAX_T, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
 import type { ExecutorName } from '../exec/registry.js';
 import { acquireModel, type LoadedModel, type ModelRef } from './model-cache.js';
 import type { NetKind, NetRunner } from '../exec/types.js';
@@ -20,7 +20,7 @@ import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '.
 import { prepareFill } from '../sde/fill.js';
 import { progressOf, type InpaintProgress } from './progress.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
-import { isStepRule, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
+import { isStepRule, resamplingProblem, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
 import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
 import { SPACINGS, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
@@ -126,6 +126,9 @@ const OPTION_CHECKS = {
       if (SAMPLER_NUMBERS.includes(k) && !(typeof x === 'number' && Number.isFinite(x))) return `.${k} must be a finite number (got ${describeValue(x)})`;
       if ((k === 'onStep' || k === 'onState') && typeof x !== 'function') return `.${k} must be a function (got ${describeValue(x)})`;
     }
+    // bounded: uMax: 1e9 would run a billion network calls per step
+    const resampling = resamplingProblem(v, MAX_T, 'the largest T');
+    if (resampling !== null) return `.${resampling} (got ${describeValue(v[resampling.split(' ')[0]!])})`;
     return null;
   },
   structure: oneOf(STRUCTURE_GUIDES),
@@ -225,6 +228,8 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
   const { model, runners } = await useModel(options);
   const size = options.size ?? model.size ?? 256;
   const sampling = samplingOf(options, model.meta, model.T);
+  const resampling = options.samplerOptions && resamplingProblem(options.samplerOptions, model.T);
+  if (resampling) throw bad('BAD_OPTION', `options.samplerOptions.${resampling} (got ${describeValue((options.samplerOptions as Record<string, unknown>)[resampling.split(' ')[0]!])})`);
   const steps = sampling.steps;
   const W = img.width;
   const H = img.height;

@@ -1,6 +1,7 @@
 /**
- * User masks -> hole maps. In mask files white (non-zero) marks the hole; internally the
- * networks use the official convention m = 1 known, m = 0 hole (see README).
+ * User masks -> hole maps. In mask files white (non-zero) marks the hole, or, in a mask with alpha
+ * that is not opaque everywhere, opaque marks it (readsAlpha); internally the networks use the
+ * official convention m = 1 known, m = 0 hole (see README).
  */
 import { maxValue, type RasterImage } from '../image/raster.js';
 import { StrDiffusionError } from '../util/errors.js';
@@ -17,25 +18,39 @@ export function maskValue(data: ArrayLike<number>, i: number, C: number, colour:
   return colour ? 0.299 * data[i * C]! + 0.587 * data[i * C + 1]! + 0.114 * data[i * C + 2]! : data[i * C]!;
 }
 
+/**
+ * Whether a mask is read by its alpha channel: it has one (grey+alpha or RGBA) and it is not
+ * opaque everywhere. Then opaque marks the hole and the colour is ignored (a stroke layer exported
+ * from a paint program, black or any colour on transparent); a mask opaque everywhere is read by
+ * its colour like one without alpha. The one rule of the library, the CLI, the server and the page.
+ */
+export function readsAlpha(data: ArrayLike<number>, n: number, C: number, max: number): boolean {
+  if (C !== 2 && C !== 4) return false;
+  for (let i = 0; i < n; i++) if (data[i * C + C - 1]! < max) return true;
+  return false;
+}
+
 /** Mask values >= this are hole: a 0/1 mask (peak <= 1) counts non-zero, any other half the range
  * (so anti-aliased or JPEG-compressed 0/255 masks are not full of speckle). */
 export function holeThreshold(peak: number, max: number): number {
   return peak <= 1 ? 0.5 : max / 2;
 }
 
-/** 1 = hole, by maskValue against holeThreshold. */
+/** 1 = hole, by maskValue (or the alpha, when readsAlpha) against holeThreshold. */
 export function holesFromRaster(m: RasterImage): Uint8Array {
   const { width: W, height: H, channels: C, data } = m;
   const n = W * H;
+  const max = maxValue(m);
+  const alpha = readsAlpha(data, n, C, max);
   const colour = C >= 3;
   const luma = new Float64Array(n);
   let peak = 0;
   for (let i = 0; i < n; i++) {
-    const v = maskValue(data, i, C, colour);
+    const v = alpha ? data[i * C + C - 1]! : maskValue(data, i, C, colour);
     luma[i] = v;
     if (v > peak) peak = v;
   }
-  const thr = holeThreshold(peak, maxValue(m));
+  const thr = holeThreshold(peak, max);
   const holes = new Uint8Array(n);
   for (let i = 0; i < n; i++) holes[i] = luma[i]! >= thr ? 1 : 0;
   return holes;

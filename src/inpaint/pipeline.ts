@@ -4,7 +4,8 @@
  * Images come as a file path, the bytes of an encoded file (PNG, JPEG, WebP, TIFF, GIF) or raw
  * interleaved pixels; the result can be saved or encoded without another import.
  *
- * Mask convention, as in the CLI: white (or opaque, for a mask with alpha) marks the hole.
+ * Mask convention, as in the CLI: white marks the hole, or opaque for a mask with alpha that is not
+ * opaque everywhere (README "Masks", src/inpaint/mask.ts readsAlpha).
  */
 import { DEFAULT_MAX_MEGAPIXELS, encodeImage, readImageBuffer, writeImageAtomic, type ImageFormat, type RasterImage } from '../image/io.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
@@ -36,8 +37,9 @@ export type RunOptions = Omit<InpaintOptions, 'checkpoints' | keyof ModelOptions
 export interface Inpainting extends InpaintResult {
   /** write the image; the format follows the extension (.png, .jpg/.jpeg, .webp, .tif/.tiff), atomically */
   save(path: string): Promise<void>;
-  /** the encoded bytes (default PNG) */
-  encode(format?: ImageFormat): Promise<Buffer>;
+  /** the encoded bytes (default PNG; a Node Buffer at run time, typed Uint8Array so that the
+   * package's types need no @types/node) */
+  encode(format?: ImageFormat): Promise<Uint8Array>;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;

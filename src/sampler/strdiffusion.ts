@@ -37,6 +37,25 @@ export function isStepRule(v: unknown): v is StepRule {
   return isOneOf(STEP_RULES, v);
 }
 export const OFFICIAL_RESAMPLING = { uMax: 6, uMin: 3, jump: 5, re: 5 } as const;
+
+/** Most resampling iterations per step (uMax, uMin): the official code uses 6 (25 for PSV). */
+export const MAX_RESAMPLE_ITERATIONS = 100;
+
+/**
+ * The one-line problem with resampling options (uMax, uMin: integers 1 … MAX_RESAMPLE_ITERATIONS;
+ * jump, re: integers 0 … T, 0 = no resampling), or null; the problem starts with the option's name.
+ */
+export function resamplingProblem(o: { uMax?: unknown; uMin?: unknown; jump?: unknown; re?: unknown }, T: number, what = 'the model\'s diffusion length T'): string | null {
+  for (const k of ['uMax', 'uMin'] as const) {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_RESAMPLE_ITERATIONS)) return `${k} must be an integer from 1 to ${MAX_RESAMPLE_ITERATIONS}`;
+  }
+  for (const k of ['jump', 're'] as const) {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= T)) return `${k} must be an integer from 0 to ${T} (${what})`;
+  }
+  return null;
+}
 export const OFFICIAL_STAGE_SWITCH = 0.4;
 
 /** Python's int(frac·T) (same double product), at least 1 so the early stage never reaches t = 0. */
@@ -97,7 +116,8 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
   }
   if (!isFill(opts.fill)) throw new Error(`sampler: unknown fill "${opts.fill}" (${FILLS.join(', ')})`);
-  if (opts.uMin < 1 || opts.uMax < 1) throw new Error('sampler: uMin and uMax must be ≥ 1');
+  const resampling = resamplingProblem(opts, sde.T);
+  if (resampling !== null) throw new Error(`sampler: ${resampling} (got uMax=${opts.uMax}, uMin=${opts.uMin}, jump=${opts.jump}, re=${opts.re})`);
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);
   }

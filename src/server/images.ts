@@ -7,7 +7,7 @@
  */
 import sharp, { type Metadata } from 'sharp';
 import { formatMegapixels } from '../image/io.js';
-import { holeThreshold, maskValue } from '../inpaint/mask.js';
+import { holeThreshold, maskValue, readsAlpha } from '../inpaint/mask.js';
 import { HttpError } from './errors.js';
 
 export const ACCEPTED_FORMATS = ['png', 'jpeg', 'webp'] as const;
@@ -86,20 +86,23 @@ export function maskCoverage(buf: Buffer, info: UploadInfo, limits: ImageLimits)
         : new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
       : data;
     const C = channels;
-    // readImage keeps a grey file grey (channel 0); holesFromRaster takes the luma of colour ones
+    const max = sixteen ? 65535 : 255;
+    // readImage keeps a grey file grey (channel 0); holesFromRaster takes the luma of colour ones,
+    // or the alpha of a mask with alpha that is not opaque everywhere (readsAlpha)
     const colour = C >= 3 && (info.meta.channels ?? C) >= 3;
     const n = px.length / C;
+    const alpha = info.meta.hasAlpha === true && readsAlpha(px, n, C, max);
     let lo = Infinity, hi = -Infinity;
     for (let start = 0; start < n; start += CHUNK) {
       const end = Math.min(n, start + CHUNK);
       for (let i = start; i < end; i++) {
-        const v = maskValue(px, i, C, colour);
+        const v = alpha ? px[i * C + C - 1]! : maskValue(px, i, C, colour);
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
       if (end < n) await new Promise((r) => setImmediate(r));
     }
-    const thr = holeThreshold(hi, sixteen ? 65535 : 255);
+    const thr = holeThreshold(hi, max);
     return hi < thr ? 'none' : lo >= thr ? 'all' : 'some';
   };
   const p = maskTurn.then(run, run);

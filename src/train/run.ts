@@ -32,7 +32,7 @@ import { withLevelTables } from '../sde/prediction.js';
 import { isSpectralBuffer } from '../nn/spade.js';
 import { refreshSpectralVectors } from '../nn/spectral.js';
 // writeFileAtomic keeps an error's code (ENOSPC), which diskError reads
-import { checkOutputFiles, processAlive, writeError, writeFileAtomic } from '../util/files.js';
+import { acquireLock, checkOutputFiles, processAlive, writeError, writeFileAtomic } from '../util/files.js';
 
 export interface RunConfig {
   kind: NetKind;
@@ -95,7 +95,9 @@ function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 /** The files a run writes at its top level (checked before any work: each must be a regular file or absent). */
-const RUN_FILES = ['config.json', 'model.json', 'latest', 'metrics.jsonl', 'diagnostics.jsonl', 'loss.svg', 'diagnostics.svg'];
+/** The lock file of a run folder: one training at a time writes a folder (util/files.ts acquireLock). */
+export const RUN_LOCK = 'train.lock';
+const RUN_FILES = ['config.json', 'model.json', 'latest', 'metrics.jsonl', 'diagnostics.jsonl', 'loss.svg', 'diagnostics.svg', RUN_LOCK];
 
 /** A JSON file of the run folder; a parse error names the file. */
 function readJson<T>(path: string): T {
@@ -345,6 +347,16 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
   mkdirSync(opts.out, { recursive: true });
   // before anything is read or written: a FIFO here would block, a link to a device swallow the run
   checkOutputFiles(opts.out, [...RUN_FILES, `${cfg.kind}.safetensors`]);
+  // two trainings into one folder would interleave their logs and checkpoints
+  const release = acquireLock(join(opts.out, RUN_LOCK), opts.out, log);
+  try {
+    return await trainLocked(cfg, opts, log);
+  } finally {
+    release();
+  }
+}
+
+async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: string) => void): Promise<{ iteration: number; loss: number }> {
   const cfgPath = join(opts.out, 'config.json');
   let weights: StateDict;
   let resumeDir: string | null = null;

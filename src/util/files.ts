@@ -4,7 +4,7 @@
  * removes its temporary file. Temporary names carry the writer's pid (`.NAME.tmp-PID…`,
  * `NAME.tmp-PID`) so leftovers of a killed process can be told from a live writer's.
  */
-import { accessSync, closeSync, constants, existsSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** Whether a process with this pid is running (a process we may not signal counts as running). */
@@ -183,4 +183,53 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
     rmSync(tmp, { force: true });
     throw writeError(e, path);
   }
+}
+
+/**
+ * Takes the lock file `path` for `owner` (a folder being written by one process at a time): the
+ * file is created with the `wx` flag and holds this process's pid and start time. A lock of a live
+ * process (this one included: two runs of one process into one folder) is refused with one line
+ * naming `owner`; a lock of a dead process (killed with SIGKILL, power loss) or an unreadable one
+ * is taken over, said through `warn`. Returns the release function (idempotent); the lock is also
+ * removed when the process exits normally (process.exit included).
+ */
+export function acquireLock(path: string, owner: string, warn: (msg: string) => void = () => {}): () => void {
+  const body = `${JSON.stringify({ pid: process.pid, started: new Date().toISOString() })}\n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(path, body, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${owner} is in use: another process took its lock ${basename(path)} at the same time`);
+        throw new Error(`cannot lock ${owner}: ${(e as Error).message}`);
+      }
+    }
+    let held: { pid?: unknown; started?: unknown } | null = null;
+    try {
+      held = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; started?: unknown };
+    } catch {
+      held = null;
+    }
+    const pid = typeof held?.pid === 'number' ? held.pid : NaN;
+    if (processAlive(pid)) {
+      throw new Error(`${owner} is in use by another training (pid ${pid}${typeof held?.started === 'string' ? `, started ${held.started}` : ''}): wait for it to end or choose another folder`);
+    }
+    warn(`taking over the stale lock ${path} (${Number.isNaN(pid) ? 'unreadable' : `pid ${pid} is not running`})`);
+    rmSync(path, { force: true });
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.off('exit', release);
+    try {
+      // only our own lock: never one another process took over after ours was removed by hand
+      if ((JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown }).pid === process.pid) unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
+  };
+  process.on('exit', release);
+  return release;
 }

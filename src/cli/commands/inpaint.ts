@@ -17,6 +17,8 @@ import { isTrajectoryFileName, TrajectoryRecorder } from '../../inpaint/trajecto
 import { ProgressBar, fmtTime } from '../progress.js';
 import { parseChoice, SAMPLER_VARIANTS } from '../../options.js';
 import type { SamplerVariant } from '../../sampler/index.js';
+import { resamplingProblem } from '../../sampler/strdiffusion.js';
+import { MAX_T } from '../../model/checkpoints.js';
 import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 
@@ -199,6 +201,9 @@ export function register(program: Command): void {
         const v = o.resampling.split(',').map(Number);
         if (v.length !== 4 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--resampling must be four positive integers uMax,uMin,jump,re (got "${o.resampling}")`);
         samplerOptions = { uMax: v[0], uMin: v[1], jump: v[2], re: v[3] };
+        // re and jump are checked against the model's T once it is loaded (the library's check)
+        const problem = resamplingProblem(samplerOptions, MAX_T, 'the largest T');
+        if (problem !== null) throw new Error(`--resampling: ${problem} (got "${o.resampling}")`);
       }
       const base: InpaintOptions = {
         samplerOptions,
