@@ -9,10 +9,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { appendLogLine, latestCheckpoint, trainRun, type RunConfig } from '../src/train/run.js';
-import { FIXTURE } from '../src/nn/config.js';
 import { ImageTooLargeError, writeImage, writeImageAtomic, type RasterImage } from '../src/image/io.js';
 import { checkOutputFile, checkReplaceable, specialFileKind, writeFileAtomic } from '../src/util/files.js';
 import { decodeRaw } from '../src/data/images.js';
@@ -20,34 +19,11 @@ import { MaskFolder } from '../src/data/masks.js';
 import { ImageFolderLoader } from '../src/train/data.js';
 import { planPairs } from '../src/eval/pairs.js';
 import { inpaint } from '../src/index.js';
-import { fixture } from './fixtures.js';
+import { cli, FAST, hole, image, NETS, photo, ROOT, tinyRun } from './file-helpers.js';
 
-const ROOT = resolve(__dirname, '..');
-const NETS = fixture('parity/nets');
 const root = mkdtempSync(join(tmpdir(), 'hostile-files-'));
 const data = join(root, 'images');
-const FAST = ['--checkpoints', NETS, '--T', '10', '--size', '32', '-q'];
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/strdiffusion.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, out: r.stdout, err: r.stderr.trim() };
-}
-
-function cfg(over: Partial<RunConfig> = {}): RunConfig {
-  return {
-    kind: 'structure', net: FIXTURE.structure, T: 20, size: 32, batch: 2, lr: 1e-4, milestones: [], data, masks: null,
-    maskRatios: [[0.1, 0.3]], seed: 3, ema: null, saveEvery: 2, ...over,
-  };
-}
-
-function image(W: number, H: number, f: (x: number, y: number, c: number) => number, C: 1 | 3 = 3): RasterImage {
-  const d = new Uint8Array(W * H * C);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = f(x, y, c);
-  return { width: W, height: H, channels: C, bitDepth: 8, data: d };
-}
-
-const photo = () => image(64, 48, (x, y, c) => (x * 3 + y + c * 40) & 255);
-const hole = () => image(64, 48, (x, y) => (Math.abs(x - 32) < 6 && Math.abs(y - 20) < 8 ? 255 : 0), 1);
+const cfg = (over: Partial<RunConfig> = {}): RunConfig => tinyRun(data, over);
 
 function fifo(path: string): string {
   execFileSync('mkfifo', [path]);

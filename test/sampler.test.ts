@@ -105,11 +105,15 @@ describe('sampler control flow (mock networks)', () => {
     for (const [options, re] of [
       [{ uMax: 1e9 }, /^sampler: uMax must be an integer from 1 to 100 /],
       [{ uMin: 0 }, /^sampler: uMin must be an integer from 1 to 100 /],
-      [{ jump: 101 }, /^sampler: jump must be an integer from 0 to 100 /],
-      [{ re: Infinity }, /^sampler: re must be an integer from 0 to 100 /],
+      [{ jump: 10001 }, /^sampler: jump must be an integer from 0 to 10000 /],
+      [{ re: Infinity }, /^sampler: re must be an integer from 0 to 10000 /],
     ] as const) {
       await expect(sample({ nets: mockNets(zeroCounts()), sde: sde100, inputs, noise: new SeededNoise(7), options })).rejects.toThrow(re);
     }
+    // jump and re beyond T are the official defaults on a short model: no resampling step, or a clamped depth
+    const short = new IRSDE({ T: 4 });
+    const res = await sample({ nets: mockNets(zeroCounts()), sde: short, inputs, noise: new SeededNoise(7), options: { jump: 5, re: 5 } });
+    expect(res.stats.decisions).toEqual({ accept: 0, average: 0, stop: 0 });
   });
 
   it('with the recorded decisions forced, draws, shapes and calls follow the official run exactly', async () => {

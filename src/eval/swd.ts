@@ -32,6 +32,7 @@
  * The result is reported ×1e3 (as Karras reports SWD) and is 0 for identical images; lower is
  * better. NaN when the hole map is empty.
  */
+import { holeBox } from '../inpaint/mask.js';
 import { SeededNoise } from '../util/noise.js';
 import type { Samples } from './metrics.js';
 
@@ -245,21 +246,9 @@ export function slicedWasserstein(a: Float64Array, na: number, b: Float64Array, 
 
 /** Hole bounding box dilated by `margin`, clamped; null when there is no hole. */
 function holeRegion(holes: Uint8Array, W: number, H: number, margin: number): { x0: number; y0: number; x1: number; y1: number } | null {
-  let x0 = W;
-  let y0 = H;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      if (!holes[y * W + x]) continue;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
-  }
-  if (x1 < 0) return null;
-  return { x0: Math.max(0, x0 - margin), y0: Math.max(0, y0 - margin), x1: Math.min(W, x1 + margin + 1), y1: Math.min(H, y1 + margin + 1) };
+  const b = holeBox(holes, W, H);
+  if (!b) return null;
+  return { x0: Math.max(0, b.x0 - margin), y0: Math.max(0, b.y0 - margin), x1: Math.min(W, b.x1 + margin), y1: Math.min(H, b.y1 + margin) };
 }
 
 /** The hole (cropped to the region) dilated by a (2·margin+1)² square: separable running max. */

@@ -228,8 +228,6 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
   const { model, runners } = await useModel(options);
   const size = options.size ?? model.size ?? 256;
   const sampling = samplingOf(options, model.meta, model.T);
-  const resampling = options.samplerOptions && resamplingProblem(options.samplerOptions, model.T);
-  if (resampling) throw bad('BAD_OPTION', `options.samplerOptions.${resampling} (got ${describeValue((options.samplerOptions as Record<string, unknown>)[resampling.split(' ')[0]!])})`);
   const steps = sampling.steps;
   const W = img.width;
   const H = img.height;

@@ -20,10 +20,11 @@ import { checkWeights, NET_KINDS, paramSpec } from '../nn/models.js';
 import { isPrediction, PREDICTIONS, type Prediction } from '../nn/config.js';
 import { IRSDE } from '../sde/irsde.js';
 import { withLevelTables } from '../sde/prediction.js';
+import { MAX_T } from '../sde/schedule.js';
 
-/** The largest diffusion length T accepted (model.json, --T/--steps, the API): the official
- * checkpoints use 100 and 400; T = 1e7 would run for days and 1e9 exhausts memory. */
-export const MAX_T = 10000;
+/** The largest diffusion length T accepted (model.json, --T, the API; defined with the schedule):
+ * the official checkpoints use 100 and 400; T = 1e7 would run for days and 1e9 exhausts memory. */
+export { MAX_T };
 /** The smallest and largest model window (`size`): 256 is the official training size. */
 export const MIN_SIZE = 16;
 export const MAX_SIZE = 4096;

@@ -27,6 +27,7 @@ import { solverOf, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
 import { Counter, Ops, type Stepped } from './ops.js';
 import { EARLY_STEPS } from './variants/index.js';
+import { MAX_T } from '../sde/schedule.js';
 import type { SamplerContext, SamplerInputs, SamplerNets, SamplerOptions, SamplerState, SamplerStats, SampleResult, Stage, StepInfo } from './types.js';
 
 export type * from './types.js';
@@ -116,7 +117,9 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
   }
   if (!isFill(opts.fill)) throw new Error(`sampler: unknown fill "${opts.fill}" (${FILLS.join(', ')})`);
-  const resampling = resamplingProblem(opts, sde.T);
+  // jump and re above T are legitimate (the official 5, 5 on a T = 4 model: no resampling, or
+  // a depth clamped to the levels above): they are bounded by the largest T only
+  const resampling = resamplingProblem(opts, MAX_T, 'the largest T');
   if (resampling !== null) throw new Error(`sampler: ${resampling} (got uMax=${opts.uMax}, uMin=${opts.uMin}, jump=${opts.jump}, re=${opts.re})`);
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);

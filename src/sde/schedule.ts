@@ -6,6 +6,9 @@
  */
 const fr = Math.fround;
 
+/** The longest diffusion accepted anywhere (model.json, --T, the API, resampling depths); the official checkpoints use 100 and 400. */
+export const MAX_T = 10000;
+
 export type ScheduleKind = 'cosine';
 
 export interface ScheduleOptions {

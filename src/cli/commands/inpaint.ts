@@ -201,7 +201,7 @@ export function register(program: Command): void {
         const v = o.resampling.split(',').map(Number);
         if (v.length !== 4 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--resampling must be four positive integers uMax,uMin,jump,re (got "${o.resampling}")`);
         samplerOptions = { uMax: v[0], uMin: v[1], jump: v[2], re: v[3] };
-        // re and jump are checked against the model's T once it is loaded (the library's check)
+        // jump and re above the model's T mean no resampling / a depth clamped to the levels above
         const problem = resamplingProblem(samplerOptions, MAX_T, 'the largest T');
         if (problem !== null) throw new Error(`--resampling: ${problem} (got "${o.resampling}")`);
       }
