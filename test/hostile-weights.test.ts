@@ -13,7 +13,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, deflateRawSync } from 'node:zlib';
-import { bytes, enc, f32bytes, P, pthZip, u16, u32 } from './pickle.js';
+import { bytes, enc, f32bytes, P, pthZip, rawZip, u16, u32, type RawEntry } from './pickle.js';
 import { readPth } from '../src/weights/index.js';
 import { fixture, REPO_ROOT } from './fixtures.js';
 
@@ -73,28 +73,6 @@ function expectOneLine(msg: string | null | undefined, re: RegExp): void {
   expect(msg!).not.toContain('\n');
 }
 
-/** A zip written by hand, so that a deflated entry's stream and declared size can be chosen. */
-interface RawEntry {
-  name: string;
-  data: Uint8Array;
-  method: 0 | 8;
-  size?: number;
-}
-function rawZip(entries: RawEntry[]): Uint8Array {
-  const local: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let off = 0;
-  for (const e of entries) {
-    const name = enc.encode(e.name);
-    const common = [...u16(20), ...u16(0), ...u16(e.method), ...u16(0), ...u16(0), ...u32(0), ...u32(e.data.length), ...u32(e.size ?? e.data.length), ...u16(name.length), ...u16(0)];
-    const lh = bytes(u32(0x04034b50), common, name, e.data);
-    central.push(bytes(u32(0x02014b50), u16(20), common, u16(0), u16(0), u16(0), u32(0), u32(off), name));
-    local.push(lh);
-    off += lh.length;
-  }
-  const cd = bytes(...central);
-  return bytes(...local, cd, u32(0x06054b50), u16(0), u16(0), u16(entries.length), u16(entries.length), u32(cd.length), u32(off), u16(0));
-}
 
 /**
  * A raw deflate stream of `head` followed by `mb` MiB of the byte `fill`, about 1 KiB per MiB:

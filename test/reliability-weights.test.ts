@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, deflateRawSync } from 'node:zlib';
-import { bytes, enc, f32bytes, P, pthZip, u16, u32 } from './pickle.js';
+import { bytes, enc, f32bytes, P, pthZip, rawZip, u16, u32, type RawEntry } from './pickle.js';
 import { encodeSafetensors, parseNpy, readPth, readSafetensors, loadCheckpoint, type StateDict } from '../src/weights/index.js';
 import { fixture } from './fixtures.js';
 
@@ -91,32 +91,6 @@ function statePkl(tensors: PthTensor[]): Uint8Array {
   return bytes(P.proto, P.od(), '(', ...items, 'u', '.');
 }
 
-/** A zip written by hand, so the declared sizes and the compression method can lie. */
-interface RawEntry {
-  name: string;
-  /** the bytes stored in the file (compressed for method 8) */
-  data: Uint8Array;
-  method: 0 | 8;
-  /** declared uncompressed size (default: data.length) */
-  size?: number;
-}
-function rawZip(entries: RawEntry[]): Uint8Array {
-  const local: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let off = 0;
-  for (const e of entries) {
-    const name = enc.encode(e.name);
-    const size = e.size ?? e.data.length;
-    const common = [...u16(20), ...u16(0), ...u16(e.method), ...u16(0), ...u16(0), ...u32(0), ...u32(e.data.length), ...u32(size), ...u16(name.length), ...u16(0)];
-    const lh = bytes(u32(0x04034b50), common, name, e.data);
-    central.push(bytes(u32(0x02014b50), u16(20), common, u16(0), u16(0), u16(0), u32(0), u32(off), name));
-    local.push(lh);
-    off += lh.length;
-  }
-  const cd = bytes(...central);
-  const eocd = bytes(u32(0x06054b50), u16(0), u16(0), u16(entries.length), u16(entries.length), u32(cd.length), u32(off), u16(0));
-  return bytes(...local, cd, eocd);
-}
 
 /** A raw deflate stream of `mb` MiB of zeros, ~1 KiB per MiB: the same sync-flushed block repeated. */
 function zeroBomb(mb: number): Uint8Array {
