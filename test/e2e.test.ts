@@ -100,6 +100,9 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
     // the sampler, like the solver, defaults to the model's (the fixture model names none: official)
     expect(await page.inputValue('#sampler')).toBe('');
     expect(await page.textContent('#sampler option:first-child')).toBe('model default (official)');
+    // the solver and the grid spacing likewise come from the model (the fixture model: the official step on every level)
+    expect(await page.textContent('#solver option:first-child')).toBe('model default (sde)');
+    expect(await page.textContent('#spacing option:first-child')).toBe('model default (uniform)');
     await page.setInputFiles('#file-image', { name: 'landscape.png', mimeType: 'image/png', buffer: png });
     await page.waitForSelector('#canvas-box:not([hidden])');
     await expect.poll(() => page.textContent('#status')).toContain('480 × 320');

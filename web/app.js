@@ -6,7 +6,7 @@ const els = {
   fileImage: $('file-image'), fileMask: $('file-mask'),
   brush: $('tool-brush'), eraser: $('tool-eraser'), size: $('brush-size'), sizeValue: $('brush-size-value'),
   undo: $('undo'), redo: $('redo'), clear: $('clear'), downloadMask: $('download-mask'),
-  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), solver: $('solver'), steps: $('steps'), stepsValue: $('steps-value'), T: $('diffusion-T'),
+  seed: $('seed'), seedRandom: $('seed-random'), sampler: $('sampler'), solver: $('solver'), spacing: $('spacing'), steps: $('steps'), stepsValue: $('steps-value'), T: $('diffusion-T'),
   run: $('run'), cancel: $('cancel'),
   stage: $('stage'), empty: $('empty'), box: $('canvas-box'), imageCanvas: $('image-canvas'), maskCanvas: $('mask-canvas'),
   cursor: $('cursor'), dropHint: $('drop-hint'),
@@ -448,6 +448,7 @@ async function run() {
   // no sampler field: the server runs the model's (as the CLI does)
   if (els.sampler.value !== '') form.append('sampler', els.sampler.value);
   if (els.solver.value !== '') form.append('solver', els.solver.value);
+  if (els.spacing.value !== '') form.append('spacing', els.spacing.value);
   if (els.T.value !== '') form.append('T', els.T.value);
   // the full grid needs no steps field (a T changed by hand then runs all its levels)
   if (els.steps.value !== els.steps.max) form.append('steps', els.steps.value);
@@ -577,6 +578,8 @@ async function loadInfo() {
     // the choices come from the server (defined once there); the page's own list is only the fallback
     fillSelect(els.sampler, info.samplers, 1);
     fillSelect(els.solver, info.solvers, 1);
+    fillSelect(els.spacing, info.spacings, 1);
+    if (info.spacing) els.spacing.options[0].textContent = `model default (${info.spacing})`;
     if (info.sampler) els.sampler.options[0].textContent = `model default (${info.sampler})`;
     if (info.solver) els.solver.options[0].textContent = `model default (${info.solver})`;
     if (info.fixedT) {
