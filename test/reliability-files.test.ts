@@ -332,6 +332,16 @@ describe('one training per run folder (issue 22: two trainings into one folder i
     expect(existsSync(lockOf(out))).toBe(false);
   });
 
+  it('a lock written before the machine last started is stale even if its pid is alive now', async () => {
+    const out = join(root, 'old-boot-lock-run');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(lockOf(out), JSON.stringify({ pid: process.pid, started: '2026-01-01T00:00:00.000Z', boot: 'another-boot' }));
+    const logs: string[] = [];
+    const r = await trainRun(cfg(), { out, steps: 1, diagEvery: 0, onLog: (m) => logs.push(m) });
+    expect(r.iteration).toBe(1);
+    expect(logs).toContain(`taking over the stale lock ${lockOf(out)} (written before this machine last started)`);
+  });
+
   it('the lock is held while a training runs and released when it fails', async () => {
     const out = join(root, 'held-lock-run');
     let seen: string | null = null;

@@ -193,8 +193,18 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
  * is taken over, said through `warn`. Returns the release function (idempotent); the lock is also
  * removed when the process exits normally (process.exit included).
  */
+/** This boot of the machine (Linux), or null: a lock written before a reboot names a pid of another boot. */
+function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 export function acquireLock(path: string, owner: string, warn: (msg: string) => void = () => {}): () => void {
-  const body = `${JSON.stringify({ pid: process.pid, started: new Date().toISOString() })}\n`;
+  const boot = bootId();
+  const body = `${JSON.stringify({ pid: process.pid, started: new Date().toISOString(), ...(boot ? { boot } : {}) })}\n`;
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(path, body, { flag: 'wx' });
@@ -205,13 +215,20 @@ export function acquireLock(path: string, owner: string, warn: (msg: string) => 
         throw new Error(`cannot lock ${owner}: ${(e as Error).message}`);
       }
     }
-    let held: { pid?: unknown; started?: unknown } | null = null;
+    let held: { pid?: unknown; started?: unknown; boot?: unknown } | null = null;
     try {
-      held = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; started?: unknown };
+      held = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; started?: unknown; boot?: unknown };
     } catch {
       held = null;
     }
     const pid = typeof held?.pid === 'number' ? held.pid : NaN;
+    // after a reboot (or on another machine's lock) the pid may belong to an unrelated live process
+    const otherBoot = typeof held?.boot === 'string' && boot !== null && held.boot !== boot;
+    if (otherBoot) {
+      warn(`taking over the stale lock ${path} (written before this machine last started)`);
+      rmSync(path, { force: true });
+      continue;
+    }
     if (processAlive(pid)) {
       throw new Error(`${owner} is in use by another training (pid ${pid}${typeof held?.started === 'string' ? `, started ${held.started}` : ''}): wait for it to end or choose another folder`);
     }
