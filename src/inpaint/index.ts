@@ -7,6 +7,7 @@ import type { ImageInput, RasterImage } from '../image/io.js';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } from '../image/io.js';
 import { holeCount, loadHoles, type MaskOptions } from './mask.js';
 import { pastePixels, windowInputs, type WindowPlan } from './window.js';
+import { samplingOf } from './sampling.js';
 import { planWindows, type PlannedWindow, type WindowKind } from './tiling.js';
 import { MAX_SIZE, MAX_T, MIN_SIZE, type Model, type ModelMeta } from '../model/checkpoints.js';
 import type { ExecutorName } from '../exec/registry.js';
@@ -176,19 +177,7 @@ function checkOptions(options: unknown): InpaintOptions {
   return own as InpaintOptions;
 }
 
-/**
- * Solver, steps and grid of a run: the call's options, else the model's model.json, else the
- * official full grid with its Euler step. A `steps` above T is an error naming both.
- */
-export function samplingOf(o: Pick<InpaintOptions, 'solver' | 'stepRule' | 'steps' | 'spacing'>, meta: ModelMeta, T: number): { solver: Solver; steps: number; spacing: Spacing } {
-  // a call's stepRule is the older name of its solver: it beats the model's default solver
-  const solver = o.solver ?? o.stepRule ?? meta.solver ?? meta.stepRule ?? 'sde';
-  // the official step moves one level at a time: with it, the model's default step count gives way to the full grid
-  const steps = o.steps ?? (solver === 'sde' ? T : (meta.steps ?? T));
-  if (steps > T) throw bad('BAD_OPTION', `steps ${steps} is more than the model's diffusion length T = ${T}`);
-  if (solver === 'sde' && steps !== T) throw bad('BAD_OPTION', `the sde solver moves one level per step: ${steps} steps need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2), or steps = T = ${T}`);
-  return { solver, steps, spacing: o.spacing ?? meta.spacing ?? 'uniform' };
-}
+export { samplingOf } from './sampling.js';
 
 /**
  * Inpaint the holes of `image` marked in `mask`. The model comes from `held` (a reference the

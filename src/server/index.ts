@@ -27,7 +27,7 @@ import { isStepRule, STEP_RULES, SOLVERS, SPACINGS, type SamplerVariant } from '
 import { isOneOf, SAMPLER_VARIANTS } from '../options.js';
 import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
-import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, type Job } from './jobs.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, jobSampling, type Job } from './jobs.js';
 import { DEFAULT_MAX_MEGAPIXELS } from '../image/io.js';
 import type { ExecutorName } from '../exec/registry.js';
 
@@ -272,13 +272,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const idleTimeout = timeoutOption(opts.idleTimeoutMs, 'idleTimeoutMs', DEFAULT_IDLE_TIMEOUT_MS);
   const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes });
   const model = await jobs.start();
-  /** what a job runs with: its own choices, else the model's defaults (a job at another T runs its full grid) */
-  const sampling = (job: Job) => ({
-    T: job.T,
-    steps: job.steps ?? (job.T === model.T ? model.steps : job.T),
-    solver: job.solver ?? job.stepRule ?? model.solver,
-    spacing: job.spacing ?? model.spacing,
-  });
+  const sampling = (job: Job) => jobSampling(job, model);
   const loopbackOnly = isLoopback(host);
   // the Host names a loopback server answers to: the usual ones and the address it is bound to
   const ownNames = new Set([...LOOPBACK_NAMES, host.toLowerCase(), `[${host.toLowerCase()}]`]);

@@ -14,6 +14,7 @@
  * brought up to date at once.
  */
 import { progressOf, type InpaintProgress } from '../inpaint/progress.js';
+import { samplingOf } from '../inpaint/sampling.js';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import type { SamplerVariant, Solver, StepRule } from '../sampler/index.js';
@@ -80,6 +81,11 @@ export interface JobManagerOptions {
   maxWorkers?: number;
   /** a worker for a non-default step count is stopped after being idle this long */
   idleWorkerMs?: number;
+}
+
+/** What a job runs with: its own choices, else the model's defaults (the rule of inpaint/sampling.ts). */
+export function jobSampling(job: Job, info: ModelInfo): { T: number; steps: number; solver: Solver; spacing: Spacing } {
+  return { T: job.T, ...samplingOf(job, info, job.T) };
 }
 
 export interface ModelInfo {
@@ -274,11 +280,11 @@ export class JobManager {
     const info = this.info;
     const T = input.T ?? info.T;
     if (T !== info.T && info.fixedT) throw new HttpError(400, `T must be ${info.T} for this model (its schedule is fixed by model.json)`);
-    if (input.steps !== undefined && input.steps > T) throw new HttpError(400, `steps must be at most T = ${T} (got ${input.steps})`);
-    // refused here, not in the worker: a job that cannot run never takes a queue place
-    const solver = input.solver ?? input.stepRule ?? info.solver;
-    if (solver === 'sde' && input.steps !== undefined && input.steps !== T) {
-      throw new HttpError(400, `the sde solver moves one level per step: fewer steps than T = ${T} need another solver (posterior, mr-ode-1, mr-ode-2, mr-sde-2)`);
+    // refused here, by the rule the worker applies, so a job that cannot run never takes a queue place
+    try {
+      samplingOf(input, info, T);
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message);
     }
     this.checkRoom();
     this.prune();
@@ -363,7 +369,7 @@ export class JobManager {
     job.status = 'running';
     job.startedAt = Date.now();
     // the documented progress fields, in their one type (resampling was missing from this event)
-    const loading: InpaintProgress = { step: 0, T: job.steps ?? job.T, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
+    const loading: InpaintProgress = { step: 0, T: jobSampling(job, this.info).steps, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
     this.emit(job, 'progress', { ...loading });
     const w = this.workerFor(job.workerKey);
     let info: ModelInfo;
@@ -395,7 +401,7 @@ export class JobManager {
       steps: job.steps,
       solver: job.solver,
       spacing: job.spacing,
-      previewEvery: Math.max(1, Math.round((job.steps ?? (info.T === job.T ? info.steps : job.T)) / 25)),
+      previewEvery: Math.max(1, Math.round(jobSampling(job, info).steps / 25)),
       cancel: job.cancel,
     };
     job.image = undefined;
