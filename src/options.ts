@@ -34,7 +34,7 @@ export const STRUCTURE_GUIDES = ['network', 'fill'] as const;
 export type StructureGuide = (typeof STRUCTURE_GUIDES)[number];
 
 /** What the SDE mean holds in the hole (zero: official). */
-export const FILLS = ['zero', 'mean', 'telea'] as const;
+export const FILLS = ['zero', 'mean', 'telea', 'ns'] as const;
 export type Fill = (typeof FILLS)[number];
 
 /** What a U-Net's last conv predicts: the noise (official) or the clean image. */

@@ -10,7 +10,9 @@
  * the mean-reverting process starts from a plausible fill and the networks learn a residual.
  * - `zero`  (official, default): F = 0, μ = GT ⊙ m exactly (bit for bit the official tensor);
  * - `mean`:  F = the per-channel mean of the sample's known pixels;
- * - `telea`: F = OpenCV's Telea inpainting (fast marching, radius 3) of the known pixels.
+ * - `telea`: F = OpenCV's Telea inpainting (fast marching, radius 3) of the known pixels;
+ * - `ns`:    F = OpenCV's Navier–Stokes inpainting (radius 3): smoother across large holes than
+ *            Telea, and the better of the two classical fills on our validation photos.
  *
  * A model trained with a fill must be sampled with the same one: training records it in the run
  * folder's model.json (`"fill": "telea"`), and the sampler builds μ the same way.
@@ -18,7 +20,7 @@
  * Everything is per sample of an NCHW batch x [B,C,H,W] with a mask [B,1,H,W]; a pixel counts
  * as known when m ≥ 0.5 (the project's masks are 0/1). The hole pixels of x are never read
  * (at inference they are unknown). A sample without any known pixel gets F = 0 (the official μ).
- * `telea` needs OpenCV.js, whose loading is asynchronous: `await prepareFill('telea')` once, then
+ * `telea` and `ns` need OpenCV.js, whose loading is asynchronous: `await prepareFill(fill)` once, then
  * every function here is synchronous.
  */
 import type { F32Tensor } from '../util/tensor.js';
@@ -39,17 +41,22 @@ export function parseFill(v: unknown, what = 'fill'): Fill {
   throw new Error(`${what} must be one of ${FILLS.join(', ')} (got ${JSON.stringify(v) ?? String(v)})`);
 }
 
-/** Telea's neighbourhood radius (the eval baseline's, OpenCV's usual 3). */
+/** The classical fills' neighbourhood radius (the eval baselines', OpenCV's usual 3). */
 export const TELEA_RADIUS = 3;
 
-/** Makes `fill` usable synchronously: loads OpenCV.js for `telea`, nothing otherwise. */
-export async function prepareFill(fill: Fill): Promise<void> {
-  if (fill === 'telea') await loadOpenCv();
+/** The fills computed by OpenCV's `inpaint`. */
+function isOpenCvFill(fill: Fill): fill is 'telea' | 'ns' {
+  return fill === 'telea' || fill === 'ns';
 }
 
-function requireCv(cv?: Cv): Cv {
+/** Makes `fill` usable synchronously: loads OpenCV.js for `telea` and `ns`, nothing otherwise. */
+export async function prepareFill(fill: Fill): Promise<void> {
+  if (isOpenCvFill(fill)) await loadOpenCv();
+}
+
+function requireCv(fill: Fill, cv?: Cv): Cv {
   const c = cv ?? loadedOpenCv();
-  if (!c) throw new Error("the telea fill needs OpenCV.js: call `await prepareFill('telea')` (or loadOpenCv()) first");
+  if (!c) throw new Error(`the ${fill} fill needs OpenCV.js: call \`await prepareFill('${fill}')\` (or loadOpenCv()) first`);
   return c;
 }
 
@@ -72,8 +79,8 @@ export function holeFill(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Fl
   const hw = H * W;
   const F = new Float32Array(x.data.length);
   if (fill === 'zero') return F;
-  if (fill !== 'mean' && fill !== 'telea') parseFill(fill);
-  const c = fill === 'telea' ? requireCv(cv) : null;
+  if (fill !== 'mean' && !isOpenCvFill(fill)) parseFill(fill);
+  const c = isOpenCvFill(fill) ? requireCv(fill, cv) : null;
   for (let b = 0; b < B; b++) {
     const m = mask.data.subarray(b * hw, (b + 1) * hw);
     let known = 0;
@@ -82,7 +89,7 @@ export function holeFill(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Fl
     const xb = x.data.subarray(b * C * hw, (b + 1) * C * hw);
     const Fb = F.subarray(b * C * hw, (b + 1) * C * hw);
     if (fill === 'mean') meanFill(xb, m, C, hw, known, Fb);
-    else teleaFill(c!, xb, m, C, H, W, Fb);
+    else openCvFill(c!, fill === 'ns' ? c!.INPAINT_NS : c!.INPAINT_TELEA, xb, m, C, H, W, Fb);
   }
   return F;
 }
@@ -101,13 +108,13 @@ function meanFill(x: Float32Array, m: Float32Array, C: number, hw: number, known
 const Q = 65535;
 
 /**
- * `cv.inpaint(…, INPAINT_TELEA)` channel by channel on 16-bit images (this OpenCV.js build
+ * `cv.inpaint(…, method)` (Telea or Navier–Stokes) channel by channel on 16-bit images (this OpenCV.js build
  * returns garbage for CV_32FC1 input, and 8-bit would quantise to 1/255). Each channel's known
  * values are mapped affinely from [lo, hi] onto 0…65535 (resolution (hi − lo)/65535, any value
  * range works), the hole is set to 0 before the call so it cannot leak in, and the result is
- * mapped back and clamped to [lo, hi] (Telea's gradient term can overshoot the known range).
+ * mapped back and clamped to [lo, hi] (both methods can overshoot the known range).
  */
-function teleaFill(cv: Cv, x: Float32Array, m: Float32Array, C: number, H: number, W: number, F: Float32Array): void {
+function openCvFill(cv: Cv, method: number, x: Float32Array, m: Float32Array, C: number, H: number, W: number, F: Float32Array): void {
   const hw = H * W;
   const src = new cv.Mat(H, W, cv.CV_16UC1);
   const mask = new cv.Mat(H, W, cv.CV_8UC1);
@@ -125,7 +132,7 @@ function teleaFill(cv: Cv, x: Float32Array, m: Float32Array, C: number, H: numbe
         if (v > hi) hi = v;
       }
       if (!(hi > lo)) {
-        // a constant (or non-finite) channel: Telea of a constant is that constant
+        // a constant (or non-finite) channel: either fill of a constant is that constant
         const v = Number.isFinite(lo) ? fr(lo) : 0;
         for (let p = 0; p < hw; p++) if (m[p]! < 0.5) F[o + p] = v;
         continue;
@@ -133,7 +140,7 @@ function teleaFill(cv: Cv, x: Float32Array, m: Float32Array, C: number, H: numbe
       const scale = Q / (hi - lo);
       const s16 = src.data16U;
       for (let p = 0; p < hw; p++) s16[p] = m[p]! >= 0.5 ? Math.round((x[o + p]! - lo) * scale) : 0;
-      cv.inpaint(src, mask, dst, TELEA_RADIUS, cv.INPAINT_TELEA);
+      cv.inpaint(src, mask, dst, TELEA_RADIUS, method);
       const d16 = dst.data16U;
       const inv = (hi - lo) / Q;
       for (let p = 0; p < hw; p++) {
