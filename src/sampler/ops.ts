@@ -17,6 +17,17 @@ export function paste(known: Float32Array, rest: Float32Array, m: Float32Array):
   return out;
 }
 
+/** paste for a multi-channel state: the [1,1,H,W] mask broadcast over the channels (same float32 order). */
+export function pasteChannels(known: Float32Array, rest: Float32Array, m: Float32Array): Float32Array {
+  const hw = m.length;
+  const out = new Float32Array(rest.length);
+  for (let i = 0; i < out.length; i++) {
+    const mv = m[i % hw]!;
+    out[i] = fr(fr(known[i]! * mv) + fr(rest[i]! * fr(1 - mv)));
+  }
+  return out;
+}
+
 export function mean2(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length);
   for (let i = 0; i < out.length; i++) out[i] = fr(fr(a[i]! + b[i]!) / 2);
