@@ -211,6 +211,6 @@ describe('structureKind in model.json', () => {
   });
 
   it('model.json with an unknown structureKind is refused', () => {
-    expect(() => writeModelJson(join(root, 'bad'), { structureKind: 'gray2canny' })).toThrow(/structureKind must be one of "gray2edge", "gray2gray", "edge2edge", "edge2gray", "none"/);
+    expect(() => writeModelJson(join(root, 'bad'), { structureKind: 'gray2canny' as never })).toThrow(/structureKind must be one of "gray2edge", "gray2gray", "edge2edge", "edge2gray", "none"/);
   });
 });
