@@ -351,8 +351,9 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
   }
   checkT(T);
   const size = modelWindowSize(dirs);
-  // the texture first: an unguided (IR-SDE) texture network makes a texture-only model
-  const kinds: NetKind[] = [...(opts.kinds ?? NET_KINDS)].sort((a, b) => (a === 'texture' ? -1 : b === 'texture' ? 1 : 0));
+  // a present texture network first: an unguided (IR-SDE) one makes a texture-only model
+  const kinds: NetKind[] = [...(opts.kinds ?? NET_KINDS)];
+  if (findFile(dirs, 'texture', metas)) kinds.sort((a, b) => (a === 'texture' ? -1 : b === 'texture' ? 1 : 0));
   const files = {} as Record<NetKind, string>;
   const weights = {} as Record<NetKind, StateDict>;
   const configs = {} as ModelConfigs;
