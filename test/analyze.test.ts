@@ -148,7 +148,8 @@ describe('analyze', () => {
       const steps = proc === 'texture' ? m.steps : m.steps.filter((s) => s.structure);
       const [of, region] = series!.split('-') as ['x0' | 'state', 'hole' | 'known'];
       const want = steps.map((s) => (proc === 'texture' ? s.texture : s.structure!)[of][region === 'hole' ? 'holePsnr' : 'knownPsnr']);
-      expect(ts!.split(',').map(Number)).toEqual(steps.map((s) => s.t));
+      // x̂0 at the level it is predicted at, the state at the level it reaches
+      expect(ts!.split(',').map(Number)).toEqual(steps.map((s) => (of === 'x0' ? s.t : s.next)));
       expect(values!.split(',').map(Number)).toEqual(want.map((v) => Number(v.toFixed(4))));
       const pys = points!.split(' ').map((p) => Number(p.split(',')[1]));
       pys.forEach((y, i) => heights.push([want[i]!, y]));

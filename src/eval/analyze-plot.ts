@@ -66,10 +66,12 @@ function panel(m: MethodAnalysis, proc: Proc, x: number, y: number, w: number, h
   }
   for (const s of SERIES) {
     const vals = steps.map((r) => valueOf(scores(r), s.of, s.region));
-    const pts = steps.map((r, i) => [r.t, vals[i]!] as const).filter(([, v]) => Number.isFinite(v));
+    // x̂0 is predicted at the step's level, the state reached is at the next one
+    const at = (r: (typeof steps)[number]) => (s.of === 'x0' ? r.t : r.next);
+    const pts = steps.map((r, i) => [at(r), vals[i]!] as const).filter(([, v]) => Number.isFinite(v));
     if (pts.length === 0) continue;
     out.push(
-      `<polyline data-method="${esc(m.name)}" data-process="${proc}" data-series="${s.key}" data-t="${steps.map((r) => r.t).join(',')}" data-values="${vals.map((v) => (Number.isFinite(v) ? v.toFixed(4) : 'NaN')).join(',')}" ` +
+      `<polyline data-method="${esc(m.name)}" data-process="${proc}" data-series="${s.key}" data-t="${steps.map(at).join(',')}" data-values="${vals.map((v) => (Number.isFinite(v) ? v.toFixed(4) : 'NaN')).join(',')}" ` +
         `points="${pts.map(([t, v]) => `${px(t).toFixed(1)},${py(v).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="${s.dash ? 1.2 : 2.2}"${s.dash ? ' stroke-dasharray="5 4"' : ''}/>`,
     );
   }
