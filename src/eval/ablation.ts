@@ -6,7 +6,7 @@
  * texture network (trained with --structure-kind none); without one they are left out, said so in
  * the report.
  */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { readModelJson } from '../model/checkpoints.js';
 import type { SamplerVariant } from '../options.js';
 import { modelMethod, type Method, type ModelMethodOptions } from './methods.js';
@@ -61,7 +61,9 @@ export function ablationMethods(o: AblationOptions): { methods: Method[]; plan: 
     let name = `kind-${kind}`;
     if (seen.has(name)) name = `${name}-${safe(basename(dirs[0]!))}`;
     seen.add(name);
-    add('', name, `${kind} structure (${dirs.map((d) => basename(d)).join(', ')}), sampler of D`, dirs, 'official');
+    // run folders are named for their network: name the folder that holds them instead
+    const where = dirs.every((d) => ['structure', 'texture', 'discriminator'].includes(basename(d))) ? basename(dirname(dirs[0]!)) : dirs.map((d) => basename(d)).join(', ');
+    add('', name, `${kind} structure (${where}), sampler of D`, dirs, 'official');
   }
   return { methods, plan: { rows, notes } };
 }
