@@ -30,7 +30,7 @@ const SIZE = 32;
 const root = mkdtempSync(join(tmpdir(), 'sd-analyze-'));
 const images = join(root, 'images');
 const plain = join(root, 'plain');
-let res: { analysis: Analysis; strip: StripCell[] };
+let res: Awaited<ReturnType<typeof analyze>>;
 let paths: Awaited<ReturnType<typeof writeAnalysis>>;
 const opts = () => ({ images, ratios: [[0.2, 0.35]] as [number, number][], count: 2, seed: 3, size: SIZE });
 
@@ -57,7 +57,7 @@ beforeAll(async () => {
       { name: 'strd', checkpoints: [NETS], T: 10, sampler: 'official' },
     ],
   });
-  paths = await writeAnalysis(res.analysis, res.strip, join(root, 'out'));
+  paths = await writeAnalysis(res.analysis, res.strip, join(root, 'out'), res.stripInput);
 }, 180_000);
 
 describe('analyze', () => {
@@ -178,7 +178,8 @@ describe('analyze', () => {
     expect(levels).toEqual([9, 8, 5, 3, 0]);
     for (const c of res.strip) expect(c.state.every((v) => v >= 0 && v <= 1)).toBe(true);
     const meta = await sharp(paths.stripPng).metadata();
-    expect(meta.height).toBeGreaterThan(4 * 96);
+    // the input row, then a state and an x̂0 row per method
+    expect(meta.height).toBeGreaterThan(5 * 96);
   });
 
   it('method specs: NAME=DIRS@SAMPLER, bad ones refused with one line', () => {

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
-import type { Analysis, MethodAnalysis, ProcessScores, StripCell } from './analyze.js';
+import type { Analysis, MethodAnalysis, ProcessScores, StripCell, StripInput } from './analyze.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 /** PSNRs above this are drawn at it (a pasted known region reaches the 100 dB cap at t = 0) */
@@ -117,15 +117,27 @@ async function png(planes: Float32Array, size: number): Promise<Buffer> {
 }
 
 /** The strip: per method a row of states and a row of x̂0 at the strip levels (images embedded). */
-export async function stripSvg(cells: StripCell[], size: number): Promise<string> {
+export async function stripSvg(cells: StripCell[], size: number, input?: StripInput): Promise<string> {
   const methods = [...new Set(cells.map((c) => c.method))];
   const cols = Math.max(1, ...methods.map((m) => cells.filter((c) => c.method === m).length));
   const cs = Math.max(96, size);
   const L = 150, top = 30;
   const W = L + cols * (cs + 6) + 10;
-  const H = top + methods.length * 2 * (cs + 22) + 10;
+  const H = top + (methods.length * 2 + (input ? 1 : 0)) * (cs + 22) + 10;
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="10" y="18" font-size="14">State at level t and the x̂0 predicted on the way to it (first pair)</text>`];
   let y = top;
+  if (input) {
+    // the photo with its hole painted white, and the ground truth
+    const holed = Float32Array.from(input.rgb, (v, i) => (input.holes[i % input.holes.length] ? 1 : v));
+    out.push(`<text x="10" y="${y + cs / 2}">input</text>`);
+    for (const [i, [img, caption]] of ([[holed, 'hole white'], [input.rgb, 'ground truth']] as const).entries()) {
+      const data = (await png(img, size)).toString('base64');
+      const x = L + i * (cs + 6);
+      out.push(`<image x="${x}" y="${y}" width="${cs}" height="${cs}" preserveAspectRatio="none" style="image-rendering:pixelated" xlink:href="data:image/png;base64,${data}" href="data:image/png;base64,${data}"/>`);
+      out.push(`<text x="${x + cs / 2}" y="${y + cs + 14}" text-anchor="middle">${caption}</text>`);
+    }
+    y += cs + 22;
+  }
   for (const m of methods) {
     const row = cells.filter((c) => c.method === m);
     for (const what of ['state', 'x0'] as const) {
@@ -149,14 +161,14 @@ export async function svgToPng(svg: string): Promise<Buffer> {
 }
 
 /** analysis.json, discrepancy.svg/.png and strip.svg/.png in `outDir`. */
-export async function writeAnalysis(a: Analysis, strip: StripCell[], outDir: string): Promise<Record<'json' | 'svg' | 'png' | 'stripSvg' | 'stripPng', string>> {
+export async function writeAnalysis(a: Analysis, strip: StripCell[], outDir: string, input?: StripInput): Promise<Record<'json' | 'svg' | 'png' | 'stripSvg' | 'stripPng', string>> {
   mkdirSync(outDir, { recursive: true });
   const p = { json: join(outDir, 'analysis.json'), svg: join(outDir, 'discrepancy.svg'), png: join(outDir, 'discrepancy.png'), stripSvg: join(outDir, 'strip.svg'), stripPng: join(outDir, 'strip.png') };
   writeFileAtomic(p.json, `${JSON.stringify(a, null, 1)}\n`);
   const svg = discrepancySvg(a);
   writeFileAtomic(p.svg, svg);
   writeFileAtomic(p.png, await svgToPng(svg));
-  const s = await stripSvg(strip, Number(a.settings.size));
+  const s = await stripSvg(strip, Number(a.settings.size), input);
   writeFileAtomic(p.stripSvg, s);
   writeFileAtomic(p.stripPng, await svgToPng(s));
   return p;

@@ -159,7 +159,13 @@ export function stripSteps(grid: readonly number[], levels: readonly number[]): 
   return [...picked].sort((a, b) => a - b);
 }
 
-export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; strip: StripCell[] }> {
+/** The first pair's photo and hole, shown with the strip. */
+export interface StripInput {
+  rgb: Float32Array;
+  holes: Uint8Array;
+}
+
+export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; strip: StripCell[]; stripInput: StripInput }> {
   if (o.methods.length === 0) throw new Error('analyze: no model folder given');
   const names = new Set<string>();
   for (const m of o.methods) {
@@ -295,5 +301,6 @@ export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; 
       methods,
     },
     strip,
+    stripInput: { rgb: inputs[0]!.rgb, holes: inputs[0]!.pair.holes },
   };
 }

@@ -58,7 +58,7 @@ export function register(program: Command): void {
       checkOutputFiles(out, ['analysis.json', 'discrepancy.svg', 'discrepancy.png', 'strip.svg', 'strip.png']);
       const { solver, steps, spacing, stepRule } = parseSampling(o as { solver?: string; steps?: string; spacing?: string });
       const t0 = performance.now();
-      const { analysis, strip } = await analyze({
+      const { analysis, strip, stripInput } = await analyze({
         images,
         masks: o.masks as string | undefined,
         ratios: parseRatioList(String(o.maskRatios ?? '')),
@@ -71,7 +71,7 @@ export function register(program: Command): void {
         sampling: { solver: solver ?? stepRule, steps, spacing },
         onProgress: o.quiet ? undefined : (m) => console.error(m),
       });
-      const paths = await writeAnalysis(analysis, strip, out);
+      const paths = await writeAnalysis(analysis, strip, out, stripInput);
       for (const m of analysis.methods) {
         const last = m.steps[m.steps.length - 1];
         console.log(`${m.name.padEnd(16)} ${m.sampler.padEnd(16)} ${m.structureKind.padEnd(9)} mean x̂0 gap ${m.meanGap.toFixed(2)} dB; final hole PSNR ${last?.texture.state.holePsnr.toFixed(2) ?? '–'} dB`);
