@@ -21,6 +21,7 @@ import { initWeights } from '../src/train/init.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { loadModel, writeModelJson } from '../src/model/checkpoints.js';
 import { samplerOf } from '../src/inpaint/index.js';
+import { createTrainer, trainStep } from '../src/train/trainer.js';
 import { fixture } from './fixtures.js';
 
 const load = (n: string): F32Tensor => {
@@ -120,6 +121,23 @@ describe('structure kinds: the x0 / μ pair and the guide on the fixture photo',
     expect(() => drawTraining('structure', sde, batch('none'), counting, [3])).toThrow(/texture network only/);
     expect(() => drawTraining('discriminator', sde, batch('none'), counting, [3])).toThrow(/texture network only/);
   });
+});
+
+describe('training an unguided (IR-SDE) texture network', () => {
+  it('the same trainer runs the texture objective without S on a U-Net without SPADE, and its loss falls on one batch', async () => {
+    const cfg = { ...FIXTURE.texture, spade: false };
+    const state = await createTrainer('onnx', 'texture', cfg, initWeights('texture', cfg, 3), { T: 20, adam: { lr: 2e-3, betas: [0.9, 0.99] }, threads: 1 });
+    try {
+      const losses: number[] = [];
+      for (let i = 0; i < 6; i++) losses.push((await trainStep('texture', state, batch('none'), new SeededNoise(8), { t: [6] })).loss);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      expect(losses[5]!).toBeLessThan(losses[0]!);
+      // no SPADE parameters to train
+      expect([...state.toStateDict().keys()].some((k) => k.includes('.4.'))).toBe(false);
+    } finally {
+      await state.dispose();
+    }
+  }, 120_000);
 });
 
 describe('structure kinds in the sampler', () => {
