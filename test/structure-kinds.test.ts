@@ -21,6 +21,7 @@ import { initWeights } from '../src/train/init.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { loadModel, writeModelJson } from '../src/model/checkpoints.js';
 import { samplerOf } from '../src/inpaint/index.js';
+import { loadModel as loadLibraryModel } from '../src/inpaint/pipeline.js';
 import { createTrainer, trainStep } from '../src/train/trainer.js';
 import { fixture } from './fixtures.js';
 
@@ -227,6 +228,28 @@ describe('structureKind in model.json', () => {
     const guided = loadModel([folder(root, 'guided', ['structure', 'texture', 'discriminator'], {})]);
     expect(() => samplerOf('irsde', guided)).toThrow(/sampler irsde runs an unguided IR-SDE texture network .* guided by gray2edge/);
   });
+
+  it('the library runs a texture-only model with irsde by default, repaint on request, and refuses a guided sampler', async () => {
+    const dir = folder(root, 'plain-lib', ['texture'], { structureKind: 'none' }, false);
+    const m = await loadLibraryModel(dir);
+    try {
+      expect(m.structureKind).toBe('none');
+      const W = 24, H = 20;
+      const image = { data: Uint8Array.from({ length: W * H * 3 }, (_, i) => (i * 37) % 256), width: W, height: H, channels: 3 as const };
+      const mask = { data: Uint8Array.from({ length: W * H }, (_, p) => (p % W > 8 && p % W < 14 && p > 6 * W && p < 12 * W ? 255 : 0)), width: W, height: H, channels: 1 as const };
+      const steps: string[] = [];
+      const a = await m.inpaint(image, mask, { seed: 1, size: 32, onProgress: (p) => steps.push(p.stage) });
+      expect(steps).toHaveLength(10);
+      const b = await m.inpaint(image, mask, { seed: 1, size: 32, sampler: 'repaint' });
+      expect(Buffer.compare(Buffer.from(a.image.data), Buffer.from(b.image.data))).not.toBe(0);
+      await expect(m.inpaint(image, mask, { seed: 1, size: 32, sampler: 'official' })).rejects.toThrow(/sampler official needs a structure-guided model/);
+    } finally {
+      await m.dispose();
+    }
+    const guided = await loadLibraryModel(folder(root, 'e2e-lib', ['structure', 'texture', 'discriminator'], { structureKind: 'edge2edge' }));
+    expect(guided.structureKind).toBe('edge2edge');
+    await guided.dispose();
+  }, 120_000);
 
   it('model.json with an unknown structureKind is refused', () => {
     expect(() => writeModelJson(join(root, 'bad'), { structureKind: 'gray2canny' as never })).toThrow(/structureKind must be one of "gray2edge", "gray2gray", "edge2edge", "edge2gray", "none"/);
