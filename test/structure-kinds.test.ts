@@ -23,6 +23,8 @@ import { loadModel, writeModelJson } from '../src/model/checkpoints.js';
 import { samplerOf } from '../src/inpaint/index.js';
 import { loadModel as loadLibraryModel } from '../src/inpaint/pipeline.js';
 import { createTrainer, trainStep } from '../src/train/trainer.js';
+import { startServer } from '../src/server/index.js';
+import { holeAt, photo, png } from './server-helpers.js';
 import { fixture } from './fixtures.js';
 
 const load = (n: string): F32Tensor => {
@@ -249,6 +251,25 @@ describe('structureKind in model.json', () => {
     const guided = await loadLibraryModel(folder(root, 'e2e-lib', ['structure', 'texture', 'discriminator'], { structureKind: 'edge2edge' }));
     expect(guided.structureKind).toBe('edge2edge');
     await guided.dispose();
+  }, 120_000);
+
+  it('the server offers a texture-only model its samplers only, and refuses a guided one with one line', async () => {
+    const dir = folder(root, 'plain-srv', ['texture'], { structureKind: 'none' }, false);
+    const srv = await startServer({ port: 0, checkpoints: [dir], size: 32 });
+    try {
+      const info = await (await fetch(`${srv.url}api/info`)).json();
+      expect(info.sampler).toBe('irsde');
+      expect(info.samplers).toEqual(['irsde', 'repaint']);
+      const f = new FormData();
+      f.append('image', new Blob([new Uint8Array(await png(40, 30, 3, photo))], { type: 'image/png' }), 'image.png');
+      f.append('mask', new Blob([new Uint8Array(await png(40, 30, 1, holeAt(10, 8, 20, 16)))], { type: 'image/png' }), 'mask.png');
+      f.append('sampler', 'official');
+      const r = await fetch(`${srv.url}api/jobs`, { method: 'POST', body: f });
+      expect(r.status).toBe(400);
+      expect((await r.json()).error).toBe('sampler official does not run on this model (a texture-only IR-SDE model): use one of irsde, repaint');
+    } finally {
+      await srv.close();
+    }
   }, 120_000);
 
   it('model.json with an unknown structureKind is refused', () => {
