@@ -7,7 +7,7 @@
 #   SCALE=tiny  scripts/experiments.sh    # the same pipeline on tiny nets in minutes: checks the tooling only
 #
 # Every structure kind and the IR-SDE texture network get the same recipe, data and iterations.
-# A finished run folder (model.json + latest) is not trained again: delete it to retrain.
+# A finished run folder is not trained again (delete it to retrain); an interrupted one is resumed.
 # Environment: DATA (training photos), VAL (diagnostics photos), EVAL (the reserved evaluation
 # set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train).
 set -euo pipefail
@@ -45,14 +45,20 @@ case "$SCALE" in
   *) echo "SCALE must be small or tiny (got $SCALE)" >&2; exit 1 ;;
 esac
 
-# train NET KIND SEED ITERATIONS [extra flags]: one network into $OUT/KIND/NET
+# train NET KIND SEED ITERATIONS [extra flags]: one network into $OUT/KIND/NET, resuming an
+# interrupted run up to ITERATIONS (a finished one is left as it is)
 train() {
   local net=$1 kind=$2 seed=$3 iters=$4
   shift 4
-  local dir="$OUT/$kind/$net"
-  if [[ -f "$dir/model.json" && -f "$dir/latest" ]]; then echo "have $dir"; return; fi
-  echo "training $net ($kind) -> $dir"
-  $SD train "$net" --data "$DATA" "${COMMON[@]}" --structure-kind "$kind" --seed "$seed" --iterations "$iters" --out "$dir" "$@"
+  local dir="$OUT/$kind/$net" done=0 resume=()
+  if [[ -f "$dir/latest" ]]; then
+    done=$(sed 's/^ckpt-0*//' "$dir/latest")
+    done=${done:-0}
+    resume=(--resume)
+  fi
+  if (( done >= iters )); then echo "have $dir ($done iterations)"; return; fi
+  echo "training $net ($kind) -> $dir ($done of $iters iterations done)"
+  $SD train "$net" --data "$DATA" "${COMMON[@]}" --structure-kind "$kind" --seed "$seed" --iterations "$((iters - done))" --out "$dir" "${resume[@]}" "$@"
 }
 
 for kind in $KINDS; do
