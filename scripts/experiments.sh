@@ -3,13 +3,15 @@
 # needs, then runs the discrepancy analysis and the ablation / structure-variant table on the
 # reserved evaluation set.
 #
-#   SCALE=small scripts/experiments.sh    # the small nets, the bundled model's recipe (days on 2 cores)
+#   SCALE=small scripts/experiments.sh    # the small nets, the bundled model's recipe (about a day of CPU)
 #   SCALE=tiny  scripts/experiments.sh    # the same pipeline on tiny nets in minutes: checks the tooling only
 #
 # Every structure kind and the IR-SDE texture network get the same recipe, data and iterations.
 # A finished run folder is not trained again (delete it to retrain); an interrupted one is resumed.
 # Environment: DATA (training photos), VAL (diagnostics photos), EVAL (the reserved evaluation
-# set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train).
+# set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train and
+# compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing).
+# Two cores: two copies with disjoint KINDS (one with IRSDE=0) and ONLY_TRAIN=1, then one plain run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +69,8 @@ for kind in $KINDS; do
   train discriminator "$kind" 5 "$ITER_D" --lr 2e-4 --fill telea
 done
 # the IR-SDE baseline: the same texture U-Net without SPADE, same recipe
-train texture none 14 "$ITER_UNET" "${UNET[@]}" --fill telea
+[[ "${IRSDE:-1}" != 0 ]] && train texture none 14 "$ITER_UNET" "${UNET[@]}" --fill telea
+[[ "${ONLY_TRAIN:-0}" == 1 ]] && { echo "trained (ONLY_TRAIN=1: no experiment run)"; exit 0; }
 
 model() { echo "$OUT/$1/structure,$OUT/$1/texture,$OUT/$1/discriminator"; }
 VARIANTS=()
