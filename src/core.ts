@@ -25,11 +25,12 @@ export type { StateDict, ParamSpec } from './weights/types.js';
 // the SDE and the sampler
 export { IRSDE, BoundIRSDE, matchingLoss, makeSchedule, cosineThetas } from './sde/index.js';
 export { holeFill, filledMean, prepareFill } from './sde/fill.js';
-export { sample, step, composite, type SampleArgs, type SampleResult, type SamplerOptions, type SamplerNets, type SamplerInputs, type StepInfo } from './sampler/index.js';
+export { sample, step, composite, textureOnly, type SampleArgs, type SampleResult, type SamplerOptions, type SamplerNets, type SamplerInputs, type StepInfo } from './sampler/index.js';
 export { fillStructureRunner } from './sampler/fill-structure.js';
 
 // structure pipeline
 export { structureOf, rgbToGray, canny } from './structure/index.js';
+export { structureEnds, lateGuide, edgeAtZero, parseStructureKind, DEFAULT_STRUCTURE_KIND } from './structure/kinds.js';
 
 // around the hole: window planning, model inputs, compositing
 export { planWindow, windowInputs, pasteResult, type WindowPlan } from './inpaint/window.js';

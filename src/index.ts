@@ -18,4 +18,4 @@ export { StrDiffusionError, isStrDiffusionError, type StrDiffusionErrorCode } fr
 export { readImage, readImageBuffer, writeImage, encodeImage, DEFAULT_MAX_MEGAPIXELS, IMAGE_FORMATS, type ImageFormat } from './image/io.js';
 export type { RasterImage } from './image/raster.js';
 export { DEFAULT_MODEL_DIR } from './model/checkpoints.js';
-export { SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, PRECISIONS, EXECUTOR_NAMES, type SamplerVariant, type StepRule, type StructureGuide, type Precision, type ExecutorName } from './options.js';
+export { SAMPLER_VARIANTS, STEP_RULES, STRUCTURE_GUIDES, STRUCTURE_KINDS, PRECISIONS, EXECUTOR_NAMES, type SamplerVariant, type StepRule, type StructureGuide, type StructureKind, type Precision, type ExecutorName } from './options.js';

@@ -8,9 +8,31 @@
 export const NET_KINDS = ['structure', 'texture', 'discriminator'] as const;
 export type NetKind = (typeof NET_KINDS)[number];
 
-/** Sampler variants (docs/design.md §5): the official algorithm and its ablations / fixes. */
-export const SAMPLER_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
+/** The structure-guided sampler variants (docs/design.md §5): the official algorithm and its ablations / fixes. */
+export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
+export type GuidedVariant = (typeof GUIDED_VARIANTS)[number];
+/**
+ * Texture-only samplers (no structure process), for an IR-SDE texture network without SPADE:
+ * `irsde` the plain reverse SDE (IR-SDE's own inpainting), `repaint` RePaint's jump-back resampling
+ * with the known region pasted at every level (the paper's ablation A).
+ */
+export const TEXTURE_VARIANTS = ['irsde', 'repaint'] as const;
+export type TextureVariant = (typeof TEXTURE_VARIANTS)[number];
+/** Every sampler variant. */
+export const SAMPLER_VARIANTS = [...GUIDED_VARIANTS, ...TEXTURE_VARIANTS] as const;
 export type SamplerVariant = (typeof SAMPLER_VARIANTS)[number];
+
+/**
+ * What the structure process diffuses between: `<x0>2<μ>`, x0 the clean structure at t = 0 and μ
+ * (masked) the mean it reverts to at t = T. gray2edge is the paper's choice, the official code's and
+ * the default (a model.json without `structureKind` is gray2edge); the others are the paper's
+ * sparsity study.
+ */
+export const STRUCTURE_KINDS = ['gray2edge', 'gray2gray', 'edge2edge', 'edge2gray'] as const;
+export type StructureKind = (typeof STRUCTURE_KINDS)[number];
+/** A texture network's guide: one of the structure kinds, or `none` (an IR-SDE texture network without SPADE). */
+export const TEXTURE_GUIDE_KINDS = [...STRUCTURE_KINDS, 'none'] as const;
+export type TextureGuideKind = (typeof TEXTURE_GUIDE_KINDS)[number];
 
 /**
  * How one network call moves a state from grid level s to the next level t < s (src/sampler/solvers/):

@@ -202,7 +202,7 @@ class Ref {
     return this.sde.reverseSdeStep(state, mu, this.sde.scoreFromNoise(eps, t, shape), t, z, shape);
   }
   async stepS(x: Float32Array, t: number) {
-    const eps = await this.nets.structure.run({ x: { shape: SX, data: x }, mu: { shape: SX, data: MUS }, t: [t] });
+    const eps = await this.nets.structure!.run({ x: { shape: SX, data: x }, mu: { shape: SX, data: MUS }, t: [t] });
     return this.rev(x, MUS, eps.data, t, SX);
   }
   async stepY(y: Float32Array, t: number, S: Float32Array) {

@@ -13,12 +13,14 @@ import type { RatioRange } from '../data/masks.js';
 import { imageMetrics, PSNR_CAP, type ImageMetrics } from './metrics.js';
 import type { Method } from './methods.js';
 import { openCvVersion } from './baselines.js';
+import type { AblationPlan } from './ablation.js';
 import { loadEvalImage, planPairs, type Bucket, type PairPlan } from './pairs.js';
 
 export type { Method, MethodContext } from './methods.js';
 export { modelMethod } from './methods.js';
 export { baselineMethod, BASELINES, type BaselineName } from './baselines.js';
 export { parseRatioList, DEFAULT_BUCKETS } from './pairs.js';
+export { ablationMethods, type AblationPlan, type AblationRow } from './ablation.js';
 
 export interface EvalOptions {
   images: string;
@@ -96,6 +98,8 @@ export interface EvalResults {
   samples: SampleRow[];
   maskStats?: PairPlan['maskStats'];
   psnrCap: number;
+  /** `eval --ablation`: which method is which row of the paper's table (./ablation.ts) */
+  ablation?: AblationPlan;
   startedAt: string;
   seconds: number;
 }

@@ -31,8 +31,30 @@ function notes(res: EvalResults): string[] {
   return out;
 }
 
+/** The paper-style ablation table: one row per method, per bucket PSNR / SSIM / hole SWD, then s/img. */
+export function ablationTable(res: EvalResults): { head: string[]; rows: string[][] } | null {
+  if (!res.ablation) return null;
+  const head = ['', 'method', 'what', ...res.buckets.map((b) => `${b.label} PSNR / SSIM / SWD`), 's/img'];
+  const rows = res.ablation.rows.map((a) => {
+    const rs = res.rows.filter((r) => r.method === a.method);
+    const n = rs.reduce((x, r) => x + r.n, 0);
+    const sec = n ? rs.reduce((x, r) => x + (r.n ? r.secondsPerImage * r.n : 0), 0) / n : NaN;
+    return [a.id ? `(${a.id})` : '', a.method, a.what, ...res.buckets.map((b) => {
+      const r = rs.find((x) => x.bucket === b.label);
+      return r ? `${f(r.psnr, 2)} / ${f(r.ssim, 4)} / ${f(r.holeSwd, 2)}` : '–';
+    }), f(sec, 2)];
+  });
+  return { head, rows };
+}
+
 export function renderMarkdown(res: EvalResults): string {
   const lines: string[] = ['# StrDiffusion evaluation', ''];
+  const abl = ablationTable(res);
+  if (abl) {
+    lines.push('## Ablation', '', `| ${abl.head.join(' | ')} |`, `|${abl.head.map((_, i) => (i < 3 ? ' --- ' : ' ---: ')).join('|')}|`);
+    for (const r of abl.rows) lines.push(`| ${r.join(' | ')} |`);
+    lines.push('', 'Same pairs and seeds for every row; PSNR / SSIM on the full composite, SWD around the hole (×1e3, lower is better); details below.', ...res.ablation!.notes.map((n) => `- ${n}`), '', '## All numbers', '');
+  }
   lines.push(`| ${COLS.join(' | ')} |`, `|${COLS.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`);
   for (const r of res.rows) lines.push(`| ${cells(r).join(' | ')} |`);
   lines.push('', ...notes(res).map((n) => `- ${n}`), '', '## Methods', '');
@@ -63,7 +85,14 @@ export function renderHtml(res: EvalResults): string {
       'tr.first td{border-top:2px solid #888}figure{margin:0;text-align:center}figure img{image-rendering:pixelated;width:160px;height:160px;display:block}' +
       'figcaption{font-size:12px;color:#555}ul{max-width:60em}code{background:#f4f4f4;padding:0 3px}</style></head><body>',
   );
-  h.push('<h1>StrDiffusion evaluation</h1>', '<table><thead><tr>', ...COLS.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
+  h.push('<h1>StrDiffusion evaluation</h1>');
+  const abl = ablationTable(res);
+  if (abl) {
+    h.push('<h2>Ablation</h2><table><thead><tr>', ...abl.head.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
+    for (const r of abl.rows) h.push(`<tr>${r.map((v, i) => `<td${i >= 3 ? ' class="num"' : ''}>${esc(v)}</td>`).join('')}</tr>`);
+    h.push('</tbody></table>', '<ul>', ...res.ablation!.notes.map((n) => `<li>${inline(n)}</li>`), '</ul><h2>All numbers</h2>');
+  }
+  h.push('<table><thead><tr>', ...COLS.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
   let prev = '';
   for (const r of res.rows) {
     const c = cells(r);

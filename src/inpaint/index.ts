@@ -21,7 +21,8 @@ import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '.
 import { prepareFill } from '../sde/fill.js';
 import { progressOf, type InpaintProgress } from './progress.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
-import { isStepRule, resamplingProblem, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
+import { isStepRule, resamplingProblem, SAMPLER_VARIANTS, STEP_RULES, textureOnly } from '../sampler/strdiffusion.js';
+import { TEXTURE_VARIANTS } from '../options.js';
 import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
 import { SPACINGS, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
@@ -236,6 +237,7 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
   // one stream for the whole run, consumed window after window in the layout's fixed order: the
   // same seed gives the same pixels however many windows there are
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
+  const variant = samplerOf(options.sampler, model);
   const guide = options.structure ?? (model.meta.structureGuide as StructureGuide | undefined) ?? 'network';
   parseStructureGuide(guide, 'structure');
   if (guide === 'fill') await prepareFill('telea');
@@ -251,7 +253,7 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
     if (m.every((v) => v === 0)) throw bad('BAD_INPUT', 'the hole fills the whole model window: there is no known context');
     const info = { index: k, count: layout.windows.length, plan, kind: win.kind };
     const out = await sampleWindow({
-      runners, model, options, sde, noise, guide, size, rgb, mask: m, sampling,
+      runners, model, options, sde, noise, guide, size, rgb, mask: m, sampling, variant,
       onStep: (step) => {
         options.samplerOptions?.onStep?.(step);
         // steps of all windows in one count: step k·steps + i + 1 of T = steps × windows
@@ -272,6 +274,19 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
   };
 }
 
+/**
+ * The run's sampler: the option, else the model's model.json, else `official` (`irsde` for a
+ * texture-only model). A structure-guided sampler needs a structure-guided model and a texture-only
+ * one an unguided texture network: anything else is refused with one line.
+ */
+export function samplerOf(option: SamplerVariant | undefined, model: Pick<Model, 'meta' | 'structureKind'>): SamplerVariant {
+  const plain = model.structureKind === 'none';
+  const v = option ?? (model.meta.sampler as SamplerVariant | undefined) ?? (plain ? 'irsde' : 'official');
+  if (plain && !textureOnly(v)) throw bad('BAD_OPTION', `sampler ${v} needs a structure-guided model, but this model's texture network has no structure guide (an IR-SDE baseline): use sampler ${TEXTURE_VARIANTS.join(' or ')}`);
+  if (!plain && textureOnly(v)) throw bad('BAD_OPTION', `sampler ${v} runs an unguided IR-SDE texture network (trained with --structure-kind none), but this model's texture network is guided by ${model.structureKind} structure`);
+  return v;
+}
+
 /** One model window through the sampler (the texture mean and structure guide built for it). */
 async function sampleWindow(a: {
   runners: Record<NetKind, NetRunner>;
@@ -284,6 +299,7 @@ async function sampleWindow(a: {
   rgb: Float32Array;
   mask: Float32Array;
   sampling: ReturnType<typeof samplingOf>;
+  variant: SamplerVariant;
   onStep: (info: StepInfo) => void;
   onState?: (t: number, y: Float32Array, x: Float32Array | null) => void;
 }): Promise<Float32Array> {
@@ -291,7 +307,8 @@ async function sampleWindow(a: {
   const { gray, edge } = structureOf(rgb, size, size, 2);
   const shape4 = (c: number) => [1, c, size, size];
   let nets = a.runners;
-  if (a.guide === 'fill') nets = { ...a.runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
+  if (a.guide === 'fill' && !textureOnly(a.variant) && model.structureKind !== 'gray2edge') throw bad('BAD_OPTION', `the fill structure guide is the gray2edge structure posterior, but this model was trained for ${model.structureKind} structure`);
+  if (a.guide === 'fill' && !textureOnly(a.variant)) nets = { ...a.runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
   const res = await sample({
     nets,
     sde,
@@ -304,8 +321,10 @@ async function sampleWindow(a: {
     noise: a.noise,
     options: {
       ...options.samplerOptions,
-      variant: options.sampler ?? (model.meta.sampler as SamplerVariant | undefined) ?? 'official',
+      variant: a.variant,
       ...a.sampling,
+      // the structure process the networks were trained for
+      ...(model.structureKind !== 'none' ? { structureKind: model.structureKind } : {}),
       // the texture mean must hold what it held in training
       fill: model.fill,
       onStep: a.onStep,

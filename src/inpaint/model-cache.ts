@@ -70,13 +70,15 @@ async function load(dirs: string[], T: number | undefined, exec: ExecutorName, p
   }
   const executor = await getExecutor(exec);
   const runners = {} as Record<NetKind, NetRunner>;
+  // a texture-only (IR-SDE) model has no structure or discriminator network
+  const kinds = (['structure', 'texture', 'discriminator'] as NetKind[]).filter((k) => model.weights[k]);
   try {
     if (precision !== 'fp32') {
       const { OnnxExecutor } = await import('../exec/onnx/executor.js');
       if (!(executor instanceof OnnxExecutor)) throw new Error(`precision ${precision} needs the onnx executor`);
-      for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await executor.createRunner(k, model.configs[k], model.weights[k], { precision });
+      for (const k of kinds) runners[k] = await executor.createRunner(k, model.configs[k], model.weights[k], { precision });
     } else {
-      for (const k of ['structure', 'texture', 'discriminator'] as NetKind[]) runners[k] = await executor.createRunner(k, model.configs[k], model.weights[k]);
+      for (const k of kinds) runners[k] = await executor.createRunner(k, model.configs[k], model.weights[k]);
     }
   } catch (e) {
     for (const r of Object.values(runners)) r.dispose();

@@ -12,6 +12,7 @@ import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { checkpointDirs } from '../model/checkpoints.js';
 import { inpaint as inpaintRaster, ownOptions, type InpaintOptions, type InpaintResult } from './index.js';
 import { acquireModel, type ModelRef } from './model-cache.js';
+import type { TextureGuideKind } from '../options.js';
 
 /** Raw interleaved pixels (HWC). `bitDepth` defaults to the sample type: 8 for Uint8Array, 16 for Uint16Array. */
 export interface RawImage {
@@ -93,6 +94,9 @@ export class InpaintModel {
     readonly size: number,
     /** @internal the reference this handle holds (from loadModel) */
     ref: ModelRef,
+    /** the structure process the networks were trained for (model.json `structureKind`; 'none': a
+     * texture-only IR-SDE model, run with the `irsde` or `repaint` sampler) */
+    readonly structureKind: TextureGuideKind = 'gray2edge',
   ) {
     this.#ref = ref;
   }
@@ -141,7 +145,7 @@ export async function loadModel(dir?: string | string[], options: ModelOptions =
   const ref = acquireModel({ checkpoints, ...options }, { cache: false });
   try {
     const { model } = await ref.loaded;
-    return new InpaintModel(checkpoints, { ...options }, model.T, model.size ?? 256, ref);
+    return new InpaintModel(checkpoints, { ...options }, model.T, model.size ?? 256, ref, model.structureKind);
   } catch (e) {
     await ref.release();
     throw e;

@@ -5,7 +5,7 @@
  * the official checkpoints need no metadata; T cannot be inferred and comes from `model.json`
  * or the caller (the authors' Places2 checkpoint is T = 400, the PSV one T = 100).
  */
-import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, type Spacing, type Solver, type StepRule } from '../options.js';
+import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, TEXTURE_GUIDE_KINDS, type Spacing, type Solver, type StepRule, type TextureGuideKind } from '../options.js';
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { StrDiffusionError } from '../util/errors.js';
@@ -50,6 +50,9 @@ export interface ModelMeta {
   /** what the U-Nets' last conv predicts (nn/config.ts; default 'eps', official): one value for
    * every U-Net in the folder (a run folder) or one per network ({"structure": "x0", ...}) */
   prediction?: Prediction | Partial<Record<'structure' | 'texture', Prediction>>;
+  /** the structure process the networks were trained for (src/structure/kinds.ts; default 'gray2edge',
+   * official); 'none': an unguided IR-SDE texture network */
+  structureKind?: TextureGuideKind;
   [k: string]: unknown;
 }
 
@@ -65,6 +68,12 @@ export interface Model {
   size?: number;
   /** the texture mean's hole fill the model was trained with (`modelFill`): pass it to the sampler */
   fill: Fill;
+  /**
+   * the structure process the networks were trained for (`modelStructureKind`): pass it to the
+   * sampler. 'none': a texture-only model (an IR-SDE texture network without SPADE; no structure
+   * or discriminator network is loaded, `weights`/`configs` hold the texture alone).
+   */
+  structureKind: TextureGuideKind;
 }
 
 /** File stems accepted for each network, most specific first. */
@@ -159,6 +168,9 @@ export function validateModelMeta(meta: unknown): ModelMeta {
   if (m.structureGuide !== undefined && !isOneOf(STRUCTURE_GUIDES, m.structureGuide)) {
     throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.structureGuide)})`);
   }
+  if (m.structureKind !== undefined && !isOneOf(TEXTURE_GUIDE_KINDS, m.structureKind)) {
+    throw new Error(`structureKind must be one of ${TEXTURE_GUIDE_KINDS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.structureKind)})`);
+  }
   if (m.fill !== undefined && !isFill(m.fill)) {
     throw new Error(`fill must be one of ${FILLS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.fill)})`);
   }
@@ -219,7 +231,7 @@ const PER_RUN_FIELDS = ['kind', 'config', 'files'];
  * from the folder holding its file, `fill` as modelFill resolves it, and a run folder's `kind`,
  * `config` and `files` are dropped when several folders are merged. One folder: its model.json as is.
  */
-export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, string>>, fill?: Fill): ModelMeta {
+export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, string>>, fill?: Fill, kind?: TextureGuideKind): ModelMeta {
   const metas = dirs.map((d) => readModelJson(d));
   if (metas.length === 1) return { ...metas[0]! };
   const merged: ModelMeta = {};
@@ -233,6 +245,8 @@ export function mergeModelMeta(dirs: string[], files: Partial<Record<NetKind, st
   if (Object.keys(pred).length > 0) merged.prediction = pred;
   delete merged.fill;
   if (fill !== undefined && metas.some((m) => m.fill !== undefined)) merged.fill = fill;
+  delete merged.structureKind;
+  if (kind !== undefined && metas.some((m) => m.structureKind !== undefined)) merged.structureKind = kind;
   return merged;
 }
 
@@ -279,6 +293,32 @@ export function modelFill(dirs: string[], files?: Partial<Record<NetKind, string
 }
 
 /**
+ * The structure kind each network was trained for: `structureKind` in the model.json of the folder
+ * holding its file (absent: gray2edge, the official kind). The networks must agree: a texture
+ * network guided by one structure process cannot read another's states. A texture network
+ * without SPADE is 'none' whatever its folder says.
+ */
+export function modelStructureKind(dirs: string[], files: Partial<Record<NetKind, string>>, plainTexture = false): TextureGuideKind {
+  if (plainTexture) return 'none';
+  const kinds: { kind: NetKind; sk: TextureGuideKind; file: string }[] = [];
+  for (const k of NET_KINDS) {
+    const f = files[k];
+    if (!f) continue;
+    const dir = dirs.find((d) => resolve(d) === resolve(dirname(f))) ?? dirname(f);
+    kinds.push({ kind: k, sk: (existsSync(dir) ? readModelJson(dir).structureKind : undefined) ?? 'gray2edge', file: f });
+  }
+  const first = kinds[0];
+  if (!first) return 'gray2edge';
+  for (const o of kinds) {
+    if (o.sk === 'none') throw new Error(`${o.file}: model.json says structureKind "none" (an unguided texture network), but the ${o.kind} network's checkpoint ${o.kind === 'texture' ? 'has SPADE blocks' : 'is part of a structure-guided model'}`);
+    if (o.sk !== first.sk) {
+      throw new Error(`the networks were trained for different structure kinds: the ${first.kind} network (${first.file}) for ${first.sk}, the ${o.kind} network (${o.file}) for ${o.sk}; train them with the same --structure-kind`);
+    }
+  }
+  return first.sk;
+}
+
+/**
  * Load the three networks from `dirs` (searched in order). `T` comes from model.json or `opts.T`
  * (which must agree with it); a folder without either is an error naming the option `T`.
  */
@@ -311,11 +351,15 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
   }
   checkT(T);
   const size = modelWindowSize(dirs);
-  const kinds = opts.kinds ?? NET_KINDS;
+  // a present texture network first: an unguided (IR-SDE) one makes a texture-only model
+  const kinds: NetKind[] = [...(opts.kinds ?? NET_KINDS)];
+  if (findFile(dirs, 'texture', metas)) kinds.sort((a, b) => (a === 'texture' ? -1 : b === 'texture' ? 1 : 0));
   const files = {} as Record<NetKind, string>;
   const weights = {} as Record<NetKind, StateDict>;
   const configs = {} as ModelConfigs;
+  let plainTexture = false;
   for (const kind of kinds) {
+    if (plainTexture && kind !== 'texture') continue;
     const f = findFile(dirs, kind, metas);
     if (!f) {
       const tried = ALIASES[kind].slice(0, 3).map((s) => `${s}.safetensors|.pth`).join(', ');
@@ -328,7 +372,9 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     try {
       const headers = stripModulePrefix(reader.headers);
       cfg = kind === 'discriminator' ? inferDiscConfig(headers, f) : inferUNetConfig(headers, f);
-      if (kind === 'texture' && !(cfg as UNetConfig).spade) throw new Error(`${f}: expected the texture network, but the checkpoint has no SPADE blocks (is it the structure network?)`);
+      if (kind === 'texture' && (cfg as UNetConfig).inNc !== 3) throw new Error(`${f}: expected the texture network, but the checkpoint has ${(cfg as UNetConfig).inNc} image channel(s), not 3 (is it the structure network?)`);
+      // a texture network without SPADE is IR-SDE's unguided one: a texture-only model
+      if (kind === 'texture' && !(cfg as UNetConfig).spade) plainTexture = true;
       if (kind === 'structure' && (cfg as UNetConfig).spade) throw new Error(`${f}: expected the structure network, but the checkpoint has SPADE blocks (is it the texture network?)`);
       loadStrict(headers, paramSpec(kind, cfg), `${f} (${kind} network)`);
       sd = stripModulePrefix(reader.read());
@@ -346,7 +392,8 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
     if (predictionOf(files[kind], kind, dirs) === 'x0') configs[kind] = withLevelTables({ ...configs[kind], prediction: 'x0' }, sde);
   }
   const fill = modelFill(dirs, files);
-  return { T, configs, weights, files, meta: mergeModelMeta(dirs, files, fill), size, fill };
+  const structureKind = modelStructureKind(dirs, files, plainTexture);
+  return { T, configs, weights, files, meta: mergeModelMeta(dirs, files, fill, structureKind), size, fill, structureKind };
 }
 
 /** `--checkpoints a,b,c` or repeated: folders in search order; none -> the default model. */

@@ -13,6 +13,7 @@ export {
   STEP_RULES,
   SOLVERS,
   isStepRule,
+  textureOnly,
 } from './strdiffusion.js';
 export { samplingGrid, fullGrid, isFullGrid, SPACINGS, type Spacing } from './grid.js';
 export { solverOf, type SolverDef, type SolverInput, type SolverOutput, type SolverHistory } from './solvers/index.js';

@@ -17,6 +17,17 @@ export function paste(known: Float32Array, rest: Float32Array, m: Float32Array):
   return out;
 }
 
+/** paste for a multi-channel state: the [1,1,H,W] mask broadcast over the channels (same float32 order). */
+export function pasteChannels(known: Float32Array, rest: Float32Array, m: Float32Array): Float32Array {
+  const hw = m.length;
+  const out = new Float32Array(rest.length);
+  for (let i = 0; i < out.length; i++) {
+    const mv = m[i % hw]!;
+    out[i] = fr(fr(known[i]! * mv) + fr(rest[i]! * fr(1 - mv)));
+  }
+  return out;
+}
+
 export function mean2(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length);
   for (let i = 0; i < out.length; i++) out[i] = fr(fr(a[i]! + b[i]!) / 2);
@@ -47,6 +58,7 @@ export class Ops {
   async stepS(x: Float32Array, s: number, t: number, prev: SolverHistory | null = null): Promise<Stepped> {
     const c = this.ctx;
     this.calls.structure++;
+    if (!c.nets.structure) throw new Error('sampler: no structure network');
     const eps = await c.nets.structure.run({ x: { shape: c.shapeX, data: x }, mu: { shape: c.shapeX, data: c.muS }, t: [s] });
     return this.solve(x, c.muS, eps.data, s, t, c.shapeX, prev);
   }
@@ -56,17 +68,29 @@ export class Ops {
     return { state: r.x, history: r.history };
   }
 
-  /** stepY(y, s → t, S): texture net at s guided by S, then the solver's step to t (official: reverse_sde_step of sde); one [1,3] draw for stochastic solvers */
-  async stepY(y: Float32Array, s: number, t: number, S: Float32Array, prev: SolverHistory | null = null): Promise<Stepped> {
+  /** stepY(y, s → t, S): texture net at s guided by S (null: an unguided IR-SDE texture net), then the solver's step to t (official: reverse_sde_step of sde); one [1,3] draw for stochastic solvers */
+  async stepY(y: Float32Array, s: number, t: number, S: Float32Array | null, prev: SolverHistory | null = null): Promise<Stepped> {
     const c = this.ctx;
     this.calls.texture++;
     const eps = await c.nets.texture.run({
       x: { shape: c.shapeY, data: y },
       mu: { shape: c.shapeY, data: c.mu },
-      S: { shape: c.shapeX, data: S },
+      ...(S ? { S: { shape: c.shapeX, data: S } } : {}),
       t: [s],
     });
     return this.solve(y, c.mu, eps.data, s, t, c.shapeY, prev);
+  }
+
+  /** a q(y_level | y_0 = GT) sample of the texture (RePaint's known region at that level); one [1,3] draw */
+  qY(level: number): Float32Array {
+    const c = this.ctx;
+    return c.sde.generateStates(c.image, c.mu, level, this.noise.normal([...c.shapeY]), c.shapeY);
+  }
+
+  /** re-noise the texture from level `from` up to `to` > from in closed form (RePaint's jump back); one [1,3] draw */
+  renoiseY(y: Float32Array, from: number, to: number): Float32Array {
+    const c = this.ctx;
+    return forwardJump(c.sde, y, c.mu, from, to, this.noise.normal([...c.shapeY]));
   }
 
   /** re-noise the structure from grid level `from` up to `to`: the official one-level Euler step, or the closed-form jump across several levels; one [1,1] draw */

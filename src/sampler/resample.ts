@@ -23,6 +23,9 @@ export interface EarlyResult {
 /** One variant's early step from grid position `index` (level s = grid[index]) to the next level. */
 export type EarlyStep = (ctx: SamplerContext, ops: Ops, y: Float32Array, x: Float32Array, index: number, history: History) => Promise<EarlyResult>;
 
+/** A texture-only variant's step from grid position `index` to the next level (no structure process). */
+export type TextureStep = (ctx: SamplerContext, ops: Ops, y: Float32Array, index: number, prev: SolverHistory | null) => Promise<{ y: Float32Array; history: SolverHistory | null; k: number }>;
+
 /** The step's levels: s = grid[index], t = grid[index + 1]. */
 export function levelsAt(ctx: SamplerContext, index: number): { s: number; t: number } {
   return { s: ctx.grid[index]!, t: ctx.grid[index + 1]! };

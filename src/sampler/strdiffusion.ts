@@ -22,11 +22,12 @@
 import type { IRSDE } from '../sde/irsde.js';
 import type { NoiseSource } from '../util/noise.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
-import { isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, type SamplerVariant, type StepRule } from '../options.js';
+import { isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, TEXTURE_VARIANTS, type SamplerVariant, type StepRule, type StructureKind } from '../options.js';
+import { DEFAULT_STRUCTURE_KIND, lateGuide, parseStructureKind, structureEnds } from '../structure/kinds.js';
 import { solverOf, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
 import { Counter, Ops, type Stepped } from './ops.js';
-import { EARLY_STEPS } from './variants/index.js';
+import { EARLY_STEPS, TEXTURE_STEPS } from './variants/index.js';
 import { MAX_T } from '../sde/schedule.js';
 import type { SamplerContext, SamplerInputs, SamplerNets, SamplerOptions, SamplerState, SamplerStats, SampleResult, Stage, StepInfo } from './types.js';
 
@@ -105,6 +106,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     stageSwitch: OFFICIAL_STAGE_SWITCH,
     variant: 'official' as SamplerVariant,
     fill: 'zero' as Fill,
+    structureKind: DEFAULT_STRUCTURE_KIND as StructureKind,
     ...stripUndefined(options),
   };
   if (!isOneOf(SAMPLER_VARIANTS, opts.variant)) throw new Error(`sampler: unknown variant "${opts.variant}" (${SAMPLER_VARIANTS.join(', ')})`);
@@ -124,6 +126,9 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   if ((opts.variant === 'official' || opts.variant === 'improved') && !nets.discriminator) {
     throw new Error(`sampler: variant ${opts.variant} needs a discriminator`);
   }
+  if (!textureOnly(opts.variant) && !nets.structure) throw new Error(`sampler: variant ${opts.variant} needs a structure network (the texture-only samplers are ${TEXTURE_VARIANTS.join(', ')})`);
+  parseStructureKind(opts.structureKind, 'sampler: structureKind');
+  const ends = structureEnds(opts.structureKind, gray.data, edge.data);
   const m = mask.data;
   return {
     sde,
@@ -135,8 +140,8 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     mask: m,
     // the hole pixels of the image are unknown: the fill reads the known pixels only
     mu: filledMean(opts.fill, image, mask),
-    muS: times(edge.data, m, 1),
-    gS: times(gray.data, m, 1),
+    muS: times(ends.end, m, 1),
+    gS: times(ends.x0, m, 1),
     image: image.data,
     opts,
     solver,
@@ -147,15 +152,21 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   };
 }
 
+/** Whether a variant samples the texture alone (no structure process, an unguided texture network). */
+export function textureOnly(variant: SamplerVariant): boolean {
+  return isOneOf(TEXTURE_VARIANTS, variant);
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   const r: Partial<T> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (r as any)[k] = v;
   return r;
 }
 
-/** Draws the terminal states in the official order: y_T = μ + λz [1,3], then x_T = μS + λz [1,1]. */
+/** Draws the terminal states in the official order: y_T = μ + λz [1,3], then x_T = μS + λz [1,1] (texture-only variants: y_T alone). */
 export function terminalStates(ctx: SamplerContext, noise: NoiseSource): SamplerState {
   const y = ctx.sde.noiseState(ctx.mu, noise.normal([...ctx.shapeY]));
+  if (textureOnly(ctx.opts.variant)) return { y, x: null };
   const x = ctx.sde.noiseState(ctx.muS, noise.normal([...ctx.shapeX]));
   return { y, x };
 }
@@ -180,22 +191,30 @@ export async function step(ctx: SamplerContext, state: SamplerState, t: number, 
   const ops = new Ops(ctx, counter);
   const stage = stageOf(ctx, t);
   const hist = state.history ?? { y: null, x: null };
+  const variant = ctx.opts.variant;
+  if (textureOnly(variant)) {
+    const r = await TEXTURE_STEPS[variant as keyof typeof TEXTURE_STEPS](ctx, ops, state.y, index, hist.y);
+    const info: StepInfo = { index, t, next, stage, k: r.k, Dn: NaN, resampling: [], end: r.k > 0 ? 'exhausted' : 'no_resample', calls: ops.calls, draws: counter.n };
+    return { y: r.y, x: null, history: { y: r.history, x: null }, info };
+  }
   if (stage === 'late') {
     const r = await lateStep(ctx, ops, state.y, t, next, hist.y);
     const info: StepInfo = { index, t, next, stage, k: 0, Dn: NaN, resampling: [], end: 'late', calls: ops.calls, draws: counter.n };
     return { y: r.state, x: null, history: { y: r.history, x: null }, info };
   }
   if (!state.x) throw new Error(`sampler: early step t=${t} needs a structure state`);
-  const r = await EARLY_STEPS[ctx.opts.variant](ctx, ops, state.y, state.x, index, hist);
+  const r = await EARLY_STEPS[variant as keyof typeof EARLY_STEPS](ctx, ops, state.y, state.x, index, hist);
   const info: StepInfo = { index, t, next, stage, k: r.k, Dn: r.Dn, resampling: r.records, end: r.end, calls: ops.calls, draws: counter.n };
   return { y: r.y, x: r.x, history: r.history, info };
 }
 
 async function lateStep(ctx: SamplerContext, ops: Ops, y: Float32Array, s: number, t: number, prev: SolverHistory | null): Promise<Stepped> {
-  // Guide = plain channel mean of the noisy texture at level s (torch: sum over C, then / 3).
+  // Guide = plain channel mean of the noisy texture at level s (torch: sum over C, then / 3); its
+  // Canny edges for structure kinds whose clean structure is the edge map.
   const hw = ctx.H * ctx.W;
   const g = ctx.bufGuide;
   for (let p = 0; p < hw; p++) g[p] = fr(fr(fr(y[p]! + y[hw + p]!) + y[2 * hw + p]!) / 3);
+  if (ctx.opts.structureKind !== DEFAULT_STRUCTURE_KIND) lateGuide(ctx.opts.structureKind, g, ctx.H, ctx.W, g);
   return ops.stepY(y, s, t, g, prev);
 }
 

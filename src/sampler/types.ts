@@ -7,7 +7,7 @@ import type { IRSDE } from '../sde/irsde.js';
 import type { NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import type { Fill } from '../sde/fill.js';
-import type { SamplerVariant, Solver, Spacing, StepRule } from '../options.js';
+import type { SamplerVariant, Solver, Spacing, StepRule, StructureKind } from '../options.js';
 import type { SolverDef, SolverHistory } from './solvers/index.js';
 
 export type Decision = 'accept' | 'average' | 'stop';
@@ -16,9 +16,11 @@ export type Stage = 'early' | 'late';
 export type StepEnd = 'no_resample' | 'stop' | 'exhausted' | 'late';
 
 export interface SamplerNets {
-  structure: NetRunner;
+  /** not needed by the texture-only variants (`irsde`, `repaint`) */
+  structure?: NetRunner;
+  /** guided by a structure S, except for the texture-only variants (an IR-SDE network without SPADE) */
   texture: NetRunner;
-  /** not needed by the `no-resampling` and `no-discriminator` variants */
+  /** not needed by the `no-resampling`, `no-discriminator` and texture-only variants */
   discriminator?: NetRunner;
 }
 
@@ -29,7 +31,7 @@ export interface SamplerInputs {
   mask: F32Tensor;
   /** grayscale structure x_0 [1,1,H,W] (only its known pixels are used) */
   gray: F32Tensor;
-  /** edge map [1,1,H,W]; μS = edge ⊙ m */
+  /** edge map [1,1,H,W]; μS = edge ⊙ m (gray2edge; other structure kinds pick their own pair) */
   edge: F32Tensor;
 }
 
@@ -106,6 +108,12 @@ export interface SamplerOptions {
   stageSwitch?: number;
   variant?: SamplerVariant;
   /**
+   * What the structure process diffuses between (src/structure/kinds.ts): the known structure x0
+   * and μS, and the late stage's guide. Must be the kind the structure and texture networks were
+   * trained for (`structureKind` in their model.json). Default gray2edge (official).
+   */
+  structureKind?: StructureKind;
+  /**
    * How one network call moves a state from level t to t − 1:
    * - `sde` (default, official): the Euler–Maruyama reverse-SDE step with score −ε̂/σ̄_t;
    * - `posterior` (not in the official code): x̂0 implied by ε̂, clamped to [0, 1], then a draw
@@ -178,12 +186,12 @@ export interface SamplerContext {
   mask: Float32Array;
   /** μ = GT ⊙ m (fill `zero`), else GT ⊙ m + F ⊙ (1 − m) */
   mu: Float32Array;
-  /** μS = edge ⊙ m */
+  /** μS = end ⊙ m (gray2edge: edge ⊙ m) */
   muS: Float32Array;
-  /** known structure x_0 = gray ⊙ m */
+  /** known structure x_0 ⊙ m (gray2edge: gray ⊙ m) */
   gS: Float32Array;
   image: Float32Array;
-  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'fill'>> & SamplerOptions;
+  opts: Required<Pick<SamplerOptions, 'uMax' | 'uMin' | 'jump' | 're' | 'stageSwitch' | 'variant' | 'fill' | 'structureKind'>> & SamplerOptions;
   solver: SolverDef;
   /** the sampling grid, T … 0 */
   grid: number[];

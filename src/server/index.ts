@@ -24,7 +24,13 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
 import { isStepRule, STEP_RULES, SOLVERS, SPACINGS, type SamplerVariant } from '../sampler/index.js';
-import { isOneOf, SAMPLER_VARIANTS } from '../options.js';
+import { GUIDED_VARIANTS, isOneOf, SAMPLER_VARIANTS, TEXTURE_VARIANTS } from '../options.js';
+import { textureOnly } from '../sampler/strdiffusion.js';
+
+/** The samplers a model runs: the texture-only ones for an IR-SDE model (its default sampler is one), else the guided ones. */
+function samplersFor(modelSampler: SamplerVariant): readonly SamplerVariant[] {
+  return textureOnly(modelSampler) ? TEXTURE_VARIANTS : GUIDED_VARIANTS;
+}
 import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, jobSampling, type Job } from './jobs.js';
@@ -310,6 +316,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     // no sampler: the model's (model.json), as for the CLI
     const sampler = (up.fields.get('sampler') || model.sampler) as SamplerVariant;
     if (!(SAMPLER_VARIANTS as readonly string[]).includes(sampler)) throw new HttpError(400, `sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${sampler}")`);
+    const usable = samplersFor(model.sampler);
+    if (!usable.includes(sampler)) throw new HttpError(400, `sampler ${sampler} does not run on this model (${textureOnly(model.sampler) ? 'a texture-only IR-SDE model' : 'a structure-guided model'}): use one of ${usable.join(', ')}`);
     const stepRule = up.fields.get('stepRule') || undefined;
     if (stepRule !== undefined && !isStepRule(stepRule)) throw new HttpError(400, `stepRule must be sde or posterior (got "${stepRule}")`);
     const solverField = up.fields.get('solver') || undefined;
@@ -431,7 +439,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return serveStatic(req, res, rawPath);
     }
     if (rawPath === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, sampler: model.sampler, samplers: SAMPLER_VARIANTS, steps: model.steps, solver: model.solver, solvers: SOLVERS, spacing: model.spacing, spacings: SPACINGS, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
+      return sendJson(res, 200, { T: model.T, fixedT: model.fixedT, size, sampler: model.sampler, samplers: samplersFor(model.sampler), steps: model.steps, solver: model.solver, solvers: SOLVERS, spacing: model.spacing, spacings: SPACINGS, stepRules: STEP_RULES, maxUploadBytes, maxPixels, maxQueue, formats: ['image/png', 'image/jpeg', 'image/webp'] });
     }
     if (rawPath === '/api/jobs') {
       if (method !== 'POST') return sendError(res, 405, 'use POST to create a job', { Allow: 'POST' });

@@ -4,7 +4,7 @@
  * uploads are decoded here and the result is encoded here too: the main thread only sees bytes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { inpaint, loadInpaintModel, samplingOf } from '../inpaint/index.js';
+import { inpaint, loadInpaintModel, samplerOf, samplingOf } from '../inpaint/index.js';
 import { encodeImage, readImageBuffer } from '../image/io.js';
 import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 import type { SamplerVariant } from '../sampler/index.js';
@@ -91,7 +91,7 @@ async function run(req: RunRequest): Promise<void> {
 // load the networks up front so a bad checkpoint is reported before any job is accepted
 const { model } = await loadInpaintModel({ checkpoints: init.checkpoints, T: init.T, executor: init.executor });
 // the sampler default as inpaint() resolves it, so a job without one runs what the CLI runs
-const sampler = (model.meta.sampler as SamplerVariant | undefined) ?? 'official';
+const sampler: SamplerVariant = samplerOf(undefined, model);
 send({ type: 'ready', T: model.T, fixedT: typeof model.meta.T === 'number', sampler, ...samplingOf({}, model.meta, model.T) });
 
 let chain = Promise.resolve();

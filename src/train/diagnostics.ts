@@ -33,6 +33,7 @@
  * count depends only on T and the kind), then the marginal draws, so two calls with the same weights,
  * batch and options give the same numbers.
  */
+import { structureEnds } from '../structure/kinds.js';
 import type { IRSDE } from '../sde/irsde.js';
 import { SeededNoise, type NoiseSource } from '../util/noise.js';
 import { filledMean, parseFill } from '../sde/fill.js';
@@ -126,8 +127,12 @@ function checkLevels(levels: readonly number[], T: number): number[] {
 /** x0, μ and the structure quantities of one batch, as prepareObjective builds them. */
 function setup(kind: DiagnosedKind, batch: ObjectiveBatch, mu?: F32Tensor) {
   const m = batch.mask;
-  const muS = maskMul(batch.edge, m);
-  const x0 = kind === 'structure' ? batch.gray : batch.GT;
+  // the structure process of the batch's kind (gray2edge: x0 = gray, μS = edge⊙m); `none` has none
+  const sk = batch.structureKind ?? 'gray2edge';
+  const ends = sk === 'none' ? null : structureEnds(sk, batch.gray, batch.edge);
+  const muS = maskMul(ends?.end ?? batch.edge, m);
+  const sx0 = ends?.x0 ?? batch.gray;
+  const x0 = kind === 'structure' ? sx0 : batch.GT;
   let muData: Float32Array;
   if (mu) {
     if (mu.data.length !== x0.data.length || mu.shape.some((d, i) => d !== x0.shape[i])) {
@@ -140,7 +145,7 @@ function setup(kind: DiagnosedKind, batch: ObjectiveBatch, mu?: F32Tensor) {
     const fill = batch.fill === undefined ? 'zero' : parseFill(batch.fill, 'ObjectiveBatch.fill');
     muData = fill === 'zero' ? maskMul(batch.GT, m) : filledMean(fill, batch.GT, m);
   }
-  return { x0, shape: [...x0.shape], mu: muData, muS, gShape: [...batch.gray.shape] };
+  return { x0, shape: [...x0.shape], mu: muData, muS, sx0: sx0.data, guided: ends !== null, gShape: [...batch.gray.shape] };
 }
 
 /**
@@ -159,9 +164,9 @@ export async function diagnoseUNet(
   const start = performance.now();
   const T = sde.T;
   const levels = checkLevels(opts.levels ?? defaultLevels(T), T);
-  const { x0, shape, mu, muS, gShape } = setup(kind, batch, opts.mu);
+  const { x0, shape, mu, muS, sx0, guided, gShape } = setup(kind, batch, opts.mu);
   const B = shape[0]!;
-  const gray = batch.gray.data;
+  const gray = sx0;
   const noise: NoiseSource = new SeededNoise(opts.seed ?? 0);
   const runner = opts.runner ?? new OnnxRunner(kind, cfg, weights, { threads: opts.threads ?? 1 });
   let netCalls = 0;
@@ -173,7 +178,7 @@ export async function diagnoseUNet(
     return { shape: gShape, data: sde.reverseOptimumStep(xS, gray, muS, t, gShape) };
   };
   const x0hat = async (x: Float32Array, t: number): Promise<Float32Array> => {
-    const S = kind === 'texture' ? guide(t) : undefined;
+    const S = kind === 'texture' && guided ? guide(t) : undefined;
     netCalls++;
     const eps = await runner.run({ x: { shape, data: x }, mu: muT, S, t: new Array<number>(B).fill(t) });
     if (eps.data.length !== x.length) throw new Error(`diagnoseUNet: the ${kind} net returned ${eps.data.length} values for a state of ${x.length}`);

@@ -74,7 +74,8 @@ function dataInputs(kind: NetKind, cfg: NetConfig, s: TrainGraphShape): Map<stri
   const c = kind === 'structure' ? (cfg as UNetConfig).inNc : 3;
   m.set('state', [B, c, H, W]);
   m.set('target', [B, c, H, W]);
-  if (kind !== 'structure') m.set('S', [B, 1, H, W]);
+  // an unguided (IR-SDE) texture network has no S input
+  if (kind === 'discriminator' || (kind === 'texture' && (cfg as UNetConfig).spade)) m.set('S', [B, 1, H, W]);
   if (kind === 'discriminator') m.set('anchor', [B, c, H, W]);
   else if ((cfg as UNetConfig).prediction === 'x0') {
     m.set('mu', [B, c, H, W]);

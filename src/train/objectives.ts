@@ -17,6 +17,7 @@ import type { NoiseSource } from '../util/noise.js';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
 import { filledMean, parseFill, type Fill } from '../sde/fill.js';
+import { parseTextureGuideKind, structureEnds, type TextureGuideKind } from '../structure/kinds.js';
 
 const fr = Math.fround;
 
@@ -33,6 +34,17 @@ export interface ObjectiveBatch {
    * (`await prepareFill('telea')` once before training).
    */
   fill?: Fill;
+  /**
+   * The structure process (src/structure/kinds.ts; default gray2edge, official): the structure
+   * network's x0 and μS, and the texture / discriminator guide S. `none` (texture only): an IR-SDE
+   * texture network without guide, no S and no structure draw.
+   */
+  structureKind?: TextureGuideKind;
+}
+
+/** The batch's structure kind (default gray2edge). */
+function kindOf(batch: ObjectiveBatch): TextureGuideKind {
+  return batch.structureKind === undefined ? 'gray2edge' : parseTextureGuideKind(batch.structureKind, 'ObjectiveBatch.structureKind');
 }
 
 /** The random inputs of one iteration. */
@@ -61,7 +73,9 @@ export function drawTraining(kind: NetKind, sde: IRSDE, batch: ObjectiveBatch, n
   for (const l of levels) if (!Number.isInteger(l) || l < 1 || l > sde.T) throw new Error(`drawTraining: level ${l} outside 1..${sde.T}`);
   const stateShape = kind === 'structure' ? batch.gray.shape : batch.GT.shape;
   const z = noise.normal([...stateShape]);
-  const zS = kind === 'structure' ? undefined : noise.normal([...batch.gray.shape]);
+  const sk = kindOf(batch);
+  if (sk === 'none' && kind !== 'texture') throw new Error(`structure kind "none" is for the texture network only (got the ${kind} network)`);
+  const zS = kind === 'structure' || sk === 'none' ? undefined : noise.normal([...batch.gray.shape]);
   return { t: levels, z, zS };
 }
 
@@ -110,7 +124,8 @@ export function maskMul(x: F32Tensor, m: F32Tensor, invert = false): Float32Arra
 
 /**
  * Host side of one objective: the states, targets and guide of the official iteration.
- * Structure: μS = edge⊙m, x_t ~ marginal(x0 = gray), target x*_{t−1}. Texture / D: μ = GT⊙m,
+ * Structure: μS = edge⊙m, x_t ~ marginal(x0 = gray), target x*_{t−1} (other structure kinds: their
+ * own x0 and μS end, src/structure/kinds.ts; `none`: a texture objective without S). Texture / D: μ = GT⊙m,
  * y_t ~ marginal(x0 = GT), target y*_{t−1}, and S = x*_{t−1} of a structure state at the same t.
  * With `batch.fill` other than `zero`, μ = GT⊙m + F⊙(1−m) for y_t, y*_{t−1}, the U-Net's μ input
  * and (through y_t, y*) the discriminator's three inputs; μS is always edge⊙m.
@@ -118,7 +133,11 @@ export function maskMul(x: F32Tensor, m: F32Tensor, invert = false): Float32Arra
 export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatch, draws: TrainDraws): PreparedObjective {
   const { t } = draws;
   const m = batch.mask;
-  const muS = { shape: [...batch.gray.shape], data: maskMul(batch.edge, m) };
+  const sk = kindOf(batch);
+  // x0 and the unmasked μS end of the structure process (gray2edge: gray, edge)
+  const ends = sk === 'none' ? null : structureEnds(sk, batch.gray, batch.edge);
+  if (!ends && kind !== 'texture') throw new Error(`structure kind "none" is for the texture network only (got the ${kind} network)`);
+  const muS = ends ? { shape: [...batch.gray.shape], data: maskMul(ends.end, m) } : null;
   const coefs = {
     theta: Float32Array.from(t, (l) => sde.thetas[l]!),
     sigma2: Float32Array.from(t, (l) => fr(sde.sigmas[l]! * sde.sigmas[l]!)),
@@ -127,26 +146,28 @@ export function prepareObjective(kind: NetKind, sde: IRSDE, batch: ObjectiveBatc
   };
   if (kind === 'structure') {
     const shape = batch.gray.shape;
-    const xt = sde.generateStates(batch.gray.data, muS.data, t, draws.z, shape);
-    const target = sde.reverseOptimumStep(xt, batch.gray.data, muS.data, t, shape);
-    return { kind, t, mask: m, state: { shape: [...shape], data: xt }, mu: muS, target: { shape: [...shape], data: target }, clean: batch.gray, coefs };
+    const x0 = ends!.x0;
+    const xt = sde.generateStates(x0.data, muS!.data, t, draws.z, shape);
+    const target = sde.reverseOptimumStep(xt, x0.data, muS!.data, t, shape);
+    return { kind, t, mask: m, state: { shape: [...shape], data: xt }, mu: muS!, target: { shape: [...shape], data: target }, clean: x0, coefs };
   }
-  if (!draws.zS) throw new Error(`${kind} objective: the structure-state draw zS is missing`);
+  if (ends && !draws.zS) throw new Error(`${kind} objective: the structure-state draw zS is missing`);
   const shape = batch.GT.shape;
   const fill = batch.fill === undefined ? 'zero' : parseFill(batch.fill, 'ObjectiveBatch.fill');
   const mu = { shape: [...shape], data: filledMean(fill, batch.GT, m) };
   const yt = sde.generateStates(batch.GT.data, mu.data, t, draws.z, shape);
   const ystar = sde.reverseOptimumStep(yt, batch.GT.data, mu.data, t, shape);
-  const xt = sde.generateStates(batch.gray.data, muS.data, t, draws.zS, batch.gray.shape);
-  const S = sde.reverseOptimumStep(xt, batch.gray.data, muS.data, t, batch.gray.shape);
   const prep: PreparedObjective = {
     kind, t, mask: m, coefs,
     state: { shape: [...shape], data: yt },
     mu,
     clean: batch.GT,
     target: { shape: [...shape], data: ystar },
-    S: { shape: [...batch.gray.shape], data: S },
   };
+  if (ends) {
+    const xt = sde.generateStates(ends.x0.data, muS!.data, t, draws.zS!, batch.gray.shape);
+    prep.S = { shape: [...batch.gray.shape], data: sde.reverseOptimumStep(xt, ends.x0.data, muS!.data, t, batch.gray.shape) };
+  }
   if (kind === 'discriminator') {
     const a = maskMul(prep.target, m);
     const b = maskMul(prep.state, m, true);

@@ -25,6 +25,7 @@ import { SkippedFiles } from '../data/images.js';
 import { SeededNoise } from '../util/noise.js';
 import { lossCurveSvg } from './plot.js';
 import { parseFill, prepareFill, type Fill } from '../sde/fill.js';
+import { parseTextureGuideKind, type TextureGuideKind } from '../structure/kinds.js';
 import { diagnoseUNet, diagnosticsSvg, discriminatorAccuracy, type DiagnosticsEntry } from './diagnostics.js';
 import type { ObjectiveBatch } from './objectives.js';
 import type { UNetConfig } from '../nn/config.js';
@@ -55,6 +56,12 @@ export interface RunConfig {
   fill?: Fill;
   /** scale augmentation of the crops (data.ts `zoom`; 1 or absent = native-scale crops) */
   zoom?: number;
+  /**
+   * The structure process (src/structure/kinds.ts): what the structure network diffuses between
+   * and what guides the texture / discriminator; `none` (texture only) an IR-SDE texture network
+   * without SPADE. Absent = gray2edge (the official kind; older run folders have none).
+   */
+  structureKind?: TextureGuideKind;
 }
 
 export interface RunProgress {
@@ -357,6 +364,12 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{
 }
 
 async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: string) => void): Promise<{ iteration: number; loss: number }> {
+  const structureKind = parseTextureGuideKind(cfg.structureKind ?? 'gray2edge', 'structureKind');
+  const spade = cfg.kind === 'texture' ? (cfg.net as UNetConfig).spade : null;
+  if (structureKind === 'none' && cfg.kind !== 'texture') throw new Error(`--structure-kind none is for the texture network only (an IR-SDE texture network without structure guide), not the ${cfg.kind} network`);
+  if (spade !== null && spade !== (structureKind !== 'none')) {
+    throw new Error(structureKind === 'none' ? 'an unguided texture network (--structure-kind none) must have no SPADE blocks (spade: false)' : `a texture network guided by ${structureKind} structure needs SPADE blocks (spade: true)`);
+  }
   const cfgPath = join(opts.out, 'config.json');
   let weights: StateDict;
   let resumeDir: string | null = null;
@@ -368,6 +381,7 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
     if (why) throw new Error(`--resume: ${opts.out} is a run of another configuration (${why})`);
     // runs from before the fill option have none: they used the official zero fill
     if ((prev.fill ?? 'zero') !== (cfg.fill ?? 'zero')) throw new Error(`--resume: ${opts.out} was trained with --fill ${prev.fill ?? 'zero'}, not ${cfg.fill ?? 'zero'}`);
+    if ((prev.structureKind ?? 'gray2edge') !== (cfg.structureKind ?? 'gray2edge')) throw new Error(`--resume: ${opts.out} was trained with --structure-kind ${prev.structureKind ?? 'gray2edge'}, not ${cfg.structureKind ?? 'gray2edge'}`);
     cleanStaleTemps(opts.out, log);
     resumeDir = latestCheckpoint(opts.out, log);
     if (!resumeDir) throw new Error(`--resume: ${opts.out} has no complete checkpoint yet`);
@@ -402,6 +416,7 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
   writeModelJson(opts.out, {
     T: cfg.T, kind: cfg.kind, config: cfg.net,
     ...(cfg.kind !== 'structure' ? { fill: cfg.fill ?? 'zero' } : {}),
+    structureKind,
     ...(cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' ? { prediction: 'x0' } : {}),
     files: { [cfg.kind]: `${cfg.kind}.safetensors` },
   });
@@ -454,7 +469,7 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
     const b = await dl.next();
     await dl.close();
     const dm = new IrregularMaskGenerator({ size: cfg.size, ratios: [[0.3, 0.4]], seed: 12345 });
-    diagBatch = { GT: b.GT, gray: b.gray, edge: b.edge, mask: await dm.batch(4), fill: cfg.fill };
+    diagBatch = { GT: b.GT, gray: b.gray, edge: b.edge, mask: await dm.batch(4), fill: cfg.fill, structureKind };
   }
   const runDiagnostics = async () => {
     if (!diagBatch || cfg.kind === 'discriminator') return;
@@ -477,7 +492,7 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
       const batch = await loader.next();
       const mask = await masks.batch(cfg.batch);
       // the discriminator's scores are tiny: keep them for its accuracy
-      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask, fill }, noise, { inspect: cfg.kind === 'discriminator' });
+      const r = await trainStep(cfg.kind, state, { GT: batch.GT, gray: batch.gray, edge: batch.edge, mask, fill, structureKind }, noise, { inspect: cfg.kind === 'discriminator' });
       if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at iteration ${state.iteration}; lower --lr`);
       if (ema) {
         const cur = state.toStateDict();

@@ -9,7 +9,7 @@ import { PRECISIONS } from '../../exec/onnx/quant.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, type BaselineName, type Method } from '../../eval/index.js';
+import { ablationMethods, BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, type AblationPlan, type BaselineName, type Method } from '../../eval/index.js';
 import { writeReport } from '../../eval/report.js';
 import { DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { SAMPLER_VARIANTS } from '../../sampler/strdiffusion.js';
@@ -45,6 +45,9 @@ interface Opts {
   grid: string;
   maxMegapixels: string;
   quiet?: boolean;
+  ablation?: boolean;
+  irsde?: string;
+  variants?: string[];
 }
 
 export function parseBaselines(s: string): BaselineName[] {
@@ -78,8 +81,11 @@ export function register(program: Command): void {
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
     .option('--max-megapixels <n>', 'refuse larger images (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
+    .option('--ablation', "the paper's sampler ablation on the same pairs and seeds: (A) RePaint without structure and the plain IR-SDE (with --irsde), (B) no discriminator, (C) no resampling, (D) StrDiffusion on --checkpoints, and each --variants model; adds the paper-style table to the report (baselines: none unless --baselines is given)")
+    .option('--irsde <dirs>', 'with --ablation: an unguided IR-SDE texture model (train texture --structure-kind none), comma-separated folders')
+    .option('--variants <dirs...>', 'with --ablation: structure-variant models (e.g. trained with --structure-kind edge2edge), one per argument, folders comma-separated')
     .option('-q, --quiet', 'no progress bar')
-    .action(async (o: Opts) => {
+    .action(async (o: Opts, cmd: Command) => {
       if (!existsSync(o.images)) throw new Error(`images folder not found: ${o.images}`);
       if (!statSync(o.images).isDirectory()) throw new Error(`--images must be a folder: ${o.images}`);
       if (o.masks !== undefined) {
@@ -96,10 +102,28 @@ export function register(program: Command): void {
       const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
       const T = optionalNumber(o.T, 'T', { min: 1 });
       const sampling = parseSampling(o);
-      const baselines = parseBaselines(o.baselines);
+      // the ablation compares samplers: classical baselines only when asked for
+      const baselines = parseBaselines(o.ablation && cmd.getOptionValueSource('baselines') === 'default' ? 'none' : o.baselines);
+      if (!o.ablation && (o.irsde !== undefined || o.variants !== undefined)) throw new Error('--irsde and --variants belong to --ablation');
+      if (o.ablation && (o.sampler !== undefined || !o.model)) throw new Error('--ablation chooses the samplers itself: drop --sampler / --no-model');
+      const folders = (s: string) => {
+        const dirs = s.split(',').filter(Boolean).map((d) => resolve(d));
+        for (const d of dirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`model folder not found: ${d}`);
+        return dirs;
+      };
 
       const methods: Method[] = [];
-      if (o.model) {
+      let ablation: AblationPlan | undefined;
+      if (o.ablation) {
+        const a = ablationMethods({
+          checkpoints: o.checkpoints ? checkpointDirs(o.checkpoints) : undefined,
+          irsde: o.irsde ? folders(o.irsde) : undefined,
+          variants: o.variants?.map(folders),
+          common: { T, size, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) },
+        });
+        methods.push(...a.methods);
+        ablation = a.plan;
+      } else if (o.model) {
         methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
@@ -123,7 +147,7 @@ export function register(program: Command): void {
         outDir: out,
         gridSamples: grid,
         maxMegapixels,
-        settings: { checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, solver: o.model ? (sampling.solver ?? sampling.stepRule ?? '(model default)') : null, steps: o.model ? (sampling.steps ?? '(model default)') : null, spacing: o.model ? (sampling.spacing ?? '(model default)') : null, baselines, model: o.model },
+        settings: { ablation: Boolean(o.ablation), checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, solver: o.model ? (sampling.solver ?? sampling.stepRule ?? '(model default)') : null, steps: o.model ? (sampling.steps ?? '(model default)') : null, spacing: o.model ? (sampling.spacing ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined
           : (done, total, info) => {
@@ -132,9 +156,13 @@ export function register(program: Command): void {
             },
       });
       (bar as ProgressBar | null)?.done();
+      if (ablation) {
+        res.ablation = ablation;
+        for (const n of ablation.notes) console.error(`note: ${n}`);
+      }
       const paths = writeReport(res, out);
       for (const r of res.rows) {
-        console.log(`${r.method.padEnd(14)} ${r.bucket.padEnd(8)} n=${String(r.n).padStart(3)}  PSNR ${r.psnr.toFixed(2)}  SSIM ${r.ssim.toFixed(4)}  hole PSNR ${r.holePsnr.toFixed(2)}  hole L1 ${r.holeL1.toFixed(4)}  SWD ${r.holeSwd.toFixed(2)}  ${r.secondsPerImage.toFixed(2)} s/img`);
+        console.log(`${r.method.padEnd(20)} ${r.bucket.padEnd(8)} n=${String(r.n).padStart(3)}  PSNR ${r.psnr.toFixed(2)}  SSIM ${r.ssim.toFixed(4)}  hole PSNR ${r.holePsnr.toFixed(2)}  hole L1 ${r.holeL1.toFixed(4)}  SWD ${r.holeSwd.toFixed(2)}  ${r.secondsPerImage.toFixed(2)} s/img`);
       }
       console.log(`wrote ${paths.markdown}, ${paths.html} and ${paths.json} (${fmtTime(res.seconds)})`);
     });

@@ -15,6 +15,7 @@ import { parseNumberOption, parseSeed } from '../args.js';
 import { isTrainExecutor, TRAIN_EXECUTORS } from '../../train/trainer.js';
 import { unknownExecutor } from '../../exec/registry.js';
 import { FILLS, parseFill } from '../../sde/fill.js';
+import { parseTextureGuideKind, STRUCTURE_KINDS } from '../../structure/kinds.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 
 const KINDS: NetKind[] = ['structure', 'texture', 'discriminator'];
@@ -62,6 +63,7 @@ export function register(program: Command): void {
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
     .option('--prediction <name>', "U-Nets: what the last conv predicts: eps (official: the noise, official loss) | x0 (a residual on the SDE mean, x̂0 = μ + r, trained with the masked L1 on x̂0; starts at x̂0 = μ; recorded in model.json)", 'eps')
     .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea/ns = classical fill of the known pixels, recorded in model.json)`, 'zero')
+    .option('--structure-kind <kind>', `the structure process: ${STRUCTURE_KINDS.join(' | ')} (x0 at t = 0, then 2, then the masked mean at t = T; gray2edge = the paper's and the official); the structure network's x0 and μ, the texture's and discriminator's guide; recorded in model.json. texture only: none = an IR-SDE texture network without structure guide (no SPADE; sampled with --sampler irsde or repaint)`, 'gray2edge')
     .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
     .option('--diag-every <n>', 'U-Nets: every n iterations write diagnostics.svg/.jsonl (x̂0 hole error against t, on forward-marginal states and along the sampler\'s own trajectory; 0 = never)', '1000')
@@ -78,7 +80,11 @@ export function register(program: Command): void {
       if (ema !== null && !(ema > 0 && ema < 1)) throw new Error(`--ema must be in (0, 1) (got "${o.ema}")`);
       const prediction = String(o.prediction);
       if (!isPrediction(prediction)) throw new Error(`--prediction must be one of ${PREDICTIONS.join(', ')} (got "${prediction}")`);
-      const net = netConfig(k, String(o.config));
+      const structureKind = parseTextureGuideKind(String(o.structureKind), '--structure-kind');
+      if (structureKind === 'none' && k !== 'texture') throw new Error(`--structure-kind none is for the texture network only (got ${k})`);
+      let net = netConfig(k, String(o.config));
+      // the IR-SDE baseline: the official U-Net without its SPADE blocks
+      if (structureKind === 'none') net = { ...(net as UNetConfig), spade: false };
       const cfg: RunConfig = {
         kind: k,
         // the official ε-prediction keeps the config as it was (so older run folders still resume)
@@ -96,6 +102,8 @@ export function register(program: Command): void {
         saveEvery: parseNumberOption(String(o.saveEvery), 'save-every', { positive: true }),
         init: o.init ? resolve(String(o.init)) : null,
         fill: parseFill(String(o.fill), '--fill'),
+        // absent for gray2edge: a resumed run folder from before the option compares equal
+        ...(structureKind !== 'gray2edge' ? { structureKind } : {}),
         ...(Number(o.zoom) !== 1 ? { zoom: parseNumberOption(String(o.zoom), 'zoom', { integer: false, min: 1 }) } : {}),
       };
       if (cfg.size % 16 !== 0) throw new Error(`--size must be a multiple of 16 (got ${cfg.size})`);

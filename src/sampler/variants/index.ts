@@ -1,6 +1,8 @@
-/** The early step of each sampler variant; a new variant is one file and one line here. */
-import type { SamplerVariant } from '../../options.js';
-import type { EarlyStep } from '../resample.js';
+/** The early step of each guided sampler variant, the step of each texture-only one; a new variant is one file and one line here. */
+import type { GuidedVariant, TextureVariant } from '../../options.js';
+import type { EarlyStep, TextureStep } from '../resample.js';
+import { irsdeStep } from './irsde.js';
+import { repaintStep } from './repaint.js';
 import { officialEarly } from './official.js';
 import { improvedEarly } from './improved.js';
 import { noResamplingEarly } from './no-resampling.js';
@@ -11,4 +13,9 @@ export const EARLY_STEPS = {
   improved: improvedEarly,
   'no-resampling': noResamplingEarly,
   'no-discriminator': noDiscriminatorEarly,
-} satisfies Record<SamplerVariant, EarlyStep>;
+} satisfies Record<GuidedVariant, EarlyStep>;
+
+export const TEXTURE_STEPS = {
+  irsde: irsdeStep,
+  repaint: repaintStep,
+} satisfies Record<TextureVariant, TextureStep>;
