@@ -7,8 +7,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { DEFAULT_MODEL_DIR, modelFiles } from '../model/checkpoints.js';
+import { DEFAULT_MODEL_DIR, mergeModelMeta, modelFiles } from '../model/checkpoints.js';
 import type { InpaintOptions } from '../inpaint/index.js';
+import { samplingOf } from '../inpaint/sampling.js';
+import { StrDiffusionError } from '../util/errors.js';
 
 /** Job names in the queue: one `inpaint` per image, under one `batch` parent per submission. */
 export const INPAINT_JOB = 'inpaint';
@@ -25,6 +27,28 @@ export type JobOptions = Pick<
   InpaintOptions,
   'T' | 'seed' | 'sampler' | 'stepRule' | 'steps' | 'solver' | 'spacing' | 'structure' | 'size' | 'invertMask' | 'resizeMask' | 'executor' | 'precision' | 'maxMegapixels'
 > & { samplerOptions?: { uMax?: number; uMin?: number; jump?: number; re?: number } };
+
+const JOB_OPTION_KEYS = ['T', 'seed', 'sampler', 'stepRule', 'steps', 'solver', 'spacing', 'structure', 'size', 'invertMask', 'resizeMask', 'executor', 'precision', 'maxMegapixels', 'samplerOptions'] as const satisfies readonly (keyof JobOptions)[];
+
+/** The options of a run as a job carries them (the given ones only: the worker's model fills in the rest, as in-process). */
+export function jobOptionsOf(o: InpaintOptions): JobOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of JOB_OPTION_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as JobOptions;
+}
+
+/**
+ * The checks a run's options get against the model before any job is sent (the worker applies
+ * them again): T known, steps and solver possible. Without them every job of a batch would fail
+ * on the workers with the same error.
+ */
+export function checkJobOptions(dirs: string[], o: JobOptions): void {
+  const meta = mergeModelMeta(dirs, modelFiles(dirs));
+  const T = o.T ?? meta.T;
+  if (T === undefined) throw new StrDiffusionError('BAD_CHECKPOINT', (n) => `the diffusion length T of ${dirs.join(', ')} is unknown: pass ${n('T')} or add {"T": N} to model.json`, { option: 'T' });
+  if (o.T !== undefined && meta.T !== undefined && o.T !== meta.T) throw new StrDiffusionError('BAD_OPTION', (n) => `T = ${o.T} does not match the checkpoint's schedule (model.json says T = ${meta.T}); use ${n('T', meta.T)}`, { option: 'T' });
+  samplingOf(o, meta, T);
+}
 
 /** A file's bytes (base64) inline, or its path relative to the shared folder. */
 export type Payload = { bytes: string } | { path: string };
