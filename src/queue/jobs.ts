@@ -127,4 +127,4 @@ export function resolveShared(root: string, rel: string, what: string): string {
   return full;
 }
 
-export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+export const mb = (bytes: number) => (bytes < 1e5 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`);
