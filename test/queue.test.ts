@@ -156,6 +156,21 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     await stopAll(ws);
   });
 
+  it('eval --redis: the pairs run on the workers and score exactly as in-process', async () => {
+    const { queue, ws } = await workers(2, ['--checkpoints', NETS, '--T', '10']);
+    const args = ['eval', '--images', join(dir, 'in'), '--count', '2', '--mask-ratios', '0.1-0.2,0.2-0.3', '--size', '32', '--baselines', 'none', '--checkpoints', NETS, '--T', '10', '-q'];
+    const local = cli(...args, '--out', join(dir, 'ev-local'));
+    expect(local.status, local.err).toBe(0);
+    const viaQueue = background([...args, '--out', join(dir, 'ev-queue'), '--redis', redis.url, '--queue', queue]);
+    expect(await viaQueue.exited, viaQueue.err()).toBe(0);
+    type Pairs = { pairs: { results: { strdiffusion: Record<string, number> } }[] };
+    const scores = (d: string) => (JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as Pairs).pairs.map((p) => [p.results.strdiffusion.psnr, p.results.strdiffusion.ssim, p.results.strdiffusion.holeSwd]);
+    expect(scores(join(dir, 'ev-queue'))).toEqual(scores(join(dir, 'ev-local')));
+    expect(scores(join(dir, 'ev-local'))).toHaveLength(4);
+    expect(ws.filter((w) => /done /.test(w.err())).length).toBeGreaterThan(0);
+    await stopAll(ws);
+  });
+
   it('refused before anything is sent: a job over the size cap, a bad URL, --shared-dir without --redis', () => {
     const args = ['inpaint', '--image', join(dir, 'in'), '--mask', join(dir, 'masks'), '--out', join(dir, 'never'), ...RUN, '-q'];
     const big = cli(...args, '--redis', redis.url, '--max-job-mb', '0.0001');

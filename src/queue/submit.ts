@@ -16,6 +16,8 @@ export interface SubmitItem {
   /** a file path, or the bytes of an encoded image */
   image: string | Uint8Array;
   mask: string | Uint8Array;
+  /** this item's own options over the batch's (eval: a seed per pair) */
+  options?: Partial<JobOptions>;
 }
 
 export interface ItemResult {
@@ -47,6 +49,8 @@ export interface SubmitOptions {
   onResult: (index: number, item: SubmitItem, result: ItemResult) => Promise<void> | void;
   onFailed?: (index: number, item: SubmitItem, message: string) => void;
   warn?: (msg: string) => void;
+  /** stops waiting (the jobs already queued stay in the queue until they run or expire) */
+  signal?: AbortSignal;
 }
 
 export interface BatchOutcome {
@@ -74,7 +78,7 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
     if (image.bytes + mask.bytes > maxBytes) {
       throw new Error(`${it.name}: the image and its mask are ${mb(image.bytes + mask.bytes)}, more than the ${mb(maxBytes)} a queued job may carry (--max-job-mb); put the files on a shared filesystem and pass --shared-dir`);
     }
-    return { format: JOB_FORMAT, name: it.name, image: image.payload, mask: mask.payload, options: o.options, model: o.model, maxBytes };
+    return { format: JOB_FORMAT, name: it.name, image: image.payload, mask: mask.payload, options: { ...o.options, ...it.options }, model: o.model, maxBytes };
   });
 
   const connection = connectionFor(o.redis);
@@ -196,10 +200,16 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
         }
       })();
     }, pollMs);
+    const abort = () => {
+      handoverError ??= new Error('the batch was abandoned');
+      finish();
+    };
+    o.signal?.addEventListener('abort', abort);
     try {
       await finished;
     } finally {
       clearInterval(timer);
+      o.signal?.removeEventListener('abort', abort);
     }
     if (handoverError) throw handoverError;
     // the results are on disk: free Redis of the batch (a job still locked by a worker is left to expire)

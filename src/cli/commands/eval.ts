@@ -19,10 +19,12 @@ import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, 
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
+import { addQueueOptions, parseQueueOptions, type QueueFlags } from '../queue-options.js';
+import { queueModelMethod } from '../../eval/queue-method.js';
 
 const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
-interface Opts {
+interface Opts extends QueueFlags {
   images: string;
   masks?: string;
   maskRatios?: string;
@@ -54,7 +56,7 @@ export function parseBaselines(s: string): BaselineName[] {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('score the model and baselines per hole-ratio bucket (PSNR, SSIM, hole PSNR/L1/SWD, time)')
     .requiredOption('--images <dir>', 'folder of test images (recursive); centre-cropped and resized to --size')
@@ -78,8 +80,12 @@ export function register(program: Command): void {
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
     .option('--max-megapixels <n>', 'refuse larger images (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
-    .option('-q, --quiet', 'no progress bar')
+    .option('-q, --quiet', 'no progress bar');
+  addQueueOptions(cmd)
     .action(async (o: Opts) => {
+      const queue = parseQueueOptions(o);
+      if (queue?.sharedDir !== undefined) throw new Error('eval --redis sends its crops inline: --shared-dir is for inpaint');
+      if (queue && !o.model) throw new Error('--redis runs the model on queue workers: it has nothing to do with --no-model');
       if (!existsSync(o.images)) throw new Error(`images folder not found: ${o.images}`);
       if (!statSync(o.images).isDirectory()) throw new Error(`--images must be a folder: ${o.images}`);
       if (o.masks !== undefined) {
@@ -100,7 +106,8 @@ export function register(program: Command): void {
 
       const methods: Method[] = [];
       if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
+        const options = { checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) };
+        methods.push(queue ? queueModelMethod(queue, options) : modelMethod(options));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');
