@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_MODEL_DIR, mergeModelMeta, modelFiles } from '../model/checkpoints.js';
 import type { InpaintOptions } from '../inpaint/index.js';
+import type { InpaintProgress } from '../inpaint/progress.js';
 import { samplingOf } from '../inpaint/sampling.js';
 import { StrDiffusionError } from '../util/errors.js';
 
@@ -81,6 +82,9 @@ export interface InpaintJobResult {
   /** which worker filled it */
   worker: string;
 }
+
+/** A job's BullMQ progress: the fields of the library's progress report that a remote reader can use. */
+export type JobProgress = Pick<InpaintProgress, 'step' | 'T' | 't' | 'stage' | 'resampling'>;
 
 export interface BatchJobData {
   format: number;

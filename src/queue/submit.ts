@@ -8,7 +8,7 @@ import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { connectionFor, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, DEFAULT_QUEUE } from './connection.js';
-import { BATCH_JOB, DEFAULT_MAX_JOB_MB, INPAINT_JOB, JOB_FORMAT, mb, resolveShared, sharedPath, type InpaintJobData, type InpaintJobResult, type JobOptions, type ModelIdentity, type Payload } from './jobs.js';
+import { BATCH_JOB, DEFAULT_MAX_JOB_MB, INPAINT_JOB, JOB_FORMAT, mb, resolveShared, sharedPath, type InpaintJobData, type InpaintJobResult, type JobOptions, type JobProgress, type ModelIdentity, type Payload } from './jobs.js';
 
 export interface SubmitItem {
   /** for messages (the image's file name) */
@@ -46,6 +46,8 @@ export interface SubmitOptions {
   /** `done`: finished jobs plus the fractions of the running ones */
   onProgress?: (done: number, total: number, counts: { completed: number; failed: number }) => void;
   /** called once per item, in completion order; the batch waits for it (write the file here) */
+  /** a running job's progress as its worker reports it (a few times a second at most) */
+  onItemProgress?: (index: number, progress: JobProgress) => void;
   onResult: (index: number, item: SubmitItem, result: ItemResult) => Promise<void> | void;
   onFailed?: (index: number, item: SubmitItem, message: string) => void;
   warn?: (msg: string) => void;
@@ -157,8 +159,10 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
 
   events.on('progress', ({ jobId, data }) => {
     if (!pending.has(jobId)) return;
-    const p = data as { step?: number; T?: number };
-    if (typeof p?.step === 'number' && typeof p?.T === 'number' && p.T > 0) fraction.set(jobId, Math.min(1, p.step / p.T));
+    const p = data as JobProgress;
+    if (typeof p?.step !== 'number' || typeof p?.T !== 'number' || !(p.T > 0)) return;
+    fraction.set(jobId, Math.min(1, p.step / p.T));
+    o.onItemProgress?.(pending.get(jobId)!, p);
     report();
   });
   events.on('completed', ({ jobId }) => look(jobId));
@@ -205,11 +209,16 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
       finish();
     };
     o.signal?.addEventListener('abort', abort);
+    if (o.signal?.aborted) abort();
     try {
       await finished;
     } finally {
       clearInterval(timer);
       o.signal?.removeEventListener('abort', abort);
+    }
+    if (o.signal?.aborted) {
+      // abandoned: jobs still waiting are taken out of the queue (one on a worker runs to its end, unread)
+      await Promise.all([...pending.keys()].map((id) => queue.remove(id).catch(() => 0)));
     }
     if (handoverError) throw handoverError;
     // the results are on disk: free Redis of the batch (a job still locked by a worker is left to expire)

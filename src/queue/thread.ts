@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { inpaint, loadInpaintModel } from '../inpaint/index.js';
 import { encodeImage, readImageBuffer } from '../image/io.js';
 import { isStrDiffusionError } from '../util/errors.js';
-import type { JobOptions } from './jobs.js';
+import type { JobOptions, JobProgress } from './jobs.js';
 
 export interface ThreadInit {
   checkpoints: string[];
@@ -26,7 +26,7 @@ export interface ThreadRun {
 
 export type FromThread =
   | { type: 'ready'; T: number }
-  | { type: 'progress'; id: string; step: number; T: number }
+  | { type: 'progress'; id: string; progress: JobProgress }
   | { type: 'done'; id: string; png: Uint8Array; width: number; height: number; holePixels: number; seconds: number }
   /** `input`: the job's own input or options are at fault (running it again cannot help) */
   | { type: 'error'; id: string; message: string; input: boolean };
@@ -44,7 +44,7 @@ async function run(req: ThreadRun): Promise<void> {
       ...req.options,
       checkpoints: init.checkpoints,
       warn: () => {},
-      onProgress: (p) => send({ type: 'progress', id: req.id, step: p.step, T: p.T }),
+      onProgress: (p) => send({ type: 'progress', id: req.id, progress: { step: p.step, T: p.T, t: p.t, stage: p.stage, resampling: p.resampling } }),
     });
     const png = new Uint8Array(await encodeImage(res.image, 'png'));
     send({ type: 'done', id: req.id, png, width: res.image.width, height: res.image.height, holePixels: res.holePixels, seconds: res.seconds }, [png.buffer as ArrayBuffer]);

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectionFor, DEFAULT_QUEUE, DEFAULT_TIMING, type QueueTiming } from './connection.js';
-import { BATCH_JOB, INPAINT_JOB, JOB_FORMAT, mb, modelIdentity, resolveShared, type InpaintJobData, type InpaintJobResult, type ModelIdentity, type Payload } from './jobs.js';
+import { BATCH_JOB, INPAINT_JOB, JOB_FORMAT, mb, modelIdentity, resolveShared, type InpaintJobData, type InpaintJobResult, type JobProgress, type ModelIdentity, type Payload } from './jobs.js';
 import type { FromThread, ThreadInit, ThreadRun } from './thread.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkpointDirs } from '../model/checkpoints.js';
@@ -46,7 +46,7 @@ export interface QueueWorker {
 /** One model thread, running one job at a time. */
 class ModelThread {
   private thread: Thread;
-  private current: { id: string; resolve: (m: FromThread) => void; onProgress: (step: number, T: number) => void } | null = null;
+  private current: { id: string; resolve: (m: FromThread) => void; onProgress: (p: JobProgress) => void } | null = null;
   readonly ready: Promise<void>;
   dead: Error | null = null;
 
@@ -58,7 +58,7 @@ class ModelThread {
         if (m.type === 'ready') return resolve();
         const cur = this.current;
         if (!cur || m.id !== cur.id) return;
-        if (m.type === 'progress') cur.onProgress(m.step, m.T);
+        if (m.type === 'progress') cur.onProgress(m.progress);
         else {
           this.current = null;
           cur.resolve(m);
@@ -81,7 +81,7 @@ class ModelThread {
     return this.current !== null;
   }
 
-  run(req: ThreadRun, onProgress: (step: number, T: number) => void): Promise<FromThread> {
+  run(req: ThreadRun, onProgress: (p: JobProgress) => void): Promise<FromThread> {
     if (this.dead) return Promise.resolve({ type: 'error', id: req.id, message: `the model thread died: ${this.dead.message}`, input: false });
     return new Promise((resolve) => {
       this.current = { id: req.id, resolve, onProgress };
@@ -151,11 +151,11 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       log(`started ${label}, attempt ${job.attemptsMade + 1}`);
       // progress is written to Redis at most every 250 ms; a failed write (Redis restarting) is not the job's failure
       let last = 0;
-      const m = await thread.run({ type: 'run', id: String(job.id), name: d.name, image, mask, options: d.options }, (step, T) => {
+      const m = await thread.run({ type: 'run', id: String(job.id), name: d.name, image, mask, options: d.options }, (p) => {
         const now = Date.now();
-        if (now - last < 250 && step < T) return;
+        if (now - last < 250 && p.step < p.T) return;
         last = now;
-        job.updateProgress({ step, T }).catch(() => {});
+        job.updateProgress(p).catch(() => {});
       });
       if (m.type === 'error') throw m.input ? new UnrecoverableError(m.message) : new Error(m.message);
       if (m.type !== 'done') throw new Error(`unexpected message ${m.type} from the model thread`);
