@@ -7,11 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const hasRedis = existsSync(REDIS_SERVER);
-const ROOT = resolve(__dirname, '..');
+// import.meta.url, not __dirname: the benchmark imports this file as an ES module
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
