@@ -182,6 +182,28 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     expect(shared.err).toBe('strdiffusion: --shared-dir needs --redis (it names files for queue workers)');
     const outside = cli(...args, '--redis', redis.url, '--shared-dir', join(dir, 'masks'));
     expect(outside.err).toMatch(/^strdiffusion: image .*img00\.png is not inside --shared-dir /);
+    const down = cli(...args, '--redis', 'redis://127.0.0.1:1');
+    expect(down.err).toMatch(/^strdiffusion: Redis at redis:\/\/127\.0\.0\.1:1: cannot reach 127\.0\.0\.1:1 \(connect ECONNREFUSED/);
     expect(existsSync(join(dir, 'never'))).toBe(false);
+  });
+
+  it('a Redis with a password: the URL\'s password is used, a wrong one is one clear line', async () => {
+    const locked = await startRedis({ password: 'pa ss' });
+    try {
+      const wrong = cli('worker', '--redis', locked.url.replace('pa%20ss', 'nope'), '--checkpoints', NETS, '--T', '10');
+      expect(wrong.status).toBe(1);
+      expect(wrong.err).toMatch(/^strdiffusion: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS .* \(check the user and password in the URL\)$/);
+      const none = cli('worker', '--redis', locked.url.replace(':pa%20ss@', ''), '--checkpoints', NETS, '--T', '10');
+      expect(none.err).toMatch(/NOAUTH Authentication required\. \(check the user and password in the URL\)$/);
+      const w = background(['worker', '--redis', locked.url, '--queue', 'auth', '--checkpoints', NETS, '--T', '10', '--threads', '1']);
+      live.push(w);
+      await w.line(/^worker .* ready/);
+      const sub = background(['inpaint', '--image', join(dir, 'in', 'img03.png'), '--mask', join(dir, 'masks', 'img03.png'), '--out', join(dir, 'q6.png'), ...RUN, '--redis', locked.url, '--queue', 'auth', '-q']);
+      expect(await sub.exited, sub.err()).toBe(0);
+      expect(readFileSync(join(dir, 'q6.png')).equals(readFileSync(join(dir, 'local', 'img03.png')))).toBe(true);
+      await stopAll([w]);
+    } finally {
+      await locked.stop();
+    }
   });
 });

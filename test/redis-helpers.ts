@@ -35,10 +35,10 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { aof?: boolean; password?: string } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', opts.aof ? 'yes' : 'no', '--appendfsync', 'always', ...(opts.password ? ['--requirepass', opts.password] : [])];
   let proc: ChildProcess | null = null;
   const launch = async () => {
     const p = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,7 +64,7 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisSer
   };
   await launch();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}127.0.0.1:${port}`,
     port,
     dir,
     restart: async (downMs = 500) => {

@@ -4,7 +4,7 @@
  * the queue settings shared by submitters and workers, defined once.
  */
 import { createBunRedisClient, RedisConnection, type ConnectionOptions } from 'bullmq';
-import { parseRedisUrl, RespClient } from './resp.js';
+import { parseRedisUrl, redactRedisUrl, RespClient } from './resp.js';
 
 export { parseRedisUrl, redactRedisUrl } from './resp.js';
 
@@ -54,4 +54,22 @@ export function connectionFor(url: string, option = '--redis'): ConnectionOption
 export function checkQueueName(name: string, option = '--queue'): string {
   if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new Error(`${option} must be 1-100 letters, digits, -, _ or . (got "${name}")`);
   return name;
+}
+
+/**
+ * One connection and a PING before the real work, so an unreachable server, a wrong password or a
+ * server that is not Redis fails at once with one line (BullMQ itself would keep reconnecting).
+ */
+export async function probeRedis(url: string, timeoutMs = 10_000): Promise<void> {
+  const c = new RespClient(url, timeoutMs);
+  try {
+    await c.connect();
+    await c.send('PING');
+  } catch (e) {
+    const m = (e as Error).message.replace(/^Connection closed: /, '');
+    const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(m) ? ' (check the user and password in the URL)' : '';
+    throw new Error(`Redis at ${redactRedisUrl(url)}: ${m}${hint}`);
+  } finally {
+    c.close();
+  }
 }

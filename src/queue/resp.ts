@@ -162,7 +162,7 @@ export class RespClient {
       const s: Socket = tls ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new Error(`${CLOSED}: no answer from Redis at ${host}:${port} within ${this.connectTimeoutMs / 1000} s`));
+        reject(new Error(`${CLOSED}: no answer from ${host}:${port} within ${this.connectTimeoutMs / 1000} s`));
       }, this.connectTimeoutMs);
       s.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
@@ -171,7 +171,7 @@ export class RespClient {
       });
       s.once('error', (e) => {
         clearTimeout(timer);
-        reject(new Error(`${CLOSED}: cannot reach Redis at ${host}:${port} (${e.message})`));
+        reject(new Error(`${CLOSED}: cannot reach ${host}:${port} (${e.message})`));
       });
     });
     socket.setNoDelay(true);

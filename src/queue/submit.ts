@@ -7,7 +7,7 @@
 import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { connectionFor, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, DEFAULT_QUEUE } from './connection.js';
+import { connectionFor, probeRedis, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, DEFAULT_QUEUE } from './connection.js';
 import { BATCH_JOB, DEFAULT_MAX_JOB_MB, INPAINT_JOB, JOB_FORMAT, mb, resolveShared, sharedPath, type InpaintJobData, type InpaintJobResult, type JobOptions, type JobProgress, type ModelIdentity, type Payload } from './jobs.js';
 
 export interface SubmitItem {
@@ -84,6 +84,7 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
   });
 
   const connection = connectionFor(o.redis);
+  await probeRedis(o.redis);
   const queue = new Queue(queueName, { connection });
   const events = new QueueEvents(queueName, { connection });
   const flows = new FlowProducer({ connection });
@@ -231,5 +232,5 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
 
 function isConnectionError(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
-  return /Connection (is )?closed|ECONNREFUSED|ECONNRESET|cannot reach Redis|no answer from Redis/i.test(m) || (e as Error)?.name === 'ConnectionClosedError';
+  return /Connection (is )?closed|ECONNREFUSED|ECONNRESET|cannot reach|no answer from/i.test(m) || (e as Error)?.name === 'ConnectionClosedError';
 }

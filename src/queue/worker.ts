@@ -13,7 +13,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { hostname } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectionFor, DEFAULT_QUEUE, DEFAULT_TIMING, type QueueTiming } from './connection.js';
+import { connectionFor, probeRedis, DEFAULT_QUEUE, DEFAULT_TIMING, type QueueTiming } from './connection.js';
 import { BATCH_JOB, INPAINT_JOB, JOB_FORMAT, mb, modelIdentity, resolveShared, type InpaintJobData, type InpaintJobResult, type JobProgress, type ModelIdentity, type Payload } from './jobs.js';
 import type { FromThread, ThreadInit, ThreadRun } from './thread.js';
 import { writeFileAtomic } from '../util/files.js';
@@ -124,6 +124,9 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
   const timing = { ...DEFAULT_TIMING, ...o.timing };
   const id = `${hostname()}:${process.pid}`;
+  // Redis first: a wrong URL or password fails before the model is loaded
+  await probeRedis(o.redis);
+  log('loading the model ...');
   const threads = Array.from({ length: concurrency }, () => new ModelThread({ checkpoints: dirs, T: o.T }));
   try {
     await Promise.all(threads.map((t) => t.ready));

@@ -44,7 +44,6 @@ export function register(program: Command): void {
       if (threads !== undefined) process.env.STRDIFFUSION_THREADS = String(threads);
       if (o.sharedDir !== undefined && !(existsSync(o.sharedDir) && statSync(o.sharedDir).isDirectory())) throw new Error(`--shared-dir is not a folder: ${o.sharedDir}`);
       const log = (m: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
-      log(`loading the model ...`);
       const w = await startQueueWorker({
         redis: o.redis,
         queue: o.queue,
