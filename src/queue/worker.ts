@@ -127,7 +127,8 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   // Redis first: a wrong URL or password fails before the model is loaded
   await probeRedis(o.redis);
   log('loading the model ...');
-  const threads = Array.from({ length: concurrency }, () => new ModelThread({ checkpoints: dirs, T: o.T }));
+  const init: ThreadInit = { checkpoints: dirs, T: o.T };
+  const threads = Array.from({ length: concurrency }, () => new ModelThread(init));
   try {
     await Promise.all(threads.map((t) => t.ready));
   } catch (e) {
@@ -149,8 +150,15 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       }
       const image = payloadBytes(d.image, o.sharedDir, 'image');
       const mask = payloadBytes(d.mask, o.sharedDir, 'mask');
-      const thread = threads.find((t) => !t.busy && !t.dead);
+      // a thread that died (its job failed and is retried, with backoff, on any worker) is replaced
+      for (const [i, t] of threads.entries()) {
+        if (!t.dead) continue;
+        log(`the model thread died (${t.dead.message}): starting a new one`);
+        threads[i] = new ModelThread(init);
+      }
+      const thread = threads.find((t) => !t.busy);
       if (!thread) throw new Error(`worker ${id} has no free model thread`);
+      await thread.ready;
       log(`started ${label}, attempt ${job.attemptsMade + 1}`);
       // progress is written to Redis at most every 250 ms; a failed write (Redis restarting) is not the job's failure
       let last = 0;
