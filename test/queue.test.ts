@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { writeImage } from '../src/image/io.js';
 import { cli, image, NETS } from './file-helpers.js';
 import { background, hasRedis, startRedis, type Background, type RedisServer } from './redis-helpers.js';
+import { parseRedisUrl, redactRedisUrl } from '../src/queue/connection.js';
+import { resolveShared, sharedPath } from '../src/queue/jobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queue-'));
 const N = 12;
@@ -205,5 +207,23 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     } finally {
       await locked.stop();
     }
+  });
+});
+
+describe('queue: URLs and shared paths (no Redis needed)', () => {
+  it('parses redis:// and rediss:// URLs with user, password and database; refuses others in one line', () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6380')).toEqual({ host: '127.0.0.1', port: 6380, tls: false, username: undefined, password: undefined, db: 0 });
+    expect(parseRedisUrl('rediss://worker:p%40ss@redis.example:6390/3')).toEqual({ host: 'redis.example', port: 6390, tls: true, username: 'worker', password: 'p@ss', db: 3 });
+    expect(parseRedisUrl('redis://:secret@[::1]')).toMatchObject({ host: '::1', port: 6379, password: 'secret' });
+    expect(() => parseRedisUrl('localhost:6379')).toThrow(/^--redis must (be a URL|start with redis:\/\/)/);
+    expect(() => parseRedisUrl('redis://h/x')).toThrow('--redis: the database after the host must be a non-negative integer (got "x")');
+    expect(redactRedisUrl('redis://u:secret@h:1/2')).toBe('redis://u:***@h:1/2');
+  });
+
+  it('a job names files under the shared folder only, and a worker resolves none outside it', () => {
+    expect(sharedPath('/data', '/data/photos/a.png', 'image')).toBe('photos/a.png');
+    expect(() => sharedPath('/data', '/elsewhere/a.png', 'image')).toThrow('image /elsewhere/a.png is not inside --shared-dir /data: every file a job names must be on the shared filesystem');
+    expect(resolveShared('/mnt/share', 'photos/a.png', 'image')).toBe('/mnt/share/photos/a.png');
+    for (const bad of ['../etc/passwd', '/etc/passwd', 'photos/../../x', '']) expect(() => resolveShared('/mnt/share', bad, 'image')).toThrow(/leaves the shared folder/);
   });
 });

@@ -127,10 +127,19 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
       let png: Buffer;
       let sharedFile: string | null = null;
       if ('path' in r.result) {
-        sharedFile = resolveShared(o.sharedDir!, r.result.path, 'result');
-        png = readFileSync(sharedFile);
+        try {
+          sharedFile = resolveShared(o.sharedDir!, r.result.path, 'result');
+          png = readFileSync(sharedFile);
+        } catch (e) {
+          fail(id, index, `the worker's result ${r.result.path} cannot be read under --shared-dir ${o.sharedDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): do the workers mount the same folder?`);
+          return;
+        }
       } else png = Buffer.from(r.result.bytes, 'base64');
-      await o.onResult(index, item, { png, width: r.width, height: r.height, holePixels: r.holePixels, seconds: r.seconds, worker: r.worker });
+      try {
+        await o.onResult(index, item, { png, width: r.width, height: r.height, holePixels: r.holePixels, seconds: r.seconds, worker: r.worker });
+      } catch (e) {
+        throw new HandoverError(e);
+      }
       if (sharedFile) rmSync(sharedFile, { force: true });
       pending.delete(id);
       outcome.completed++;
@@ -149,14 +158,19 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
     if (pending.size === 0) finish();
   };
 
-  // a failure while handing a result over (a full disk) ends the batch with that error
+  // a failure while handing a result over (a full disk) ends the batch with that error; a Redis
+  // error (connection lost, LOADING after a restart) only means: look again at the next poll
   let handoverError: unknown = null;
-  const look = (id: string) =>
-    void check(id).catch((e) => {
-      if (isConnectionError(e)) return; // the poll looks again once Redis is back
-      handoverError ??= e;
+  const trouble = (e: unknown) => {
+    if (e instanceof HandoverError) {
+      handoverError ??= e.cause;
       finish();
-    });
+    } else if (!lostRedis) {
+      lostRedis = true;
+      warn(`Redis: ${(e as Error).message}; retrying until it answers`);
+    }
+  };
+  const look = (id: string) => void check(id).catch(trouble);
 
   events.on('progress', ({ jobId, data }) => {
     if (!pending.has(jobId)) return;
@@ -192,16 +206,10 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
       void (async () => {
         try {
           for (const id of [...pending.keys()]) await check(id);
-          if (lostRedis) warn('Redis is back: the batch goes on');
+          if (lostRedis) warn('Redis answers again: the batch goes on');
           lostRedis = false;
         } catch (e) {
-          if (!isConnectionError(e)) {
-            handoverError ??= e;
-            finish();
-          } else if (!lostRedis) {
-            lostRedis = true;
-            warn(`lost the connection to Redis (${(e as Error).message}); waiting for it to come back`);
-          }
+          trouble(e);
         }
       })();
     }, pollMs);
@@ -230,7 +238,9 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
   }
 }
 
-function isConnectionError(e: unknown): boolean {
-  const m = (e as Error)?.message ?? '';
-  return /Connection (is )?closed|ECONNREFUSED|ECONNRESET|cannot reach|no answer from/i.test(m) || (e as Error)?.name === 'ConnectionClosedError';
+/** An error of the caller's onResult (writing the output), as opposed to one of Redis. */
+class HandoverError extends Error {
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause));
+  }
 }
