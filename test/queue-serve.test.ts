@@ -79,6 +79,19 @@ describe.skipIf(!hasRedis)('serve --redis: jobs run on queue workers', () => {
     expect(ws.map((w) => [...w.err().matchAll(/done /g)].length).reduce((a, b) => a + b, 0)).toBe(2);
   });
 
+  it('DELETE on a job sent to the workers: the job ends cancelled, and the server takes new jobs', async () => {
+    const remote = servers[1]!;
+    const f = new FormData();
+    f.append('image', new Blob([new Uint8Array(await png(40, 32, 3, photo))], { type: 'image/png' }), 'image.png');
+    f.append('mask', new Blob([new Uint8Array(await png(40, 32, 1, holeAt(14, 10, 24, 20)))], { type: 'image/png' }), 'mask.png');
+    const { id } = (await (await fetch(`${remote.url}api/jobs`, { method: 'POST', body: f })).json()) as { id: string };
+    expect((await fetch(`${remote.url}api/jobs/${id}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    const text = await (await fetch(`${remote.url}api/jobs/${id}/events`)).text();
+    expect(text).toMatch(/event: error\ndata: \{"message":"cancelled","cancelled":true\}/);
+    const again = await runJob(remote, await png(40, 32, 3, photo), await png(40, 32, 1, holeAt(14, 10, 24, 20)), '5');
+    expect(again.events[again.events.length - 1]!.event).toBe('done');
+  });
+
   it('a server for other weights than the workers\': its job ends with the workers\' refusal on the event stream', async () => {
     // the server names the bundled model; the workers hold the fixture networks
     const other = await startServer({ port: 0, size: 32, remote: { redis: redis.url, queue: 'serve', maxJobBytes: 1e6 } });

@@ -586,7 +586,7 @@ export class JobManager {
       for (const fn of j.listeners) fn('error', { message: 'the server is shutting down', cancelled: true });
       j.listeners.clear();
     }
-    this.opts.remote?.close();
+    await this.opts.remote?.close();
     const workers = [...this.workers.values()];
     this.workers.clear();
     await Promise.all(workers.map((w) => w.stop()));

@@ -28,7 +28,7 @@ export interface RemoteCallbacks {
 export class RemoteRunner {
   private model: ModelIdentity | null = null;
   private readonly dirs: string[];
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { stop: AbortController; ended: Promise<void> }>();
 
   constructor(
     readonly q: RemoteQueue,
@@ -53,9 +53,8 @@ export class RemoteRunner {
 
   run(id: string, image: Buffer, mask: Buffer, options: JobOptions, cb: RemoteCallbacks): void {
     const stop = new AbortController();
-    this.running.set(id, stop);
     let settled = false;
-    submitBatch({
+    const ended = submitBatch({
       ...this.q,
       items: [{ name: `upload ${id}`, image, mask }],
       options,
@@ -76,13 +75,17 @@ export class RemoteRunner {
         if (!settled) cb.error(stop.signal.aborted ? 'cancelled' : `the queue failed: ${e.message}`);
       })
       .finally(() => this.running.delete(id));
+    this.running.set(id, { stop, ended: ended.then(() => {}) });
   }
 
   cancel(id: string): void {
-    this.running.get(id)?.abort();
+    this.running.get(id)?.stop.abort();
   }
 
-  close(): void {
-    for (const c of this.running.values()) c.abort();
+  /** stops waiting for every job (those not started are taken out of the queue) */
+  async close(): Promise<void> {
+    const all = [...this.running.values()];
+    for (const r of all) r.stop.abort();
+    await Promise.all(all.map((r) => r.ended));
   }
 }
