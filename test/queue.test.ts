@@ -124,6 +124,18 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     await stopAll(ws);
   });
 
+  it('a fill much longer than the lock: the lock is renewed while the network runs, so the job runs once', async () => {
+    // the bundled model on all 50 levels takes seconds on any CPU; the lock lasts 1 s (renewed every 0.5 s)
+    const { queue, ws } = await workers(2, ['--lock-ms', '1000', '--stalled-ms', '500']);
+    const sub = background(['inpaint', '--image', join(dir, 'in', 'img04.png'), '--mask', join(dir, 'masks', 'img04.png'), '--out', join(dir, 'long.png'), '--steps', '50', '--solver', 'posterior', '--redis', redis.url, '--queue', queue, '-q']);
+    expect(await sub.exited, sub.err()).toBe(0);
+    const logs = ws.map((w) => w.err()).join('\n');
+    expect([...logs.matchAll(/started \S+ \(img04\.png\)/g)]).toHaveLength(1);
+    expect(logs).toMatch(/started \S+ \(img04\.png\), attempt 1/);
+    expect([...logs.matchAll(/done \S+ \(img04\.png\)/g)]).toHaveLength(1);
+    await stopAll(ws);
+  });
+
   it('bad input in one job: that job fails once with its error, the others complete', async () => {
     const { queue, ws } = await workers(3, ['--checkpoints', NETS, '--T', '10']);
     const bad = join(dir, 'bad');
