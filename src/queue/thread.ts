@@ -42,6 +42,8 @@ async function run(req: ThreadRun): Promise<void> {
     const mask = await readImageBuffer(req.mask, `mask of ${req.name}`, { maxMegapixels });
     const res = await inpaint(image, mask, {
       ...req.options,
+      // the loaded model's own T named explicitly is the same model: keep its cache key (no second copy)
+      T: req.options.T === model.T ? init.T : req.options.T,
       checkpoints: init.checkpoints,
       warn: () => {},
       onProgress: (p) => send({ type: 'progress', id: req.id, progress: { step: p.step, T: p.T, t: p.t, stage: p.stage, resampling: p.resampling } }),
