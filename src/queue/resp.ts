@@ -62,18 +62,32 @@ interface Pending {
 class Parser {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
+  /** chunks not yet joined to `buf`: a large reply (a result PNG) is joined once, not once per chunk */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  /** bytes the current reply needs at least (known once a bulk string's length is read) */
+  private need = 0;
+  private replyStart = 0;
 
   push(chunk: Buffer): void {
-    this.buf = this.pos < this.buf.length ? Buffer.concat([this.buf.subarray(this.pos), chunk]) : chunk;
-    this.pos = 0;
+    this.parts.push(chunk);
+    this.partsLength += chunk.length;
   }
 
   /** the next complete reply, or undefined when more bytes are needed */
   next(): { value: Reply } | undefined {
-    const start = this.pos;
+    if (this.parts.length > 0) {
+      if (this.buf.length - this.pos + this.partsLength < this.need) return undefined;
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.parts]);
+      this.pos = 0;
+      this.parts = [];
+      this.partsLength = 0;
+    }
+    this.replyStart = this.pos;
+    this.need = 0;
     const v = this.read();
     if (v === undefined) {
-      this.pos = start;
+      this.pos = this.replyStart;
       return undefined;
     }
     return v;
@@ -103,7 +117,10 @@ class Parser {
       case '$': {
         const n = Number(head);
         if (n < 0) return { value: null };
-        if (this.buf.length < this.pos + n + 2) return undefined;
+        if (this.buf.length < this.pos + n + 2) {
+          this.need = this.pos + n + 2 - this.replyStart;
+          return undefined;
+        }
         const s = this.buf.toString('utf8', this.pos, this.pos + n);
         this.pos += n + 2;
         return { value: s };
