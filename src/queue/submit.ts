@@ -141,6 +141,8 @@ export async function submitBatch(o: SubmitOptions): Promise<BatchOutcome> {
         throw new HandoverError(e);
       }
       if (sharedFile) rmSync(sharedFile, { force: true });
+      // written: free its copy in Redis now (the parent keeps one until the batch ends; a failed removal is retried there)
+      void queue.remove(id).catch(() => 0);
       pending.delete(id);
       outcome.completed++;
       report();
