@@ -16,7 +16,7 @@ import { openCvVersion } from './baselines.js';
 import type { AblationPlan } from './ablation.js';
 import { loadEvalImage, planPairs, type Bucket, type PairPlan } from './pairs.js';
 
-export type { Method, MethodContext } from './methods.js';
+export type { Method, MethodContext, MethodInput } from './methods.js';
 export { modelMethod } from './methods.js';
 export { baselineMethod, BASELINES, type BaselineName } from './baselines.js';
 export { parseRatioList, DEFAULT_BUCKETS } from './pairs.js';
@@ -153,6 +153,15 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
   }
   const plan = await planPairs({ images: o.images, masks: o.masks, ratios: o.ratios, count, seed, size, warn, maxMegapixels: o.maxMegapixels });
   for (const m of o.methods) await m.prepare?.();
+  try {
+    return await evaluatePairs(o, plan, { t0, startedAt, count, seed, size, warn });
+  } finally {
+    for (const m of o.methods) await m.dispose?.();
+  }
+}
+
+async function evaluatePairs(o: EvalOptions, plan: PairPlan, c: { t0: number; startedAt: string; count: number; seed: number; size: number; warn: (msg: string) => void }): Promise<EvalResults> {
+  const { t0, startedAt, count, seed, size, warn } = c;
 
   const gridN = o.gridSamples ?? 2;
   const sampleDir = o.outDir ? join(o.outDir, 'samples') : null;
@@ -169,12 +178,18 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
     return img;
   };
 
+  if (o.methods.some((m) => m.start)) {
+    const inputs = [];
+    for (const pair of plan.pairs) inputs.push({ image: await getImage(pair.imagePath), holes: pair.holes, seed: pair.seed });
+    for (const m of o.methods) m.start?.(inputs);
+  }
+
   const total = plan.pairs.length * o.methods.length;
   let done = 0;
   const failedOnce = new Set<string>();
   const records: PairRecord[] = [];
   const samples: SampleRow[] = [];
-  for (const pair of plan.pairs) {
+  for (const [index, pair] of plan.pairs.entries()) {
     const gt = await getImage(pair.imagePath);
     const rec: PairRecord = { bucket: pair.bucket.label, index: pair.index, image: pair.image, mask: pair.mask, holeRatio: pair.holeRatio, seed: pair.seed, results: {} };
     const inGrid = sampleDir !== null && pair.index < gridN;
@@ -188,8 +203,10 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
       const input = { ...gt, data: gt.data.slice() };
       const s0 = performance.now();
       let out: RasterImage;
+      let seconds: number;
       try {
-        out = composite(await m.run(input, pair.holes, { seed: pair.seed }), gt, pair.holes, m.name);
+        out = composite(await m.run(input, pair.holes, { seed: pair.seed, index }), gt, pair.holes, m.name);
+        seconds = m.secondsOf?.(index) ?? (performance.now() - s0) / 1000;
       } catch (e) {
         // a method broken for every input should stop the run, not fill the table with errors
         if (!failedOnce.has(m.name) && records.every((r) => !(m.name in r.results))) throw new Error(`${m.name} failed on ${pair.image}: ${(e as Error).message}`);
@@ -199,7 +216,6 @@ export async function evaluate(o: EvalOptions): Promise<EvalResults> {
         o.onProgress?.(++done, total, `${m.name} ${pair.bucket.label}`);
         continue;
       }
-      const seconds = (performance.now() - s0) / 1000;
       const met = imageMetrics(out, gt, pair.holes);
       rec.results[m.name] = { ...met, seconds };
       if (inGrid) {

@@ -8,6 +8,15 @@ import { inpaint, loadInpaintModel, type InpaintOptions } from '../inpaint/index
 export interface MethodContext {
   /** per-pair seed derived from the run seed, so a pair gets the same noise in every run */
   seed: number;
+  /** the pair's position in the run (the index into what `start` received; evaluate always sets it) */
+  index?: number;
+}
+
+/** One pair as `start` receives it. */
+export interface MethodInput {
+  image: RasterImage;
+  holes: Uint8Array;
+  seed: number;
 }
 
 export interface Method {
@@ -17,8 +26,14 @@ export interface Method {
   label: string;
   /** one-time setup (model loading) kept out of the per-image timing */
   prepare?(): Promise<void>;
+  /** every pair, before the first run(): a method that works on many at once (queue workers) starts them here */
+  start?(inputs: MethodInput[]): void;
   /** `image`: 8-bit RGB size×size; `holes`: 1 = hole per pixel. Returns 8-bit RGB of the same size. */
   run(image: RasterImage, holes: Uint8Array, ctx: MethodContext): Promise<RasterImage>;
+  /** the seconds pair `index` took, where the method measures them itself (a queue: the worker's time, not the wait) */
+  secondsOf?(index: number): number | undefined;
+  /** after the run, also when it failed */
+  dispose?(): Promise<void> | void;
   /** settings recorded in results.json */
   info?(): Record<string, unknown>;
 }

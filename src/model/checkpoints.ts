@@ -130,6 +130,19 @@ function findFile(dirs: string[], kind: NetKind, metas: Map<string, ModelMeta>):
   return undefined;
 }
 
+/** The weight file of each network that loadModel would read from `dirs` (none read here);
+ * a network without a file is an error naming the folders. */
+export function modelFiles(dirs: string[]): Record<NetKind, string> {
+  const metas = new Map(dirs.map((d) => [d, readModelJson(d)]));
+  const files = {} as Record<NetKind, string>;
+  for (const kind of NET_KINDS) {
+    const f = findFile(dirs, kind, metas);
+    if (!f) throw new Error(`checkpoint folder ${dirs.join(', ')} has no ${kind} network`);
+    files[kind] = f;
+  }
+  return files;
+}
+
 const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
 
 /** `T`: an integer from 2 to MAX_T; one-line error naming the value otherwise. */

@@ -34,6 +34,7 @@ function samplersFor(modelSampler: SamplerVariant): readonly SamplerVariant[] {
 import { checkDecodes, inspectUpload, maskCoverage } from './images.js';
 import { HttpError } from './errors.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS, JobManager, jobSampling, type Job } from './jobs.js';
+import { RemoteRunner, type RemoteQueue } from './remote.js';
 import { DEFAULT_MAX_MEGAPIXELS } from '../image/io.js';
 import type { ExecutorName } from '../exec/registry.js';
 
@@ -70,6 +71,8 @@ export interface ServerOptions {
   /** log one line per job to this function */
   log?: (msg: string) => void;
   webRoot?: string;
+  /** run the jobs on queue workers through this Redis (`serve --redis`, src/server/remote.ts) */
+  remote?: RemoteQueue;
 }
 
 export interface RunningServer {
@@ -276,7 +279,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const headersTimeout = timeoutOption(opts.headersTimeoutMs, 'headersTimeoutMs', DEFAULT_HEADERS_TIMEOUT_MS);
   const requestTimeout = timeoutOption(opts.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS);
   const idleTimeout = timeoutOption(opts.idleTimeoutMs, 'idleTimeoutMs', DEFAULT_IDLE_TIMEOUT_MS);
-  const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes });
+  const remote = opts.remote ? new RemoteRunner(opts.remote, opts.checkpoints, opts.T) : undefined;
+  const jobs = new JobManager({ checkpoints: opts.checkpoints, T: opts.T, size, executor: opts.executor, maxPixels, maxQueue, maxWorkers, maxResultBytes: opts.maxResultBytes, remote });
   const model = await jobs.start();
   const sampling = (job: Job) => jobSampling(job, model);
   const loopbackOnly = isLoopback(host);

@@ -23,6 +23,8 @@ import type { FromWorker, RunRequest, WorkerInit } from './protocol.js';
 import { rawToPngDataUrl } from './images.js';
 import { HttpError } from './errors.js';
 import type { ExecutorName } from '../exec/registry.js';
+import type { RemoteRunner } from './remote.js';
+import type { JobOptions } from '../queue/jobs.js';
 
 export type JobEventName = 'queued' | 'progress' | 'preview' | 'done' | 'error';
 export type JobListener = (event: JobEventName, data: Record<string, unknown>) => void;
@@ -81,6 +83,8 @@ export interface JobManagerOptions {
   maxWorkers?: number;
   /** a worker for a non-default step count is stopped after being idle this long */
   idleWorkerMs?: number;
+  /** run the jobs on queue workers (`serve --redis`) instead of model threads; several at once */
+  remote?: RemoteRunner;
 }
 
 /** What a job runs with: its own choices, else the model's defaults (the rule of inpaint/sampling.ts). */
@@ -194,7 +198,8 @@ export class JobManager {
   readonly jobs = new Map<string, Job>();
   /** waiting jobs, oldest first */
   private readonly queue: Job[] = [];
-  private running: Job | null = null;
+  /** jobs running: one on the server's model threads, up to remote.maxRunning on queue workers */
+  private readonly running = new Set<Job>();
   private readonly workers = new Map<string, ModelWorker>();
   private defaultInfo: ModelInfo | null = null;
   /** seconds of recent jobs, for Retry-After */
@@ -222,9 +227,14 @@ export class JobManager {
     return this.workers.size;
   }
 
+  /** jobs run at once */
+  private get slots(): number {
+    return this.opts.remote ? this.opts.remote.maxRunning : 1;
+  }
+
   /** Loads the default model (so a bad checkpoint fails at startup) and returns its T. */
   async start(): Promise<ModelInfo> {
-    this.defaultInfo = await this.workerFor('default').start();
+    this.defaultInfo = this.opts.remote ? await this.opts.remote.start() : await this.workerFor('default').start();
     return this.defaultInfo;
   }
 
@@ -270,7 +280,7 @@ export class JobManager {
   checkRoom(): void {
     if (this.closed) throw new HttpError(503, 'the server is shutting down', { 'Retry-After': '10' });
     // an idle server starts the next job at once: it takes no place in the queue
-    if (this.queue.length >= this.maxQueue + (this.running ? 0 : 1)) {
+    if (this.queue.length >= this.maxQueue + Math.max(0, this.slots - this.running.size)) {
       const s = this.retryAfter();
       throw new HttpError(503, `the queue is full (${this.maxQueue} jobs waiting, the most this server keeps); try again in ${s} s`, { 'Retry-After': String(s) });
     }
@@ -327,19 +337,23 @@ export class JobManager {
   /** Place in the queue: 1 = runs next. null when not queued. */
   position(job: Job): { position: number; ahead: number } | null {
     const i = this.queue.indexOf(job);
-    return i >= 0 ? { position: i + 1, ahead: i + (this.running ? 1 : 0) } : null;
+    return i >= 0 ? { position: i + 1, ahead: i + this.running.size } : null;
   }
 
   announcePositions(): void {
-    this.queue.forEach((job, i) => this.emit(job, 'queued', { position: i + 1, ahead: i + (this.running ? 1 : 0), queueLength: this.queue.length }));
+    this.queue.forEach((job, i) => this.emit(job, 'queued', { position: i + 1, ahead: i + this.running.size, queueLength: this.queue.length }));
   }
 
   private pump(): void {
-    if (this.closed || this.running || this.queue.length === 0) return;
-    const job = this.queue.shift()!;
-    this.running = job;
+    if (this.closed || this.running.size >= this.slots || this.queue.length === 0) return;
+    const started: Job[] = [];
+    while (this.running.size < this.slots && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.running.add(job);
+      started.push(job);
+    }
     this.announcePositions();
-    void this.run(job);
+    for (const job of started) void this.run(job);
   }
 
   /** the running job is over (result, error, cancellation or a crash): start the next one */
@@ -348,8 +362,8 @@ export class JobManager {
       this.durations.push((Date.now() - job.startedAt) / 1000);
       if (this.durations.length > 10) this.durations.shift();
     }
-    if (this.running !== job) return;
-    this.running = null;
+    if (!this.running.has(job)) return;
+    this.running.delete(job);
     const w = this.workers.get(job.workerKey);
     // a model instance for a non-default step count holds a copy of the weights: free it when idle
     if (w && !w.isDefault) {
@@ -371,6 +385,7 @@ export class JobManager {
     // the documented progress fields, in their one type (resampling was missing from this event)
     const loading: InpaintProgress = { step: 0, T: jobSampling(job, this.info).steps, t: job.T, stage: 'loading', resampling: 0, elapsed: 0, eta: null };
     this.emit(job, 'progress', { ...loading });
+    if (this.opts.remote) return this.runRemote(job, this.opts.remote);
     const w = this.workerFor(job.workerKey);
     let info: ModelInfo;
     try {
@@ -380,7 +395,7 @@ export class JobManager {
       this.finishError(job, `the model could not be loaded: ${(e as Error).message}`, false);
       return;
     }
-    if (this.running !== job) return;
+    if (!this.running.has(job)) return;
     if (job.cancelRequested || !w.worker || this.closed) {
       this.jobEnded(job);
       this.finishError(job, job.cancelRequested || this.closed ? 'cancelled' : 'the model worker stopped', job.cancelRequested || this.closed);
@@ -409,6 +424,40 @@ export class JobManager {
     w.worker.postMessage(req);
   }
 
+  /** A job on the queue workers: progress from the worker, the PNG back through Redis (remote.ts). */
+  private runRemote(job: Job, remote: RemoteRunner): void {
+    const options: JobOptions = { seed: job.seed, sampler: job.sampler, T: job.T, maxMegapixels: (this.opts.maxPixels ?? 50e6) / 1e6 };
+    for (const [k, v] of Object.entries({ stepRule: job.stepRule, steps: job.steps, solver: job.solver, spacing: job.spacing, size: this.opts.size, executor: this.opts.executor })) {
+      if (v !== undefined) (options as Record<string, unknown>)[k] = v;
+    }
+    const image = job.image!;
+    const mask = job.mask!;
+    job.image = undefined;
+    job.mask = undefined;
+    remote.run(job.id, image, mask, options, {
+      progress: (p) => {
+        job.steps = p.T;
+        const progress = progressOf({ index: p.step - 1, t: p.t, stage: p.stage, k: p.resampling }, p.T, (Date.now() - (job.startedAt ?? Date.now())) / 1000);
+        job.chain = job.chain.then(() => this.emit(job, 'progress', { ...progress }));
+      },
+      done: (r) => {
+        this.jobEnded(job);
+        job.chain = job.chain.then(() => {
+          if (job.status !== 'running') return;
+          job.result = r.png;
+          job.status = 'done';
+          job.finishedAt = Date.now();
+          this.prune();
+          this.emit(job, 'done', { id: job.id, width: r.width, height: r.height, holePixels: r.holePixels, seconds: r.seconds, result: `/api/jobs/${job.id}/result` });
+        });
+      },
+      error: (message) => {
+        this.jobEnded(job);
+        this.finishError(job, job.cancelRequested ? 'cancelled' : message, job.cancelRequested);
+      },
+    });
+  }
+
   /** Cancel a queued or running job; a finished one keeps its state, and a done one is
    * forgotten (its result freed). */
   cancel(id: string): Job {
@@ -424,6 +473,7 @@ export class JobManager {
       // checked by the worker before decoding and after every step (a worker is never terminated mid-step: see stop())
       job.cancelRequested = true;
       Atomics.store(new Int32Array(job.cancel), 0, 1);
+      this.opts.remote?.cancel(job.id);
     } else if (job.status === 'done') {
       this.jobs.delete(id);
     }
@@ -536,6 +586,7 @@ export class JobManager {
       for (const fn of j.listeners) fn('error', { message: 'the server is shutting down', cancelled: true });
       j.listeners.clear();
     }
+    await this.opts.remote?.close();
     const workers = [...this.workers.values()];
     this.workers.clear();
     await Promise.all(workers.map((w) => w.stop()));

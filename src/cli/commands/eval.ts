@@ -19,10 +19,12 @@ import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, 
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
+import { addQueueOptions, parseQueueOptions, type QueueFlags } from '../queue-options.js';
+import { queueModelMethod } from '../../eval/queue-method.js';
 
 const VARIANTS: readonly SamplerVariant[] = SAMPLER_VARIANTS;
 
-interface Opts {
+interface Opts extends QueueFlags {
   images: string;
   masks?: string;
   maskRatios?: string;
@@ -57,7 +59,7 @@ export function parseBaselines(s: string): BaselineName[] {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('score the model and baselines per hole-ratio bucket (PSNR, SSIM, hole PSNR/L1/SWD, time)')
     .requiredOption('--images <dir>', 'folder of test images (recursive); centre-cropped and resized to --size')
@@ -84,8 +86,13 @@ export function register(program: Command): void {
     .option('--ablation', "the paper's sampler ablation on the same pairs and seeds: (A) RePaint without structure and the plain IR-SDE (with --irsde), (B) no discriminator, (C) no resampling, (D) StrDiffusion on --checkpoints, and each --variants model; adds the paper-style table to the report (baselines: none unless --baselines is given)")
     .option('--irsde <dirs>', 'with --ablation: an unguided IR-SDE texture model (train texture --structure-kind none), comma-separated folders')
     .option('--variants <dirs...>', 'with --ablation: structure-variant models (e.g. trained with --structure-kind edge2edge), one per argument, folders comma-separated')
-    .option('-q, --quiet', 'no progress bar')
-    .action(async (o: Opts, cmd: Command) => {
+    .option('-q, --quiet', 'no progress bar');
+  addQueueOptions(cmd)
+    .action(async (o: Opts) => {
+      const queue = parseQueueOptions(o);
+      if (queue?.sharedDir !== undefined) throw new Error('eval --redis sends its crops inline: --shared-dir is for inpaint');
+      if (queue && !o.model) throw new Error('--redis runs the model on queue workers: it has nothing to do with --no-model');
+      if (queue && o.ablation) throw new Error('--ablation runs in-process: drop --redis');
       if (!existsSync(o.images)) throw new Error(`images folder not found: ${o.images}`);
       if (!statSync(o.images).isDirectory()) throw new Error(`--images must be a folder: ${o.images}`);
       if (o.masks !== undefined) {
@@ -124,7 +131,8 @@ export function register(program: Command): void {
         methods.push(...a.methods);
         ablation = a.plan;
       } else if (o.model) {
-        methods.push(modelMethod({ checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) }));
+        const options = { checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) };
+        methods.push(queue ? queueModelMethod(queue, options) : modelMethod(options));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
       if (methods.length === 0) throw new Error('nothing to evaluate: --no-model and no baselines');

@@ -7,10 +7,10 @@
 import type { Command } from 'commander';
 import { checkOutputExtension } from '../../image/io.js';
 import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { inpaint, loadInpaintModel, samplingOf, type InpaintOptions } from '../../inpaint/index.js';
-import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels, readImage, writeImageAtomic } from '../../image/io.js';
+import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels, readImage, readImageBuffer, writeImageAtomic } from '../../image/io.js';
 import { checkOutputDir, checkOutputFile, checkOutputFiles, checkReplaceable } from '../../util/files.js';
 import { loadHoles } from '../../inpaint/mask.js';
 import { isTrajectoryFileName, TrajectoryRecorder } from '../../inpaint/trajectory.js';
@@ -21,10 +21,15 @@ import { resamplingProblem } from '../../sampler/strdiffusion.js';
 import { MAX_T } from '../../model/checkpoints.js';
 import { optionalNumber, parsePrecision, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
+import { addQueueOptions, parseQueueOptions, type QueueChoice, type QueueFlags } from '../queue-options.js';
+import { submitBatch } from '../../queue/submit.js';
+import { checkJobOptions, jobOptionsOf, modelIdentity } from '../../queue/jobs.js';
+import { checkpointDirs } from '../../model/checkpoints.js';
+import { writeFileAtomic } from '../../util/files.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff']);
 
-interface Opts {
+interface Opts extends QueueFlags {
   image: string;
   mask: string;
   out: string;
@@ -157,8 +162,49 @@ function checkTrajectoryFolders(jobs: [string, string, string][], folderOf: (ima
   }
 }
 
+/**
+ * The pairs as queue jobs (one flow for the batch): each result is written as it comes back, the
+ * way the in-process run writes it (PNG bytes as the worker encoded them, other formats re-encoded
+ * here). Jobs that fail are listed; the others are written, and the command then fails.
+ */
+async function runOnQueue(q: QueueChoice, jobs: [string, string, string][], base: InpaintOptions, quiet: boolean): Promise<void> {
+  const dirs = checkpointDirs(base.checkpoints);
+  const options = jobOptionsOf(base);
+  checkJobOptions(dirs, options);
+  const model = modelIdentity(dirs);
+  const bar = quiet ? null : new ProgressBar(jobs.length, 'queue ');
+  // a line printed while the bar is drawn in place must not be appended to it
+  const say = (line: string, err = false) => {
+    if (bar && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    (err ? console.error : console.log)(line);
+  };
+  const outcome = await submitBatch({
+    redis: q.redis,
+    queue: q.queue,
+    sharedDir: q.sharedDir,
+    maxJobBytes: q.maxJobBytes,
+    items: jobs.map(([image, mask]) => ({ name: basename(image), image, mask })),
+    options,
+    model,
+    onProgress: bar ? (done, total, c) => bar.update(Math.round(done * 10) / 10, `${c.completed} done${c.failed ? `, ${c.failed} failed` : ''}`, total) : undefined,
+    onResult: async (i, _item, r) => {
+      const out = jobs[i]![2];
+      if (extname(out).toLowerCase() === '.png') {
+        mkdirSync(dirname(resolve(out)), { recursive: true });
+        writeFileAtomic(out, r.png);
+      }
+      else await writeImageAtomic(out, await readImageBuffer(r.png, 'result'));
+      say(`wrote ${out} (${r.width}x${r.height}, ${r.holePixels} hole pixels, ${fmtTime(r.seconds)} on ${r.worker})`);
+    },
+    onFailed: (_i, item, message) => say(`failed ${item.name}: ${message}`, true),
+    warn: (m) => say(`warning: ${m}`, true),
+  });
+  bar?.done();
+  if (outcome.failed.length > 0) throw new Error(`${outcome.failed.length} of ${jobs.length} images failed (first: ${outcome.failed[0]!.name}: ${outcome.failed[0]!.message}); the other results were written`);
+}
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('inpaint')
     .description('fill the hole of an image (white in the mask = hole)')
     .requiredOption('--image <path>', 'input image, or a folder of images')
@@ -182,8 +228,11 @@ export function register(program: Command): void {
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--precision <p>', 'onnx executor: fp32 (default), int8 (dynamically quantised convolutions) or int8-static (QLinearConv calibrated on the first step, faster); int8 modes are approximate')
     .option('--max-megapixels <n>', 'refuse larger images and masks (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
-    .option('-q, --quiet', 'no progress bar')
+    .option('-q, --quiet', 'no progress bar');
+  addQueueOptions(cmd)
     .action(async (o: Opts) => {
+      const queue = parseQueueOptions(o);
+      if (queue && o.saveTrajectory) throw new Error('--save-trajectory runs in-process only: leave out --redis to record a trajectory');
       if (o.sampler !== undefined) parseChoice(SAMPLER_VARIANTS, o.sampler, '--sampler');
       if (!existsSync(o.image)) throw new Error(`image not found: ${o.image}`);
       if (!existsSync(o.mask)) throw new Error(`mask not found: ${o.mask}`);
@@ -250,6 +299,7 @@ export function register(program: Command): void {
         const im = await readImage(img, 'image', { maxMegapixels });
         await loadHoles(await readImage(mask, 'mask', { maxMegapixels }), im.width, im.height, base);
       }
+      if (queue) return runOnQueue(queue, jobs, base, o.quiet === true);
       const { model } = await loadInpaintModel(base);
       const { steps } = samplingOf(base, model.meta, model.T);
       let k = 0;

@@ -8,8 +8,10 @@ import { optionalNumber, parseNumberOption } from '../args.js';
 import { EXECUTOR_NAMES, parseExecutor } from '../../exec/registry.js';
 import { DEFAULT_MAX_MEGAPIXELS, parseMaxMegapixels } from '../../image/io.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_WORKERS } from '../../server/jobs.js';
+import { addQueueOptions, parseQueueOptions, type QueueFlags } from '../queue-options.js';
+import { redactRedisUrl } from '../../queue/connection.js';
 
-interface Opts {
+interface Opts extends QueueFlags {
   port: string;
   host: string;
   checkpoints?: string[];
@@ -23,7 +25,7 @@ interface Opts {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('local web app: open an image, paint the hole, watch StrDiffusion fill it')
     .option('--port <n>', 'port (0 = any free port)', '8080')
@@ -36,13 +38,17 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'largest accepted image in megapixels (413 above it)', String(DEFAULT_MAX_MEGAPIXELS))
     .option('--max-queue <n>', 'jobs allowed to wait behind the running one (503 + Retry-After above it)', String(DEFAULT_MAX_QUEUE))
     .option('--max-workers <n>', 'model workers alive at once, one per step count in use (jobs run one at a time)', String(DEFAULT_MAX_WORKERS))
-    .action(async (o: Opts) => {
+    .option('--max-running <n>', 'with --redis: jobs handed to the queue workers at once', '8');
+  addQueueOptions(cmd)
+    .action(async (o: Opts & { maxRunning: string }) => {
+      const queue = parseQueueOptions(o);
+      if (queue?.sharedDir !== undefined) throw new Error('serve --redis sends the uploads inline: --shared-dir is for inpaint');
       const executor = parseExecutor(o.executor, '--executor');
       const size = optionalNumber(o.size, 'size', { min: 16 });
       const maxPixels = Math.round(parseMaxMegapixels(o.maxMegapixels, '--max-megapixels') * 1e6);
       const maxQueue = parseNumberOption(o.maxQueue, 'max-queue', { min: 1 });
       const maxWorkers = parseNumberOption(o.maxWorkers, 'max-workers', { min: 1 });
-      console.error('loading the model ...');
+      console.error(o.redis ? 'reading the model folder ...' : 'loading the model ...');
       const srv = await startServer({
         port: parseNumberOption(o.port, 'port', { min: 0 }),
         host: o.host,
@@ -54,10 +60,11 @@ export function register(program: Command): void {
         maxPixels,
         maxQueue,
         maxWorkers,
+        remote: queue ? { redis: queue.redis, queue: queue.queue, maxJobBytes: queue.maxJobBytes, maxRunning: parseNumberOption(o.maxRunning, 'max-running', { min: 1 }) } : undefined,
         log: (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`),
       });
       const info = srv.jobs.info;
-      console.error(`model ready (T = ${info.T}${size ? `, window ${size}px` : ''})`);
+      console.error(queue ? `jobs go to the workers of queue ${queue.queue} on ${redactRedisUrl(queue.redis)} (T = ${info.T})` : `model ready (T = ${info.T}${size ? `, window ${size}px` : ''})`);
       if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) console.error(`warning: listening on ${o.host}: anyone who can reach this address can run jobs`);
       console.log(`StrDiffusion is serving on ${srv.url}  (Ctrl+C to stop)`);
       await new Promise<void>((done) => {
