@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { writeImage } from '../src/image/io.js';
 import { cli, image, NETS } from './file-helpers.js';
 import { background, hasRedis, startRedis, type Background, type RedisServer } from './redis-helpers.js';
-import { parseRedisUrl, redactRedisUrl } from '../src/queue/connection.js';
-import { RespClient } from '../src/queue/resp.js';
+import { parseRedisUrl, redactRedisUrl } from '../src/queue/redis-url.js';
 import { resolveShared, sharedPath } from '../src/queue/jobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queue-'));
@@ -184,27 +183,6 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     expect(scores(join(dir, 'ev-local'))).toHaveLength(4);
     expect(ws.filter((w) => /done /.test(w.err())).length).toBeGreaterThan(0);
     await stopAll(ws);
-  });
-
-  it('the RESP client: large and nested replies, errors, pipelined commands, in order', async () => {
-    const c = new RespClient(redis.url);
-    await c.connect();
-    try {
-      const big = 'x'.repeat(3e6) + 'é' + 'y'.repeat(1e6);
-      const [set, got, list, missing] = await Promise.all([c.send('SET', ['resp-big', big]), c.send('GET', ['resp-big']), c.send('RPUSH', ['resp-l', 'a', '', 'c']), c.send('GET', ['resp-none'])]);
-      expect([set, got === big, list, missing]).toEqual(['OK', true, 3, null]);
-      expect(await c.send('LRANGE', ['resp-l', 0, -1])).toEqual(['a', '', 'c']);
-      await expect(c.send('NOSUCHCOMMAND')).rejects.toThrow(/^ERR unknown command/);
-      // a transaction's reply holds an error among values
-      c.send('MULTI').catch(() => {});
-      c.send('INCR', ['resp-l']).catch(() => {});
-      c.send('INCR', ['resp-n']).catch(() => {});
-      const exec = (await c.send('EXEC')) as unknown[];
-      expect(exec[0]).toBeInstanceOf(Error);
-      expect(exec[1]).toBe(1);
-    } finally {
-      c.close();
-    }
   });
 
   it('refused before anything is sent: a job over the size cap, a bad URL, --shared-dir without --redis', () => {
