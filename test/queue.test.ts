@@ -13,6 +13,8 @@ import { writeImage } from '../src/image/io.js';
 import { cli, image, NETS } from './file-helpers.js';
 import { background, hasRedis, startRedis, type Background, type RedisServer } from './redis-helpers.js';
 import { parseRedisUrl, redactRedisUrl } from '../src/queue/redis-url.js';
+import { probeRedis } from '../src/queue/connection.js';
+import { createServer, type Server, type Socket } from 'node:net';
 import { resolveShared, sharedPath } from '../src/queue/jobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queue-'));
@@ -230,6 +232,26 @@ describe('queue: URLs and shared paths (no Redis needed)', () => {
     expect(() => parseRedisUrl('localhost:6379')).toThrow(/^--redis must (be a URL|start with redis:\/\/)/);
     expect(() => parseRedisUrl('redis://h/x')).toThrow('--redis: the database after the host must be a non-negative integer (got "x")');
     expect(redactRedisUrl('redis://u:secret@h:1/2')).toBe('redis://u:***@h:1/2');
+  });
+
+  it('probing a server that is silent, or not Redis: one line, no reconnecting, within the timeout', async () => {
+    const listen = async (onSocket: (s: Socket) => void): Promise<{ server: Server; url: string }> => {
+      const server = createServer(onSocket);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      return { server, url: `redis://127.0.0.1:${(server.address() as { port: number }).port}` };
+    };
+    const silent = await listen(() => {});
+    const http = await listen((s) => s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    try {
+      const t0 = Date.now();
+      await expect(probeRedis(silent.url, 800)).rejects.toThrow(/^Redis at redis:\/\/127\.0\.0\.1:\d+: no answer from 127\.0\.0\.1:\d+ within 0\.8 s$/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      await expect(probeRedis(http.url, 5000)).rejects.toThrow(/^Redis at redis:\/\/127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ does not answer as Redis does \(Protocol error, got "H" as reply type byte\)$/);
+    } finally {
+      silent.server.close();
+      http.server.close();
+      for (const s of [silent.server, http.server]) (s as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+    }
   });
 
   it('a job names files under the shared folder only, and a worker resolves none outside it', () => {

@@ -88,13 +88,12 @@ export async function probeRedis(url: string, timeoutMs = 10_000): Promise<void>
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port} within ${timeoutMs / 1000} s`)), timeoutMs);
     });
-    await Promise.race([
-      (async () => {
-        await c.connect();
-        await c.ping();
-      })(),
-      timeout,
-    ]);
+    const ping = (async () => {
+      await c.connect();
+      await c.ping();
+    })();
+    ping.catch(() => {}); // after a timeout its rejection (the disconnect below) is nobody's
+    await Promise.race([ping, timeout]);
   } catch (e) {
     throw new Error(`Redis at ${redactRedisUrl(url)}: ${probeMessage(lastError ?? (e as Error), host, port)}`);
   } finally {
