@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { writeImage } from '../src/image/io.js';
 import { cli, image, NETS } from './file-helpers.js';
 import { background, hasRedis, startRedis, type Background, type RedisServer } from './redis-helpers.js';
-import { parseRedisUrl, redactRedisUrl } from '../src/queue/connection.js';
-import { RespClient } from '../src/queue/resp.js';
+import { parseRedisUrl, redactRedisUrl } from '../src/queue/redis-url.js';
+import { probeRedis } from '../src/queue/connection.js';
+import { createServer, type Server, type Socket } from 'node:net';
 import { resolveShared, sharedPath } from '../src/queue/jobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'queue-'));
@@ -186,27 +187,6 @@ describe.skipIf(!hasRedis)('queue: batch inpainting on BullMQ workers', () => {
     await stopAll(ws);
   });
 
-  it('the RESP client: large and nested replies, errors, pipelined commands, in order', async () => {
-    const c = new RespClient(redis.url);
-    await c.connect();
-    try {
-      const big = 'x'.repeat(3e6) + 'é' + 'y'.repeat(1e6);
-      const [set, got, list, missing] = await Promise.all([c.send('SET', ['resp-big', big]), c.send('GET', ['resp-big']), c.send('RPUSH', ['resp-l', 'a', '', 'c']), c.send('GET', ['resp-none'])]);
-      expect([set, got === big, list, missing]).toEqual(['OK', true, 3, null]);
-      expect(await c.send('LRANGE', ['resp-l', 0, -1])).toEqual(['a', '', 'c']);
-      await expect(c.send('NOSUCHCOMMAND')).rejects.toThrow(/^ERR unknown command/);
-      // a transaction's reply holds an error among values
-      c.send('MULTI').catch(() => {});
-      c.send('INCR', ['resp-l']).catch(() => {});
-      c.send('INCR', ['resp-n']).catch(() => {});
-      const exec = (await c.send('EXEC')) as unknown[];
-      expect(exec[0]).toBeInstanceOf(Error);
-      expect(exec[1]).toBe(1);
-    } finally {
-      c.close();
-    }
-  });
-
   it('refused before anything is sent: a job over the size cap, a bad URL, --shared-dir without --redis', () => {
     const args = ['inpaint', '--image', join(dir, 'in'), '--mask', join(dir, 'masks'), '--out', join(dir, 'never'), ...RUN, '-q'];
     const big = cli(...args, '--redis', redis.url, '--max-job-mb', '0.0001');
@@ -252,6 +232,26 @@ describe('queue: URLs and shared paths (no Redis needed)', () => {
     expect(() => parseRedisUrl('localhost:6379')).toThrow(/^--redis must (be a URL|start with redis:\/\/)/);
     expect(() => parseRedisUrl('redis://h/x')).toThrow('--redis: the database after the host must be a non-negative integer (got "x")');
     expect(redactRedisUrl('redis://u:secret@h:1/2')).toBe('redis://u:***@h:1/2');
+  });
+
+  it('probing a server that is silent, or not Redis: one line, no reconnecting, within the timeout', async () => {
+    const listen = async (onSocket: (s: Socket) => void): Promise<{ server: Server; url: string }> => {
+      const server = createServer(onSocket);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      return { server, url: `redis://127.0.0.1:${(server.address() as { port: number }).port}` };
+    };
+    const silent = await listen(() => {});
+    const http = await listen((s) => s.on('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    try {
+      const t0 = Date.now();
+      await expect(probeRedis(silent.url, 800)).rejects.toThrow(/^Redis at redis:\/\/127\.0\.0\.1:\d+: no answer from 127\.0\.0\.1:\d+ within 0\.8 s$/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      await expect(probeRedis(http.url, 5000)).rejects.toThrow(/^Redis at redis:\/\/127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ does not answer as Redis does \(Protocol error, got "H" as reply type byte\)$/);
+    } finally {
+      silent.server.close();
+      http.server.close();
+      for (const s of [silent.server, http.server]) (s as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+    }
   });
 
   it('a job names files under the shared folder only, and a worker resolves none outside it', () => {

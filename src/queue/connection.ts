@@ -1,12 +1,14 @@
 /**
  * How every BullMQ object of this project reaches Redis: a `--redis` URL (redis:// or rediss://
- * for TLS, user and password in the URL), through the project's own RESP client (resp.ts), and
- * the queue settings shared by submitters and workers, defined once.
+ * for TLS, user and password in the URL, a database number after the host) given to ioredis,
+ * BullMQ's standard driver, and the queue settings shared by submitters and workers, defined once.
+ * A single Redis server only: the URL cannot name Sentinel or Cluster nodes.
  */
-import { createBunRedisClient, RedisConnection, type ConnectionOptions } from 'bullmq';
-import { parseRedisUrl, redactRedisUrl, RespClient } from './resp.js';
+import { Redis } from 'ioredis';
+import { createIORedisClient, RedisConnection, type ConnectionOptions } from 'bullmq';
+import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
 
-export { parseRedisUrl, redactRedisUrl } from './resp.js';
+export { parseRedisUrl, redactRedisUrl } from './redis-url.js';
 
 /** The queue both sides use unless told otherwise (`--queue`). */
 export const DEFAULT_QUEUE = 'strdiffusion';
@@ -32,14 +34,20 @@ export const DEFAULT_BACKOFF = { type: 'exponential' as const, delay: 2_000 };
 
 let installed = false;
 
-/** BullMQ builds each of its connections through this factory: our client, wrapped by BullMQ's adapter. */
+/**
+ * BullMQ builds each of its connections (and owns and closes it) from the options below: the URL
+ * plus its own settings (reconnect with backoff, `maxRetriesPerRequest: null` on blocking
+ * connections). Left to itself it would make that ioredis client through `require('ioredis')`,
+ * which an ES module does not have, so the same construction is done here with ioredis imported.
+ */
 function installClientFactory(): void {
   if (installed) return;
   installed = true;
   RedisConnection.clientFactory = (opts) => {
-    const url = (opts as { url?: string }).url;
+    const { url, ...rest } = opts;
     if (!url) throw new Error('internal: a BullMQ connection was made without a redis URL');
-    return createBunRedisClient(new RespClient(url) as never);
+    // ioredis reads host, port, TLS, user, password and database from the URL (they win over the defaults in rest)
+    return createIORedisClient(new Redis(url, rest));
   };
 }
 
@@ -47,7 +55,7 @@ function installClientFactory(): void {
 export function connectionFor(url: string, option = '--redis'): ConnectionOptions {
   parseRedisUrl(url, option);
   installClientFactory();
-  return { url } as ConnectionOptions;
+  return { url };
 }
 
 /** `--queue`: letters, digits, `-`, `_` and `.` (the name becomes part of Redis keys). */
@@ -59,17 +67,44 @@ export function checkQueueName(name: string, option = '--queue'): string {
 /**
  * One connection and a PING before the real work, so an unreachable server, a wrong password or a
  * server that is not Redis fails at once with one line (BullMQ itself would keep reconnecting).
+ * The probe never reconnects and queues nothing while disconnected; it gives up after `timeoutMs`.
  */
 export async function probeRedis(url: string, timeoutMs = 10_000): Promise<void> {
-  const c = new RespClient(url, timeoutMs);
+  const { host, port } = parseRedisUrl(url);
+  let lastError: Error | undefined;
+  const c = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    // the PING below is the check: a ready check (INFO) would hide its error behind "Ready check failed"
+    enableReadyCheck: false,
+  });
+  // ioredis reports the cause (ECONNREFUSED, WRONGPASS) as an error event and then rejects with "Connection is closed"
+  c.on('error', (e: Error) => (lastError ??= e));
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await c.connect();
-    await c.send('PING');
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port} within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    const ping = (async () => {
+      await c.connect();
+      await c.ping();
+    })();
+    ping.catch(() => {}); // after a timeout its rejection (the disconnect below) is nobody's
+    await Promise.race([ping, timeout]);
   } catch (e) {
-    const m = (e as Error).message.replace(/^Connection closed: /, '');
-    const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(m) ? ' (check the user and password in the URL)' : '';
-    throw new Error(`Redis at ${redactRedisUrl(url)}: ${m}${hint}`);
+    throw new Error(`Redis at ${redactRedisUrl(url)}: ${probeMessage(lastError ?? (e as Error), host, port)}`);
   } finally {
-    c.close();
+    clearTimeout(timer);
+    c.disconnect();
   }
+}
+
+function probeMessage(e: Error & { code?: string; syscall?: string }, host: string, port: number): string {
+  const m = e.message;
+  if (e.syscall === 'connect' || e.syscall === 'getaddrinfo' || /^connect /.test(m)) return `cannot reach ${host}:${port} (${m})`;
+  if (/^Protocol error/.test(m)) return `${host}:${port} does not answer as Redis does (${m.replace(/\.? Please report this\.?$/, '')})`;
+  return /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(m) ? `${m} (check the user and password in the URL)` : m;
 }
