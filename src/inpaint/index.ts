@@ -4,6 +4,7 @@
  * only hole pixels back into the original image.
  */
 import type { ImageInput, RasterImage } from '../image/io.js';
+import { copySamples } from '../image/raster.js';
 import { checkMegapixels, DEFAULT_MAX_MEGAPIXELS, loadImage, validateRaster } from '../image/io.js';
 import { holeCount, loadHoles, type MaskOptions } from './mask.js';
 import type { WindowPlan } from './window.js';
@@ -198,7 +199,7 @@ async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintO
   const nHoles = holeCount(holes);
   if (nHoles === 0) {
     warn('the mask has no hole: nothing to inpaint, the output equals the input');
-    return { image: { ...img, data: img.data.slice() }, window: null, windows: [], holePixels: 0, seconds: (performance.now() - t0) / 1000 };
+    return { image: { ...img, data: copySamples(img.data) }, window: null, windows: [], holePixels: 0, seconds: (performance.now() - t0) / 1000 };
   }
   if (nHoles === holes.length) throw bad('BAD_INPUT', 'the mask covers the whole image: there is no known pixel to inpaint from');
   const { model, runners } = await useModel(options);

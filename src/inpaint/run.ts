@@ -5,6 +5,7 @@
  * the same seed and options give the same pixels up to the runtimes' float rounding.
  */
 import type { RasterImage } from '../image/raster.js';
+import { copySamples } from '../image/raster.js';
 import { pastePixels, windowInputs, type WindowPlan } from './window.js';
 import { samplingOf, type SamplingChoice } from './sampling.js';
 import { planWindows, type PlannedWindow, type WindowKind } from './tiling.js';
@@ -90,7 +91,7 @@ export async function inpaintHoles(a: {
   if (guide === 'fill') await prepareFill('telea');
   const total = steps * layout.windows.length;
   // the image as filled so far: a window sees the pixels written by the windows before it as known
-  const working: RasterImage = { ...img, data: img.data.slice() };
+  const working: RasterImage = { ...img, data: copySamples(img.data) };
   const open = holes.slice();
   let first: InpaintResult['window'] = null;
   for (let k = 0; k < layout.windows.length; k++) {
