@@ -436,6 +436,7 @@ els.maskCanvas.addEventListener('keydown', (ev) => {
 });
 els.maskCanvas.addEventListener('keyup', (ev) => {
   if (ev.key === ' ' && state.spaceDown) {
+    ev.preventDefault();
     state.spaceDown = false;
     els.stage.classList.remove('pan-ready');
     if (!state.pan) endStroke();
@@ -900,6 +901,31 @@ for (const [label, input] of [[document.querySelector('label[for="file-image"]')
     if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); input.click(); }
   });
 }
+
+// Space held while the pointer is over the image pans on drag, wherever the focus is (a focused
+// button would otherwise take the Space as a click); the mask canvas's own handler comes first
+let lastPointer = null;
+document.addEventListener('pointermove', (ev) => { lastPointer = [ev.clientX, ev.clientY]; }, { passive: true });
+function pointerOverStage() {
+  if (!lastPointer) return false;
+  const r = els.stage.getBoundingClientRect();
+  return lastPointer[0] >= r.left && lastPointer[0] < r.right && lastPointer[1] >= r.top && lastPointer[1] < r.bottom;
+}
+document.addEventListener('keydown', (ev) => {
+  if (ev.key !== ' ' || ev.defaultPrevented || !state.original || !pointerOverStage()) return;
+  const t = ev.target;
+  if (t instanceof HTMLInputElement && t.type !== 'range' || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+  ev.preventDefault();
+  state.spaceDown = true;
+  els.stage.classList.add('pan-ready');
+});
+document.addEventListener('keyup', (ev) => {
+  if (ev.key !== ' ' || !state.spaceDown || ev.defaultPrevented) return;
+  ev.preventDefault();
+  state.spaceDown = false;
+  els.stage.classList.remove('pan-ready');
+  if (!state.pan) endStroke();
+});
 
 document.addEventListener('keydown', (ev) => {
   const t = ev.target;
