@@ -15,6 +15,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
 import { holePsnr, launchChromium, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
+import { startServer } from '../src/server/index.js';
+import { fixture } from './fixtures.js';
 
 const EXAMPLE = resolve(__dirname, '../examples/ladybird.jpg');
 const SEED = 7;
@@ -207,7 +209,7 @@ describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of o
     const zoom0 = Number((await page.textContent('#zoom-value'))!.replace('%', ''));
     const cdp = await context.newCDPSession(page);
     const cx = b.x + b.width / 2, cy = b.y + b.height / 2;
-    const touch = (type: string, d: number) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x: cx - d, y: cy, id: 1 }, { x: cx + d, y: cy, id: 2 }] });
+    const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', d: number) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x: cx - d, y: cy, id: 1 }, { x: cx + d, y: cy, id: 2 }] });
     await touch('touchStart', 20);
     for (const d of [30, 45, 60, 80]) await touch('touchMove', d);
     await touch('touchEnd', 0);
@@ -218,4 +220,33 @@ describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of o
     expect(external).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  it('`strdiffusion serve` with the build serves the same page: this device or the server, cross-origin isolated', async () => {
+    const server = await startServer({ port: 0, checkpoints: [fixture('parity/nets')], T: 10, size: 32, webBuild: join(dir, 'web') });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(server.url);
+      await expect.poll(() => page.evaluate(() => [...(document.getElementById('run-on') as HTMLSelectElement).options].map((o) => o.value))).toEqual(['wasm', 'webgpu', 'server']);
+      expect(await page.inputValue('#run-on')).toBe('server');
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      // on this device: the bundled model's settings, two steps, in the page (CSP allows the wasm and the worker)
+      await page.selectOption('#run-on', 'wasm');
+      expect(await page.inputValue('#diffusion-T')).toBe('50');
+      await page.setInputFiles('#file-image', { name: 'ladybird.png', mimeType: 'image/png', buffer: png });
+      await page.waitForSelector('#canvas-box:not([hidden])');
+      await paint(page, rgb.width, rgb.height, [[100, 100], [140, 120]]);
+      await page.fill('#steps', '2');
+      await page.locator('#steps').dispatchEvent('input');
+      await page.click('#run');
+      await page.waitForFunction(() => /^(Done|Failed)/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 300_000 });
+      expect(await page.textContent('#status')).toMatch(/^Done in [\d.]+ s on this device \(wasm\)/);
+      expect(server.jobs.jobs.size).toBe(0);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+      await server.close();
+    }
+  }, 400_000);
 });
