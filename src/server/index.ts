@@ -96,6 +96,13 @@ const TYPES: Record<string, string> = {
 // 'wasm-unsafe-eval': onnxruntime-web and OpenCV.js compile WebAssembly (the page's "this device" mode)
 const CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/**
+ * The browser build's scripts: the worker that strdiffusion.js starts gets its policy from this
+ * response, and OpenCV.js's Emscripten bindings build functions with `new Function` there
+ * ('unsafe-eval'); the page itself keeps the policy above.
+ */
+const BUILD_CSP = "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /** The browser build beside the package's sources (dist/web), if `npm run build:web` made one. */
 export const WEB_BUILD = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/web');
 
@@ -423,7 +430,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       'Content-Type': TYPES[extname(real)]!,
       'Content-Length': st.size,
       'Cache-Control': 'no-cache',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': root === webRoot ? CSP : BUILD_CSP,
       // cross-origin isolation: onnxruntime-web runs wasm threads only in an isolated page
       'Cross-Origin-Opener-Policy': 'same-origin',
       'Cross-Origin-Embedder-Policy': 'require-corp',
