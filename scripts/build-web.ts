@@ -26,6 +26,12 @@ const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 
 const openCvAsEsm: Plugin = {
   name: 'opencv-esm',
   setup(b) {
+    // its Emscripten glue names Node modules in branches a browser never takes; anywhere else a
+    // Node module is a mistake the build refuses (the browser bundle has no Node-only import)
+    b.onResolve({ filter: /^(node:)?(fs|path|crypto|url|os|module|worker_threads|child_process|http|https|stream|zlib|buffer|util)$/ }, (args) => {
+      if (/opencv-js[\\/]dist[\\/]opencv\.js$/.test(args.importer)) return { path: args.path, external: true };
+      return { errors: [{ text: `Node-only import "${args.path}" in the browser bundle (from ${args.importer})` }] };
+    });
     b.onLoad({ filter: /@techstark[\\/]opencv-js[\\/]dist[\\/]opencv\.js$/ }, (args) => ({
       contents: `var Module, define; var module = { exports: {} }; var exports = module.exports;\n${readFileSync(args.path, 'utf8')}\nexport default module.exports;\n`,
       loader: 'js',
@@ -64,8 +70,6 @@ export async function buildWeb(out = join(ROOT, 'dist', 'web'), opts: { minify?:
     sourcemap: false,
     // onnxruntime-web's builds that load their .mjs/.wasm from env.wasm.wasmPaths (our ort/)
     conditions: ['onnxruntime-web-use-extern-wasm'],
-    // OpenCV.js's Emscripten glue names Node modules in branches a browser never takes
-    external: ['fs', 'path', 'crypto'],
     plugins: [openCvAsEsm],
     logLevel: 'warning',
     legalComments: 'none',
