@@ -90,7 +90,7 @@ async function openImage(file) {
   state.redo = [];
   state.kbCursor = null;
   clearResult();
-  for (const c of [els.imageCanvas, els.beforeCanvas, els.maskCanvas]) { c.width = state.W; c.height = state.H; }
+  for (const c of [els.imageCanvas, els.beforeCanvas]) { c.width = state.W; c.height = state.H; }
   beforeCtx.drawImage(img, 0, 0, state.W, state.H);
   drawBase();
   renderMask();
@@ -134,6 +134,7 @@ function layout() {
   // smoothing blurs single pixels only at strong magnification
   els.box.classList.toggle('pixelated', state.scale >= 4);
   els.zoomValue.textContent = `${Math.round(state.scale * 100)}%`;
+  if (!state.stroke) resizeMaskBacking();
   updateCursorSize();
 }
 
@@ -175,8 +176,32 @@ function brushImagePx() {
   return Math.max(1, Number(els.size.value) / state.scale);
 }
 
-function drawOp(op) {
-  const ctx = maskCtx;
+/**
+ * The mask canvas on screen holds the painting at about screen resolution (state.maskK image px
+ * per backing px, at most 1 and at most MAX_MASK_PIXELS in all), so strokes on a large photo touch
+ * few pixels; the history is kept in image coordinates and replayed at full resolution only for
+ * the mask that is sent or downloaded (maskCanvasBinary).
+ */
+const MAX_MASK_PIXELS = 4e6;
+state.maskK = 1;
+
+/** The backing scale for the current view: a power of two, so zooming rarely re-renders. */
+function maskScaleFor() {
+  const want = Math.min(1, state.scale * (window.devicePixelRatio || 1), Math.sqrt(MAX_MASK_PIXELS / Math.max(1, state.W * state.H)));
+  return Math.min(1, 2 ** Math.ceil(Math.log2(Math.max(want, 1 / 64))));
+}
+
+function resizeMaskBacking(force = false) {
+  const k = maskScaleFor();
+  if (!force && k === state.maskK && els.maskCanvas.width === Math.max(1, Math.round(state.W * k))) return;
+  state.maskK = k;
+  els.maskCanvas.width = Math.max(1, Math.round(state.W * k));
+  els.maskCanvas.height = Math.max(1, Math.round(state.H * k));
+  renderMask();
+}
+
+function drawOp(op, ctx = maskCtx, k = state.maskK) {
+  ctx.setTransform(k, 0, 0, k, 0, 0);
   if (op.type === 'clear') { ctx.clearRect(0, 0, state.W, state.H); return; }
   if (op.type === 'image') {
     ctx.clearRect(0, 0, state.W, state.H);
@@ -204,7 +229,8 @@ function drawOp(op) {
 }
 
 function renderMask() {
-  maskCtx.clearRect(0, 0, state.W, state.H);
+  maskCtx.setTransform(1, 0, 0, 1, 0, 0);
+  maskCtx.clearRect(0, 0, els.maskCanvas.width, els.maskCanvas.height);
   for (const op of state.ops) drawOp(op);
   if (state.stroke) drawOp(state.stroke);
 }
@@ -454,8 +480,9 @@ function maskCanvasBinary() {
   const c = document.createElement('canvas');
   c.width = state.W;
   c.height = state.H;
-  const ctx = c.getContext('2d');
-  ctx.drawImage(els.maskCanvas, 0, 0);
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  // the history replayed at the image's resolution (the screen's canvas may hold less)
+  for (const op of state.ops) drawOp(op, ctx, 1);
   const d = ctx.getImageData(0, 0, state.W, state.H);
   const p = d.data;
   for (let i = 0; i < p.length; i += 4) {
