@@ -221,6 +221,29 @@ describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of o
     expect(pageErrors).toEqual([]);
   }, 300_000);
 
+  it('a large photo is painted on a screen-sized canvas; the mask comes out at full resolution', async () => {
+    const { context, page } = await open({ width: 1280, height: 800 });
+    const [BW, BH] = [6000, 4000];
+    const big = await sharp({ create: { width: BW, height: BH, channels: 3, background: { r: 90, g: 140, b: 60 } } }).png({ compressionLevel: 1 }).toBuffer();
+    await page.setInputFiles('#file-image', { name: 'big.png', mimeType: 'image/png', buffer: big });
+    await expect.poll(() => page.textContent('#status')).toContain('6000 × 4000');
+    const backing = await page.evaluate(() => {
+      const c = document.getElementById('mask-canvas') as HTMLCanvasElement;
+      return c.width * c.height;
+    });
+    expect(backing).toBeLessThanOrEqual(4e6);
+    await paint(page, BW, BH, [[1000, 1000], [3000, 2000], [5000, 1000]]);
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download-mask')]);
+    const m = await sharp(readFileSync((await dl.path())!)).raw().toBuffer({ resolveWithObject: true });
+    expect([m.info.width, m.info.height]).toEqual([BW, BH]);
+    const at = (x: number, y: number) => m.data[(y * BW + x) * m.info.channels]!;
+    expect(at(3000, 2000)).toBe(255);
+    expect(at(2000, 1500)).toBe(255);
+    expect(at(3000, 3500)).toBe(0);
+    await context.close();
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+
   it('`strdiffusion serve` with the build serves the same page: this device or the server, cross-origin isolated', async () => {
     const server = await startServer({ port: 0, checkpoints: [fixture('parity/nets')], T: 10, size: 32, webBuild: join(dir, 'web') });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
