@@ -16,6 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
 import { holesFromRaster } from '../src/inpaint/mask.js';
+import { encodeSafetensors, readSafetensors } from '../src/weights/safetensors.js';
 import { holePsnr, launchChromium, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
 
 const EXAMPLE = resolve(__dirname, '../examples/ladybird.jpg');
@@ -138,6 +139,8 @@ describe.skipIf(skipBrowser)('browser API (strdiffusion.js in headless Chromium)
       };
       await catchMsg(() => w.sd.loadModel('./models/default/', { executionProviders: ['cuda'] }));
       await catchMsg(() => w.sd.loadModel('./no-such-model/'));
+      // (the first load fills the cache, if no earlier test did)
+      await (await w.sd.loadModel('./models/default/')).dispose();
       const model = await w.sd.loadModel('./models/default/');
       const img = await w.imageData('./example.png');
       const mask = await w.imageData('./example-mask.png');
@@ -162,6 +165,16 @@ describe.skipIf(skipBrowser)('browser API (strdiffusion.js in headless Chromium)
       return { errors, fromCache: info.fromCache, cancelled, lastStep, againWidth: again.width };
     });
     expect(res.fromCache).toBe(true);
+    // new weights at the same URL are fetched again, not masked by the cache
+    const tex = join(dir, 'web', 'models', 'default', 'texture.safetensors');
+    writeFileSync(tex, encodeSafetensors(readSafetensors(tex), { note: 'changed' }));
+    const again = await apiPage.evaluate(async () => {
+      const m = await (window as any).sd.loadModel('./models/default/');
+      const fromCache = m.info.fromCache;
+      await m.dispose();
+      return fromCache;
+    });
+    expect(again).toBe(false);
     expect(res.cancelled).toBe(true);
     expect(res.lastStep).toBeLessThan(5);
     expect(res.againWidth).toBe(image.width);

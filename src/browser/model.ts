@@ -35,7 +35,14 @@ const bad = (msg: string) => new StrDiffusionError('BAD_CHECKPOINT', msg);
 async function fetchBytes(url: string, useCache: boolean, onBytes: (loaded: number, total: number, cached: boolean) => void): Promise<Uint8Array> {
   const cache = useCache && typeof caches !== 'undefined' ? await caches.open(MODEL_CACHE).catch(() => null) : null;
   let res = cache ? await cache.match(url) : undefined;
+  // a cached file is used only while the server still has the same one (new weights at the same
+  // URL must not be masked by the cache); offline, the cached copy is used as it is
+  if (res) {
+    const head = await fetch(url, { method: 'HEAD', cache: 'no-store' }).catch(() => null);
+    if (head?.ok && sourceTag(head) !== res.headers.get('x-strdiffusion-source')) res = undefined;
+  }
   const cached = res !== undefined;
+  let tag = '';
   if (!res) {
     try {
       res = await fetch(url);
@@ -43,6 +50,7 @@ async function fetchBytes(url: string, useCache: boolean, onBytes: (loaded: numb
       throw bad(`cannot fetch ${url}: ${(e as Error).message}`);
     }
     if (!res.ok) throw bad(`cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`);
+    tag = sourceTag(res);
   }
   const total = Number(res.headers.get('content-length') ?? 0);
   let bytes: Uint8Array;
@@ -67,8 +75,14 @@ async function fetchBytes(url: string, useCache: boolean, onBytes: (loaded: numb
   }
   onBytes(bytes.length, total || bytes.length, cached);
   // only complete, successful downloads are cached (a failed put only costs the next load a download)
-  if (cache && !cached) await cache.put(url, new Response(bytes.slice(), { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } })).catch(() => {});
+  if (cache && !cached) await cache.put(url, new Response(bytes.slice(), { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length), 'x-strdiffusion-source': tag } })).catch(() => {});
   return bytes;
+}
+
+/** What identifies a server's version of a file: its validators and length. */
+function sourceTag(res: Response): string {
+  const h = res.headers;
+  return [h.get('etag') ?? '', h.get('last-modified') ?? '', h.get('content-length') ?? ''].join('|');
 }
 
 /** The default file of each network in a folder (the names `train` and package-model write). */
