@@ -61,7 +61,8 @@ export class WebRunner implements NetRunner {
     const key = `${batch}x${height}x${width}`;
     let s = this.sessions.get(key);
     if (!s) {
-      const bytes = exportOnnx(this.kind, this.cfg, this.weights, { batch, height, width });
+      // WebGPU: the first conv split into <= 3-channel convs (onnxruntime issue #29651)
+      const bytes = exportOnnx(this.kind, this.cfg, this.weights, { batch, height, width }, { splitFirstConv: this.provider === 'webgpu' });
       s = this.ort.InferenceSession.create(bytes, { executionProviders: [this.provider], graphOptimizationLevel: 'all' });
       s.catch(() => this.sessions.delete(key));
       this.sessions.set(key, s);
