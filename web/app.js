@@ -700,7 +700,8 @@ async function runOnDevice(provider) {
   } catch (e) {
     els.progress.value = 0;
     if (e.cancelled || ctrl.signal.aborted) finishJob('Cancelled.');
-    else finishJob(`Failed: ${e.message}`, true);
+    // one line: a runtime's message may carry a stack or a dump after its first line
+    else finishJob(`Failed: ${String(e.message).split('\n')[0]}`, true);
   }
 }
 
