@@ -221,12 +221,28 @@ describe.skipIf(skipBrowser)('browser API (strdiffusion.js in headless Chromium)
       ctx.skip();
       return;
     }
-    const info = await page.evaluate(async () => {
-      const m = await (window as any).sd.loadModel('./models/default/', { executionProviders: ['webgpu', 'wasm'] });
+    // the networks compared at load, then a whole (2-step) inpainting on each provider
+    const { info, gpuOut, cpuOut } = await page.evaluate(async (seed) => {
+      const w = window as any;
+      const img = await w.imageData('./example.png');
+      const mask = await w.imageData('./example-mask.png');
+      const m = await w.sd.loadModel('./models/default/', { executionProviders: ['webgpu', 'wasm'] });
       const i = m.info;
+      const gpu = i.provider === 'webgpu' ? Array.from((await m.inpaint(img, mask, { seed, steps: 2 })).data as Uint8ClampedArray) : null;
       await m.dispose();
-      return i;
-    });
+      const c = await w.sd.loadModel('./models/default/', { executionProviders: ['wasm'] });
+      const cpu = gpu ? Array.from((await c.inpaint(img, mask, { seed, steps: 2 })).data as Uint8ClampedArray) : null;
+      await c.dispose();
+      return { info: i, gpuOut: gpu, cpuOut: cpu };
+    }, SEED);
+    if (gpuOut && cpuOut) {
+      const psnr = holePsnr(gpuOut, 4, cpuOut, 4, holes);
+      console.log(`WebGPU vs wasm, whole inpainting (2 steps): hole PSNR ${psnr.toFixed(1)} dB`);
+      expect(psnr).toBeGreaterThanOrEqual(40);
+      let knownDiff = 0;
+      for (let i = 0; i < holes.length; i++) if (!holes[i]) for (let c = 0; c < 4; c++) if (gpuOut[i * 4 + c] !== cpuOut[i * 4 + c]) knownDiff++;
+      expect(knownDiff).toBe(0);
+    }
     console.log(`WebGPU vs wasm: ${JSON.stringify(info.webgpuCheck)} -> ${info.provider}${info.note ? ` (${info.note})` : ''}`);
     expect(info.webgpuCheck).toHaveLength(3);
     // WebGPU is enabled exactly when every network agrees; otherwise the note says which did not
