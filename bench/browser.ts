@@ -70,7 +70,8 @@ export async function main(args: string[]): Promise<void> {
     // first-load download: what a first visit to the page fetches to load it and run once (wasm)
     const files = ['index.html', 'app.js', 'style.css', 'strdiffusion.js'];
     const srv = await serveStatic(web, { isolated: true });
-    const browser = await launchChromium(args.includes('--webgpu') ? ['--enable-unsafe-webgpu', '--enable-features=Vulkan'] : []);
+    // --webgpu: Chromium's software adapter (SwiftShader): a check of the code path, not a GPU's speed
+    const browser = await launchChromium(args.includes('--webgpu') ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : []);
     try {
       const page = await browser.newPage();
       await page.goto(srv.url + 'bench.html');
