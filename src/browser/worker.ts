@@ -56,7 +56,7 @@ function checkRunOptions(o: unknown): BrowserRunOptions {
 
 /** The same networks on WebGPU and on wasm, on one seeded input each: onnxruntime issue #29651
  * (a first Conv with more than 3 input channels miscomputed on WebGPU) must not reach the user. */
-async function compareProviders(model: Model, ort: OrtModule): Promise<{ kind: string; maxAbsDiff: number; maxAbs: number }[]> {
+async function compareProviders(model: Model, ort: OrtModule, keep: Partial<Record<NetKind, WebRunner>>): Promise<{ kind: string; maxAbsDiff: number; maxAbs: number }[]> {
   const s = model.size ?? 256;
   const noise = new SeededNoise(1234);
   const u = (c: number) => ({ shape: [1, c, s, s], data: noise.normal([1, c, s, s]).map((v) => 0.5 + 0.25 * v) });
@@ -77,7 +77,8 @@ async function compareProviders(model: Model, ort: OrtModule): Promise<{ kind: s
       }
       out.push({ kind, maxAbsDiff: d, maxAbs: m });
     } finally {
-      gpu.dispose();
+      // the WebGPU sessions (their shaders compiled) serve the runs if the check passes
+      keep[kind] = gpu;
       cpu.dispose();
     }
   }
@@ -106,6 +107,7 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<LoadedInfo>
   let note: string | null = null;
   let provider: ExecutionProvider = 'wasm';
   let webgpuCheck: LoadedInfo['webgpuCheck'] = null;
+  const checked: Partial<Record<NetKind, WebRunner>> = {};
   const wantGpu = eps[0] === 'webgpu';
   let ort: OrtModule;
   if (wantGpu) {
@@ -116,7 +118,7 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<LoadedInfo>
     } else {
       ort = await loadOrt(true, m.ortBase, m.threads);
       try {
-        webgpuCheck = await compareProviders(model, ort);
+        webgpuCheck = await compareProviders(model, ort, checked);
         const bad = webgpuCheck.find((c) => !(c.maxAbsDiff <= WEBGPU_TOLERANCE * Math.max(1, c.maxAbs)));
         if (bad) note = `WebGPU miscomputes the ${bad.kind} network here (max difference ${bad.maxAbsDiff.toPrecision(3)} from wasm; onnxruntime issue #29651): running on wasm`;
         else provider = 'webgpu';
@@ -126,7 +128,8 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<LoadedInfo>
     }
     if (provider === 'wasm' && !eps.includes('wasm')) throw new StrDiffusionError('BAD_OPTION', `${note}; add 'wasm' to executionProviders to allow the fallback`);
   } else ort = await loadOrt(false, m.ortBase, m.threads);
-  const runners = Object.fromEntries(NET_KINDS.map((k) => [k, new WebRunner(k, model.configs[k], model.weights[k], ort, provider)])) as Record<NetKind, WebRunner>;
+  if (provider !== 'webgpu') for (const r of Object.values(checked)) r.dispose();
+  const runners = Object.fromEntries(NET_KINDS.map((k) => [k, (provider === 'webgpu' ? checked[k] : undefined) ?? new WebRunner(k, model.configs[k], model.weights[k], ort, provider)])) as Record<NetKind, WebRunner>;
   state = { model, runners };
   const meta = model.meta;
   return {
