@@ -73,12 +73,15 @@ export class BrowserModel {
   /** set by each finished inpaint() */
   lastRun: RunStats | null = null;
 
+  #health: { error: string | null };
+
   /** use loadModel() */
-  constructor(worker: Worker, info: LoadedInfo, pending: Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onMessage?: (m: FromWorker) => void }>, next: number) {
+  constructor(worker: Worker, info: LoadedInfo, pending: Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onMessage?: (m: FromWorker) => void }>, next: number, health: { error: string | null }) {
     this.#worker = worker;
     this.info = info;
     this.#pending = pending;
     this.#next = next;
+    this.#health = health;
   }
 
   get provider(): ExecutionProvider {
@@ -90,6 +93,7 @@ export class BrowserModel {
   async inpaint(image: ImageData, mask: ImageData, options: RunOptions = {}): Promise<ImageData> {
     const worker = this.#worker;
     if (!worker) throw new StrDiffusionError('BAD_OPTION', 'this model was disposed: load it again with loadModel()');
+    if (this.#health.error) throw new StrDiffusionError('BAD_INPUT', `${this.#health.error}: load the model again with loadModel()`);
     checkImageData(image, 'image');
     checkImageData(mask, 'mask');
     if (mask.width !== image.width || mask.height !== image.height) throw new StrDiffusionError('BAD_INPUT', `mask is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}`);
@@ -163,9 +167,11 @@ export async function loadModel(url: string, options: LoadOptions = {}): Promise
       } else p.resolve(m);
     }
   });
-  // a worker that cannot even start (a script error) fails every waiting call with its message
+  // a worker that fails (a script error, out of memory) fails every waiting call and every later one
+  const health = { error: null as string | null };
   worker.addEventListener('error', (ev) => {
-    for (const p of pending.values()) p.reject(new Error(`the strdiffusion worker failed: ${ev.message || 'script error'}`));
+    health.error = `the strdiffusion worker failed (${ev.message || 'script error'})`;
+    for (const p of pending.values()) p.reject(new StrDiffusionError('BAD_INPUT', health.error));
     pending.clear();
   });
   const ortBase = options.ortBase ?? new URL('./ort/', BASE).href;
@@ -176,7 +182,7 @@ export async function loadModel(url: string, options: LoadOptions = {}): Promise
       worker.postMessage({ type: 'load', id: 0, url: modelUrl, executionProviders: eps, threads, ortBase, cache: options.cache ?? true } satisfies ToWorker);
     });
     if (loaded.type !== 'loaded') throw new Error(`unexpected worker message ${loaded.type}`);
-    return new BrowserModel(worker, loaded.info, pending, 1);
+    return new BrowserModel(worker, loaded.info, pending, 1, health);
   } catch (e) {
     worker.terminate();
     throw e;
