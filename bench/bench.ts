@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --train | --sampler | --queue] [--size 256] [--json] ...`: dispatches to one benchmark
+ * `npm run bench [-- --train | --sampler | --queue | --browser] [--size 256] [--json] ...`: dispatches to one benchmark
  * module (bench/forward.ts by default). Each module exports `main(args: string[])` and prints figures.
  */
 const args = process.argv.slice(2);
-const which = args.includes('--train') ? 'train' : args.includes('--sampler') ? 'sampler' : args.includes('--queue') ? 'queue' : 'forward';
+const MODULES = ['train', 'sampler', 'queue', 'browser'] as const;
+const which = MODULES.find((m) => args.includes(`--${m}`)) ?? 'forward';
 const mod = (await import(`./${which}.ts`)) as { main: (a: string[]) => Promise<void> };
-await mod.main(args.filter((a) => a !== '--train' && a !== '--sampler' && a !== '--queue'));
+await mod.main(args.filter((a) => !MODULES.some((m) => a === `--${m}`)));

@@ -198,3 +198,14 @@ describe('options given as getters or inherited', () => {
     expect(ok.holePixels).toBe(49);
   });
 });
+
+// =================================================================================================
+describe('raw inputs are read, never written', () => {
+  it('a Node Buffer given as raw pixels keeps its bytes (Buffer.slice is a view: the result must be a copy)', async () => {
+    const data = Buffer.from(photo.data);
+    const copy = Buffer.from(data);
+    const out = await inpaint({ data, width: W, height: H, channels: 3 }, mask, { ...RUN, checkpoints: NETS, T: 4 });
+    expect(data.equals(copy)).toBe(true);
+    expect(Buffer.from(out.image.data).equals(copy)).toBe(false);
+  });
+});

@@ -1,5 +1,6 @@
-// StrDiffusion web app: open an image, paint the hole, run the server's sampler and watch it.
-// Plain browser JavaScript, no dependencies; talks only to its own server.
+// StrDiffusion web app: open an image, paint the hole, run the sampler and watch it: in this
+// browser (strdiffusion.js, a Web Worker on onnxruntime-web) or on the server of `strdiffusion
+// serve`. Plain browser JavaScript, no dependencies; talks only to the host it was loaded from.
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -13,6 +14,9 @@ const els = {
   progress: $('progress'), status: $('status'),
   previewTexture: $('preview-texture'), previewStructure: $('preview-structure'), previewT: $('preview-t'),
   toggle: $('toggle'), downloadResult: $('download-result'), adopt: $('adopt'),
+  beforeCanvas: $('before-canvas'), compareLine: $('compare-line'), compare: $('compare'), holdOriginal: $('hold-original'),
+  zoomIn: $('zoom-in'), zoomOut: $('zoom-out'), zoomFit: $('zoom-fit'), zoomValue: $('zoom-value'),
+  runOn: $('run-on'), deviceNote: $('device-note'),
 };
 
 const ACCEPTED = ['image/png', 'image/jpeg', 'image/webp'];
@@ -25,7 +29,13 @@ const state = {
   resultImage: null,
   resultUrl: null,
   showingResult: false,
-  W: 0, H: 0, scale: 1,
+  W: 0, H: 0,
+  scale: 1,            // screen px per image px (fit scale × zoom)
+  fitScale: 1, zoom: 1, panX: 0, panY: 0,
+  holding: false,      // hold-to-see-original
+  pan: null,           // { x, y, panX, panY } while dragging the view
+  touches: new Map(),  // active touch pointers: id -> [clientX, clientY]
+  pinch: null,         // { d, mid, zoom, panX, panY } while two fingers are down
   tool: 'brush',
   ops: [], redo: [],   // mask history as replayable operations (snapshots would cost W*H*4 each)
   stroke: null,
@@ -36,6 +46,7 @@ const state = {
 
 const maskCtx = els.maskCanvas.getContext('2d');
 const imageCtx = els.imageCanvas.getContext('2d');
+const beforeCtx = els.beforeCanvas.getContext('2d');
 
 // ---------- status ----------
 
@@ -79,7 +90,8 @@ async function openImage(file) {
   state.redo = [];
   state.kbCursor = null;
   clearResult();
-  for (const c of [els.imageCanvas, els.maskCanvas]) { c.width = state.W; c.height = state.H; }
+  for (const c of [els.imageCanvas, els.beforeCanvas]) { c.width = state.W; c.height = state.H; }
+  beforeCtx.drawImage(img, 0, 0, state.W, state.H);
   drawBase();
   renderMask();
   els.empty.hidden = true;
@@ -91,27 +103,72 @@ async function openImage(file) {
 }
 
 function drawBase() {
-  const img = state.showingResult && state.resultImage ? state.resultImage : state.original;
+  const after = state.showingResult && state.resultImage && !state.holding;
+  const img = after ? state.resultImage : state.original;
   imageCtx.clearRect(0, 0, state.W, state.H);
   if (img) imageCtx.drawImage(img, 0, 0, state.W, state.H);
-  els.box.classList.toggle('result', state.showingResult);
+  els.box.classList.toggle('result', !!after);
+  updateCompare();
 }
 
+/** The compare slider: the original over the left part of the result (0 = all result). */
+function updateCompare() {
+  const on = state.showingResult && !!state.resultImage && !state.holding && Number(els.compare.value) > 0;
+  els.beforeCanvas.hidden = !on;
+  els.compareLine.hidden = !on;
+  if (!on) return;
+  const f = Number(els.compare.value) / 100;
+  els.beforeCanvas.style.clipPath = `inset(0 ${((1 - f) * 100).toFixed(2)}% 0 0)`;
+  els.compareLine.style.left = `${(f * 100).toFixed(2)}%`;
+}
+
+const MIN_ZOOM = 0.25, MAX_ZOOM = 32;
+
+/** Lay the canvases out for the current fit scale, zoom and pan. */
+function layout() {
+  state.scale = state.fitScale * state.zoom;
+  const w = Math.max(1, Math.round(state.W * state.scale));
+  const h = Math.max(1, Math.round(state.H * state.scale));
+  for (const c of [els.imageCanvas, els.beforeCanvas, els.maskCanvas]) { c.style.width = `${w}px`; c.style.height = `${h}px`; }
+  els.box.style.transform = `translate(${Math.round(state.panX)}px, ${Math.round(state.panY)}px)`;
+  // smoothing blurs single pixels only at strong magnification
+  els.box.classList.toggle('pixelated', state.scale >= 4);
+  els.zoomValue.textContent = `${Math.round(state.scale * 100)}%`;
+  if (!state.stroke) resizeMaskBacking();
+  updateCursorSize();
+}
+
+/** The whole image, centred (zoom 1). */
 function fit() {
   if (!state.original) return;
   const r = els.stage.getBoundingClientRect();
   const pad = 16;
-  state.scale = Math.min((r.width - pad) / state.W, (r.height - pad) / state.H);
-  if (!(state.scale > 0)) state.scale = 1;
-  const w = Math.max(1, Math.round(state.W * state.scale));
-  const h = Math.max(1, Math.round(state.H * state.scale));
-  for (const c of [els.imageCanvas, els.maskCanvas]) { c.style.width = `${w}px`; c.style.height = `${h}px`; }
-  // smoothing blurs single pixels only at strong magnification
-  els.box.classList.toggle('pixelated', state.scale >= 4);
-  updateCursorSize();
+  state.fitScale = Math.min((r.width - pad) / state.W, (r.height - pad) / state.H);
+  if (!(state.fitScale > 0)) state.fitScale = 1;
+  state.zoom = 1;
+  state.panX = (r.width - state.W * state.fitScale) / 2;
+  state.panY = (r.height - state.H * state.fitScale) / 2;
+  layout();
 }
 
-new ResizeObserver(fit).observe(els.stage);
+/** Zoom by `factor` keeping the image point under (clientX, clientY) in place (default: the stage's centre). */
+function zoomAt(factor, clientX, clientY) {
+  if (!state.original) return;
+  const r = els.stage.getBoundingClientRect();
+  const cx = (clientX ?? r.left + r.width / 2) - r.left;
+  const cy = (clientY ?? r.top + r.height / 2) - r.top;
+  const zoom = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, state.zoom * factor));
+  const k = zoom / state.zoom;
+  state.panX = cx - (cx - state.panX) * k;
+  state.panY = cy - (cy - state.panY) * k;
+  state.zoom = zoom;
+  layout();
+}
+
+new ResizeObserver(() => {
+  // keep the user's zoom; only a view at fit follows the stage's size
+  if (state.zoom === 1) fit();
+}).observe(els.stage);
 
 // ---------- mask history ----------
 
@@ -119,8 +176,32 @@ function brushImagePx() {
   return Math.max(1, Number(els.size.value) / state.scale);
 }
 
-function drawOp(op) {
-  const ctx = maskCtx;
+/**
+ * The mask canvas on screen holds the painting at about screen resolution (state.maskK image px
+ * per backing px, at most 1 and at most MAX_MASK_PIXELS in all), so strokes on a large photo touch
+ * few pixels; the history is kept in image coordinates and replayed at full resolution only for
+ * the mask that is sent or downloaded (maskCanvasBinary).
+ */
+const MAX_MASK_PIXELS = 4e6;
+state.maskK = 1;
+
+/** The backing scale for the current view: a power of two, so zooming rarely re-renders. */
+function maskScaleFor() {
+  const want = Math.min(1, state.scale * (window.devicePixelRatio || 1), Math.sqrt(MAX_MASK_PIXELS / Math.max(1, state.W * state.H)));
+  return Math.min(1, 2 ** Math.ceil(Math.log2(Math.max(want, 1 / 64))));
+}
+
+function resizeMaskBacking(force = false) {
+  const k = maskScaleFor();
+  if (!force && k === state.maskK && els.maskCanvas.width === Math.max(1, Math.round(state.W * k))) return;
+  state.maskK = k;
+  els.maskCanvas.width = Math.max(1, Math.round(state.W * k));
+  els.maskCanvas.height = Math.max(1, Math.round(state.H * k));
+  renderMask();
+}
+
+function drawOp(op, ctx = maskCtx, k = state.maskK) {
+  ctx.setTransform(k, 0, 0, k, 0, 0);
   if (op.type === 'clear') { ctx.clearRect(0, 0, state.W, state.H); return; }
   if (op.type === 'image') {
     ctx.clearRect(0, 0, state.W, state.H);
@@ -148,7 +229,8 @@ function drawOp(op) {
 }
 
 function renderMask() {
-  maskCtx.clearRect(0, 0, state.W, state.H);
+  maskCtx.setTransform(1, 0, 0, 1, 0, 0);
+  maskCtx.clearRect(0, 0, els.maskCanvas.width, els.maskCanvas.height);
   for (const op of state.ops) drawOp(op);
   if (state.stroke) drawOp(state.stroke);
 }
@@ -222,22 +304,102 @@ function endStroke() {
   renderMask();
 }
 
+// Pointers on the canvas: one finger, the pen or the left button paints; Space + drag or the
+// middle button pans; a second finger turns the gesture into pinch-zoom + pan (the stroke the
+// first finger began is dropped, as in other editors).
 els.maskCanvas.addEventListener('pointerdown', (ev) => {
-  if (ev.button !== 0 || !state.original) return;
+  if (!state.original) return;
+  if (ev.pointerType === 'touch') {
+    state.touches.set(ev.pointerId, [ev.clientX, ev.clientY]);
+    if (state.touches.size === 2) {
+      state.stroke = null;
+      renderMask();
+      startPinch();
+      els.maskCanvas.setPointerCapture(ev.pointerId);
+      ev.preventDefault();
+      return;
+    }
+    if (state.touches.size > 2) return;
+  }
+  const panning = ev.button === 1 || (ev.button === 0 && state.spaceDown);
+  if (ev.button !== 0 && !panning) return;
   els.maskCanvas.setPointerCapture(ev.pointerId);
   els.maskCanvas.focus({ preventScroll: true });
-  beginStroke(toImage(ev));
   ev.preventDefault();
+  if (panning) {
+    // Space held for panning paints nothing: drop a keyboard stroke it may have begun
+    if (state.stroke && state.stroke.points.length <= 1) { state.stroke = null; renderMask(); }
+    state.pan = { x: ev.clientX, y: ev.clientY, panX: state.panX, panY: state.panY };
+    els.stage.classList.add('panning');
+    return;
+  }
+  beginStroke(toImage(ev));
 });
 els.maskCanvas.addEventListener('pointermove', (ev) => {
   moveCursor(ev.clientX, ev.clientY);
+  if (ev.pointerType === 'touch' && state.touches.has(ev.pointerId)) {
+    state.touches.set(ev.pointerId, [ev.clientX, ev.clientY]);
+    if (state.pinch) { movePinch(); return; }
+  }
+  if (state.pan) {
+    state.panX = state.pan.panX + ev.clientX - state.pan.x;
+    state.panY = state.pan.panY + ev.clientY - state.pan.y;
+    layout();
+    return;
+  }
   if (!state.stroke || !els.maskCanvas.hasPointerCapture(ev.pointerId)) return;
   const events = typeof ev.getCoalescedEvents === 'function' ? ev.getCoalescedEvents() : [ev];
   for (const e of events.length ? events : [ev]) extendStroke(toImage(e));
 });
 for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
-  els.maskCanvas.addEventListener(type, () => endStroke());
+  els.maskCanvas.addEventListener(type, (ev) => {
+    if (ev.pointerType === 'touch') {
+      state.touches.delete(ev.pointerId);
+      if (state.pinch) {
+        if (state.touches.size < 2) state.pinch = null;
+        return;
+      }
+    }
+    if (state.pan) {
+      state.pan = null;
+      els.stage.classList.remove('panning');
+      return;
+    }
+    endStroke();
+  });
 }
+
+function pinchGeometry() {
+  const [a, b] = [...state.touches.values()];
+  return { d: Math.hypot(a[0] - b[0], a[1] - b[1]) || 1, mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] };
+}
+
+function startPinch() {
+  const g = pinchGeometry();
+  state.pinch = { ...g, zoom: state.zoom, panX: state.panX, panY: state.panY };
+}
+
+function movePinch() {
+  const p = state.pinch;
+  const g = pinchGeometry();
+  const r = els.stage.getBoundingClientRect();
+  const zoom = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, p.zoom * (g.d / p.d)));
+  const k = zoom / p.zoom;
+  // the image point under the first midpoint follows the fingers' midpoint
+  const mx = p.mid[0] - r.left, my = p.mid[1] - r.top;
+  state.panX = g.mid[0] - r.left - (mx - p.panX) * k;
+  state.panY = g.mid[1] - r.top - (my - p.panY) * k;
+  state.zoom = zoom;
+  layout();
+}
+
+els.stage.addEventListener('wheel', (ev) => {
+  if (!state.original) return;
+  ev.preventDefault();
+  // trackpad pinch arrives as ctrl+wheel with small deltas; a mouse notch is ~100
+  const dy = ev.deltaMode === 1 ? ev.deltaY * 33 : ev.deltaY;
+  zoomAt(Math.exp(-dy * (ev.ctrlKey ? 0.01 : 0.0015)), ev.clientX, ev.clientY);
+}, { passive: false });
 els.maskCanvas.addEventListener('pointerenter', () => { els.cursor.hidden = false; });
 els.maskCanvas.addEventListener('pointerleave', () => { if (!state.kbCursor) els.cursor.hidden = true; });
 
@@ -277,7 +439,11 @@ function kbMove(dx, dy) {
   const r = els.maskCanvas.getBoundingClientRect();
   els.cursor.hidden = false;
   moveCursor(r.left + (c[0] / state.W) * r.width, r.top + (c[1] / state.H) * r.height);
-  if (state.spaceDown) extendStroke([c[0], c[1]]);
+  if (state.spaceDown && !state.pan) {
+    // the stroke starts with the first move, so Space held for panning paints nothing
+    if (!state.stroke) beginStroke([c[0] - dx, c[1] - dy]);
+    extendStroke([c[0], c[1]]);
+  }
 }
 
 els.maskCanvas.addEventListener('keydown', (ev) => {
@@ -291,18 +457,19 @@ els.maskCanvas.addEventListener('keydown', (ev) => {
     ev.preventDefault();
     if (ev.repeat || state.spaceDown) return;
     state.spaceDown = true;
-    kbMove(0, 0);
-    beginStroke([...state.kbCursor]);
+    els.stage.classList.add('pan-ready');
   }
 });
 els.maskCanvas.addEventListener('keyup', (ev) => {
   if (ev.key === ' ' && state.spaceDown) {
+    ev.preventDefault();
     state.spaceDown = false;
-    endStroke();
+    els.stage.classList.remove('pan-ready');
+    if (!state.pan) endStroke();
   }
 });
 els.maskCanvas.addEventListener('blur', () => {
-  if (state.spaceDown) { state.spaceDown = false; endStroke(); }
+  if (state.spaceDown) { state.spaceDown = false; els.stage.classList.remove('pan-ready'); endStroke(); }
   if (state.kbCursor) { state.kbCursor = null; els.cursor.hidden = true; }
 });
 
@@ -313,8 +480,9 @@ function maskCanvasBinary() {
   const c = document.createElement('canvas');
   c.width = state.W;
   c.height = state.H;
-  const ctx = c.getContext('2d');
-  ctx.drawImage(els.maskCanvas, 0, 0);
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  // the history replayed at the image's resolution (the screen's canvas may hold less)
+  for (const op of state.ops) drawOp(op, ctx, 1);
   const d = ctx.getImageData(0, 0, state.W, state.H);
   const p = d.data;
   for (let i = 0; i < p.length; i += 4) {
@@ -391,6 +559,8 @@ function clearResult() {
   els.downloadResult.classList.add('disabled');
   els.downloadResult.setAttribute('aria-disabled', 'true');
   els.box.classList.remove('result');
+  els.compare.value = '0';
+  updateCompare();
   updateToggle();
 }
 
@@ -411,6 +581,8 @@ function toggleResult() {
 
 function updateToggle() {
   els.toggle.disabled = !state.resultImage;
+  els.compare.disabled = !state.resultImage;
+  els.holdOriginal.disabled = !state.resultImage;
   els.adopt.disabled = !state.resultImage || !!state.job;
   els.toggle.setAttribute('aria-pressed', String(state.showingResult));
   els.toggle.textContent = state.showingResult ? 'Showing: after' : 'Showing: before';
@@ -441,6 +613,101 @@ function updateButtons() {
 async function run() {
   if (!state.original || state.job) return;
   if (!hasMask()) { setStatus('Paint the region to fill first (or upload a mask).', true); return; }
+  if (els.runOn.value === 'server') return runOnServer();
+  return runOnDevice(els.runOn.value);
+}
+
+/** The result image (a PNG blob) shown in place of the input, as after a server job. */
+async function showResult(blob, message) {
+  const img = await loadImageElement(blob);
+  clearResult();
+  state.resultImage = img;
+  state.resultUrl = img.src;
+  state.showingResult = true;
+  drawBase();
+  els.downloadResult.href = img.src;
+  els.downloadResult.download = `${state.name}-inpainted.png`;
+  els.downloadResult.classList.remove('disabled');
+  els.downloadResult.removeAttribute('aria-disabled');
+  els.progress.max = 1;
+  els.progress.value = 1;
+  finishJob(message);
+}
+
+// ---------- running in this browser ----------
+
+const MODEL_URL = './models/default/';
+const device = { module: null, model: null, provider: null, info: null };
+
+/** The exact pixels of the opened file (no colour conversion: the same bytes the server would decode). */
+async function imageDataOf(file) {
+  const bmp = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const c = document.createElement('canvas');
+  c.width = bmp.width;
+  c.height = bmp.height;
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bmp, 0, 0);
+  bmp.close();
+  return ctx.getImageData(0, 0, c.width, c.height);
+}
+
+/** The browser model for `provider`, loaded once (the weights come from the browser's cache after the first time). */
+async function deviceModel(provider) {
+  if (device.model && device.provider === provider) return device.model;
+  if (device.model) { await device.model.dispose(); device.model = null; }
+  device.module ??= await import('./strdiffusion.js');
+  setStatus('Loading the model…');
+  els.progress.removeAttribute('value');
+  const model = await device.module.loadModel(MODEL_URL, {
+    executionProviders: provider === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
+    onDownload: (p) => {
+      if (p.total > 0) { els.progress.max = p.total; els.progress.value = p.loaded; }
+      const mb = (n) => (n / 2 ** 20).toFixed(1);
+      setStatus(p.cached ? 'Loading the model from this browser\'s cache…' : `Downloading the model: ${mb(p.loaded)}${p.total ? ` / ${mb(p.total)}` : ''} MB (once; the browser keeps it)`);
+    },
+  });
+  device.model = model;
+  device.provider = provider;
+  els.deviceNote.hidden = !model.info.note;
+  els.deviceNote.textContent = model.info.note ?? '';
+  return model;
+}
+
+async function runOnDevice(provider) {
+  const ctrl = new AbortController();
+  state.job = { device: true, ctrl, started: performance.now() };
+  updateButtons();
+  els.progress.value = 0;
+  try {
+    const model = await deviceModel(provider);
+    if (ctrl.signal.aborted) throw Object.assign(new Error('cancelled'), { cancelled: true });
+    const image = await imageDataOf(state.file);
+    const maskCanvas = maskCanvasBinary();
+    const mask = maskCanvas.getContext('2d').getImageData(0, 0, state.W, state.H);
+    const options = { signal: ctrl.signal, onProgress: showProgress };
+    if (els.seed.value !== '') options.seed = Number(els.seed.value);
+    for (const k of ['sampler', 'solver', 'spacing']) if (els[k].value !== '') options[k] = els[k].value;
+    options.steps = Number(els.steps.value);
+    els.progress.removeAttribute('value');
+    setStatus(`Running on this device (${model.info.provider}${model.info.provider === 'wasm' ? `, ${model.info.threads} thread${model.info.threads === 1 ? '' : 's'}` : ''})…`);
+    const out = await model.inpaint(image, mask, options);
+    const c = document.createElement('canvas');
+    c.width = out.width;
+    c.height = out.height;
+    c.getContext('2d').putImageData(out, 0, 0);
+    const stats = model.lastRun;
+    await showResult(await canvasBlob(c), `Done in ${stats.seconds.toFixed(1)} s on this device (${model.info.provider}): ${stats.holePixels.toLocaleString()} pixels filled (${out.width} × ${out.height}).`);
+  } catch (e) {
+    els.progress.value = 0;
+    if (e.cancelled || ctrl.signal.aborted) finishJob('Cancelled.');
+    // one line: a runtime's message may carry a stack or a dump after its first line
+    else finishJob(`Failed: ${String(e.message).split('\n')[0]}`, true);
+  }
+}
+
+// ---------- running on the server ----------
+
+async function runOnServer() {
   const form = new FormData();
   form.append('image', state.file, state.file.name);
   form.append('mask', await canvasBlob(maskCanvasBinary()), 'mask.png');
@@ -479,18 +746,7 @@ async function run() {
     els.progress.removeAttribute('value');
     setStatus(d.ahead > 0 ? `Queued: place ${d.position} (${d.ahead} job${d.ahead === 1 ? '' : 's'} ahead).` : 'Queued: starting next.');
   });
-  source.addEventListener('progress', (ev) => {
-    const d = data(ev);
-    if (d.step === 0) {
-      els.progress.removeAttribute('value');
-      setStatus('Starting: loading the model…');
-      return;
-    }
-    els.progress.max = d.T;
-    els.progress.value = d.step;
-    const eta = d.eta != null && d.step < d.T ? ` · about ${Math.ceil(d.eta)} s left` : '';
-    setStatus(`Step ${d.step} / ${d.T} · ${STAGES[d.stage] || d.stage}${eta}`);
-  });
+  source.addEventListener('progress', (ev) => showProgress(data(ev)));
   source.addEventListener('preview', (ev) => {
     const d = data(ev);
     els.previewTexture.src = d.texture;
@@ -503,20 +759,7 @@ async function run() {
     try {
       const r = await fetch(d.result);
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      const blob = await r.blob();
-      const img = await loadImageElement(blob);
-      clearResult();
-      state.resultImage = img;
-      state.resultUrl = img.src;
-      state.showingResult = true;
-      drawBase();
-      els.downloadResult.href = img.src;
-      els.downloadResult.download = `${state.name}-inpainted.png`;
-      els.downloadResult.classList.remove('disabled');
-      els.downloadResult.removeAttribute('aria-disabled');
-      els.progress.max = 1;
-      els.progress.value = 1;
-      finishJob(`Done in ${d.seconds.toFixed(1)} s: ${d.holePixels.toLocaleString()} pixels filled (${d.width} × ${d.height}).`);
+      await showResult(await r.blob(), `Done in ${d.seconds.toFixed(1)} s: ${d.holePixels.toLocaleString()} pixels filled (${d.width} × ${d.height}).`);
     } catch (e) {
       finishJob(`The result could not be loaded (${e.message}).`, true);
     }
@@ -533,6 +776,19 @@ async function run() {
   });
 }
 
+/** A progress event (the server's, or the browser model's onProgress: the same fields). */
+function showProgress(d) {
+  if (d.step === 0) {
+    els.progress.removeAttribute('value');
+    setStatus('Starting: loading the model…');
+    return;
+  }
+  els.progress.max = d.T;
+  els.progress.value = d.step;
+  const eta = d.eta != null && d.step < d.T ? ` · about ${Math.ceil(d.eta)} s left` : '';
+  setStatus(`Step ${d.step} / ${d.T} · ${STAGES[d.stage] || d.stage}${eta}`);
+}
+
 function finishJob(message, isError = false) {
   if (state.job?.source) state.job.source.close();
   state.job = null;
@@ -545,6 +801,7 @@ function finishJob(message, isError = false) {
 async function cancel() {
   const job = state.job;
   if (!job) return;
+  if (job.device) { setStatus('Cancelling…'); job.ctrl.abort(); return; }
   if (!job.id) { finishJob('Cancelled.'); return; }
   setStatus('Cancelling…');
   els.cancel.disabled = true;
@@ -568,24 +825,57 @@ function showSteps() {
   els.stepsValue.textContent = els.steps.value;
 }
 
+/** The model's settings in the controls: T, steps, and the defaults named in the selects. */
+function applyDefaults(info) {
+  els.T.value = String(info.T);
+  els.steps.max = String(info.T);
+  els.steps.value = String(info.steps ?? info.T);
+  showSteps();
+  for (const k of ['sampler', 'solver', 'spacing']) els[k].options[0].textContent = info[k] ? `model default (${info[k]})` : 'model default';
+  els.T.readOnly = !!info.fixedT;
+  els.T.title = info.fixedT ? `This model was trained with T = ${info.T}` : 'Diffusion length T (fixed by most models)';
+}
+
+const infos = { server: null, device: null };
+
+/** What can run where: the server's /api/info (absent on a static host) and the browser build
+ * (strdiffusion.js and the bundled model beside the page; absent when `serve` has no build). */
 async function loadInfo() {
+  const [server, device] = await Promise.all([
+    fetch('api/info').then((r) => (r.ok ? r.json() : null)).catch(() => null),
+    fetch('strdiffusion.js', { method: 'HEAD' })
+      .then((r) => (r.ok ? fetch(`${MODEL_URL}model.json`) : null))
+      .then((r) => (r && r.ok ? r.json() : null))
+      .catch(() => null),
+  ]);
+  infos.server = server;
+  infos.device = device && { ...device, fixedT: true };
+  for (const o of [...els.runOn.options]) if (o.value === 'server' ? !server : !device) o.remove();
+  if (els.runOn.options.length === 0) {
+    setStatus('Neither a server nor the browser build answers: serve the folder of `npm run build:web`, or run `strdiffusion serve`.', true);
+    return;
+  }
+  // a static host: the browser is the only place to run, and says so
+  els.runOn.value = server ? 'server' : els.runOn.options[0].value;
+  applyRunOn();
+  if (server) loadServerInfo(server);
+}
+
+function applyRunOn() {
+  const info = els.runOn.value === 'server' ? infos.server : infos.device;
+  if (info) applyDefaults(info);
+  // the server streams the denoising states; the browser build shows the progress only
+  $('live').hidden = els.runOn.value !== 'server';
+  els.deviceNote.hidden = els.runOn.value === 'server' || !device.model?.info.note || device.provider !== els.runOn.value;
+}
+
+function loadServerInfo(info) {
   try {
-    const info = await (await fetch('api/info')).json();
-    els.T.value = String(info.T);
-    els.steps.max = String(info.T);
-    els.steps.value = String(info.steps ?? info.T);
-    showSteps();
     // the choices come from the server (defined once there); the page's own list is only the fallback
     fillSelect(els.sampler, info.samplers, 1);
     fillSelect(els.solver, info.solvers, 1);
     fillSelect(els.spacing, info.spacings, 1);
-    if (info.spacing) els.spacing.options[0].textContent = `model default (${info.spacing})`;
-    if (info.sampler) els.sampler.options[0].textContent = `model default (${info.sampler})`;
-    if (info.solver) els.solver.options[0].textContent = `model default (${info.solver})`;
-    if (info.fixedT) {
-      els.T.readOnly = true;
-      els.T.title = `This model was trained with T = ${info.T}`;
-    }
+    applyDefaults(info);
   } catch {
     // the defaults in the page still work
   }
@@ -612,6 +902,23 @@ els.seedRandom.addEventListener('click', () => { els.seed.value = String(Math.fl
 els.run.addEventListener('click', run);
 els.cancel.addEventListener('click', cancel);
 els.toggle.addEventListener('click', toggleResult);
+els.compare.addEventListener('input', updateCompare);
+els.runOn.addEventListener('change', applyRunOn);
+els.zoomIn.addEventListener('click', () => zoomAt(1.25));
+els.zoomOut.addEventListener('click', () => zoomAt(1 / 1.25));
+els.zoomFit.addEventListener('click', fit);
+/** Hold-to-see-original (button or the O key): the input while held, the result again on release. */
+function hold(on) {
+  if (!state.resultImage || state.holding === on) return;
+  state.holding = on;
+  els.holdOriginal.setAttribute('aria-pressed', String(on));
+  drawBase();
+}
+els.holdOriginal.addEventListener('pointerdown', (ev) => { ev.preventDefault(); hold(true); });
+for (const type of ['pointerup', 'pointerleave', 'pointercancel']) els.holdOriginal.addEventListener(type, () => hold(false));
+els.holdOriginal.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); hold(true); } });
+els.holdOriginal.addEventListener('keyup', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') hold(false); });
+document.addEventListener('keyup', (ev) => { if (ev.key.toLowerCase() === 'o') hold(false); });
 els.adopt.addEventListener('click', adoptResult);
 // the label-styled "buttons" open their file pickers from the keyboard too
 for (const [label, input] of [[document.querySelector('label[for="file-image"]'), els.fileImage], [document.querySelector('label[for="file-mask"]'), els.fileMask]]) {
@@ -622,6 +929,31 @@ for (const [label, input] of [[document.querySelector('label[for="file-image"]')
     if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); input.click(); }
   });
 }
+
+// Space held while the pointer is over the image pans on drag, wherever the focus is (a focused
+// button would otherwise take the Space as a click); the mask canvas's own handler comes first
+let lastPointer = null;
+document.addEventListener('pointermove', (ev) => { lastPointer = [ev.clientX, ev.clientY]; }, { passive: true });
+function pointerOverStage() {
+  if (!lastPointer) return false;
+  const r = els.stage.getBoundingClientRect();
+  return lastPointer[0] >= r.left && lastPointer[0] < r.right && lastPointer[1] >= r.top && lastPointer[1] < r.bottom;
+}
+document.addEventListener('keydown', (ev) => {
+  if (ev.key !== ' ' || ev.defaultPrevented || !state.original || !pointerOverStage()) return;
+  const t = ev.target;
+  if (t instanceof HTMLInputElement && t.type !== 'range' || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+  ev.preventDefault();
+  state.spaceDown = true;
+  els.stage.classList.add('pan-ready');
+});
+document.addEventListener('keyup', (ev) => {
+  if (ev.key !== ' ' || !state.spaceDown || ev.defaultPrevented) return;
+  ev.preventDefault();
+  state.spaceDown = false;
+  els.stage.classList.remove('pan-ready');
+  if (!state.pan) endStroke();
+});
 
 document.addEventListener('keydown', (ev) => {
   const t = ev.target;
@@ -639,6 +971,10 @@ document.addEventListener('keydown', (ev) => {
   else if (key === 'b') setTool('brush');
   else if (key === 'e') setTool('eraser');
   else if (key === 't') toggleResult();
+  else if (key === 'o') { if (!ev.repeat) hold(true); }
+  else if (ev.key === '+' || ev.key === '=') zoomAt(1.25);
+  else if (ev.key === '-' || ev.key === '_') zoomAt(1 / 1.25);
+  else if (key === 'f' || ev.key === '0') fit();
 });
 
 // drag and drop anywhere on the page

@@ -33,3 +33,9 @@ export function toRgbFloat(img: RasterImage): Float32Array {
   }
   return out;
 }
+
+/** A copy of the samples. Not `data.slice()`: a Node Buffer's slice is a view of the same memory,
+ * so the caller's raw input would be overwritten with the result. */
+export function copySamples(data: Uint8Array | Uint16Array): Uint8Array | Uint16Array {
+  return data instanceof Uint16Array ? new Uint16Array(data) : new Uint8Array(data);
+}

@@ -4,7 +4,7 @@
  * its plan says so (planWindow: a hole region too big for the window), padded when the image is
  * smaller; afterwards the result is mapped back and only hole pixels are pasted into the image.
  */
-import { maxValue, type RasterImage } from '../image/raster.js';
+import { copySamples, maxValue, type RasterImage } from '../image/raster.js';
 import { resizeHoles, resizePlanes } from '../image/resize.js';
 import { reflectIndices } from '../nn/layers.js';
 
@@ -88,7 +88,7 @@ function roundHalfEven(v: number): number {
  * samples (and every alpha sample) stay bit-identical.
  */
 export function pasteResult(img: RasterImage, holes: Uint8Array, plan: WindowPlan, out: Float32Array): RasterImage {
-  const result: RasterImage = { ...img, data: img.data.slice() };
+  const result: RasterImage = { ...img, data: copySamples(img.data) };
   const pixels: number[] = [];
   for (let r = 0; r < plan.h; r++) {
     for (let c = 0; c < plan.w; c++) {

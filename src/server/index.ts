@@ -18,7 +18,7 @@
  * user's browser (see `crossSite`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { realpathSync, statSync, createReadStream } from 'node:fs';
+import { existsSync, realpathSync, statSync, createReadStream } from 'node:fs';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -73,6 +73,10 @@ export interface ServerOptions {
   webRoot?: string;
   /** run the jobs on queue workers through this Redis (`serve --redis`, src/server/remote.ts) */
   remote?: RemoteQueue;
+  /** the browser build (`npm run build:web`) whose strdiffusion.js, onnxruntime-web files and model
+   * let the page run on the user's device too; served for paths web/ does not have (default
+   * dist/web of the package when it exists; null: none, the page then offers the server only) */
+  webBuild?: string | null;
 }
 
 export interface RunningServer {
@@ -92,10 +96,24 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.ico': 'image/x-icon',
   '.json': 'application/json; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.safetensors': 'application/octet-stream',
 };
 
 // The page must make no external requests; the policy enforces that for anything it loads.
-const CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+// 'wasm-unsafe-eval': onnxruntime-web and OpenCV.js compile WebAssembly (the page's "this device" mode)
+const CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The browser build's scripts: the worker that strdiffusion.js starts gets its policy from this
+ * response, and OpenCV.js's Emscripten bindings build functions with `new Function` there
+ * ('unsafe-eval'); the page itself keeps the policy above.
+ */
+const BUILD_CSP = "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/** The browser build beside the package's sources (dist/web), if `npm run build:web` made one. */
+export const WEB_BUILD = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/web');
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -273,6 +291,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const size = opts.size;
   const log = opts.log ?? (() => {});
   const webRoot = realpathSync(opts.webRoot ?? WEB_ROOT);
+  const buildDir = opts.webBuild === null ? null : opts.webBuild ?? (existsSync(join(WEB_BUILD, 'strdiffusion.js')) ? WEB_BUILD : null);
+  const webBuild = buildDir === null ? null : realpathSync(buildDir);
   const maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
   const maxWorkers = opts.maxWorkers ?? DEFAULT_MAX_WORKERS;
   // checked before the model loads, so a bad value costs no worker
@@ -401,15 +421,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return;
     }
     if (path === '/' || path === '') path = '/index.html';
-    const file = resolve(webRoot, `.${path}`);
-    let real: string;
-    try {
-      real = realpathSync(file);
-    } catch {
-      sendError(res, 404, 'not found');
-      return;
+    // the page from web/, the browser build's files (bundle, onnxruntime-web, model) from webBuild
+    let real = '';
+    let root = webRoot;
+    for (const r of webBuild ? [webRoot, webBuild] : [webRoot]) {
+      try {
+        real = realpathSync(resolve(r, `.${path}`));
+        root = r;
+        break;
+      } catch {
+        // not in this folder
+      }
     }
-    if (!real.startsWith(webRoot + sep) || !statSync(real).isFile() || !TYPES[extname(real)]) {
+    if (real === '' || !real.startsWith(root + sep) || !statSync(real).isFile() || !TYPES[extname(real)]) {
       sendError(res, 404, 'not found');
       return;
     }
@@ -418,7 +442,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       'Content-Type': TYPES[extname(real)]!,
       'Content-Length': st.size,
       'Cache-Control': 'no-cache',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': root === webRoot ? CSP : BUILD_CSP,
+      // cross-origin isolation: onnxruntime-web runs wasm threads only in an isolated page
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
     });

@@ -7,31 +7,13 @@ import type { F32Tensor } from '../../util/tensor.js';
 import type { NetConfig, NetInputs, NetKind } from '../types.js';
 import type { UNetConfig } from '../../nn/config.js';
 import { SeededNoise } from '../../util/noise.js';
+import { hostFeeds } from './feeds.js';
 import { describeModel, exportCalibrationOnnx, type Calibration, type ExportShape, type QuantOptions } from './export.js';
 
-/** The graph's feeds for one NetInputs (the discriminator's image input is named `y`). */
+/** The graph's feeds for one NetInputs as onnxruntime-node tensors (feeds.ts checks them). */
 export function feedsFor(kind: NetKind, cfg: NetConfig, inputs: NetInputs): { shape: ExportShape; feeds: Record<string, ort.Tensor> } {
-  if (inputs.x.shape.length !== 4) throw new Error(`${kind}: input must be NCHW (got [${inputs.x.shape}])`);
-  const [B, , H, W] = inputs.x.shape as [number, number, number, number];
-  const shape = { batch: B, height: H, width: W };
-  const desc = describeModel(kind, cfg, shape);
-  const host: Record<string, F32Tensor | undefined> = {
-    x: kind === 'discriminator' ? undefined : inputs.x,
-    y: kind === 'discriminator' ? inputs.x : undefined,
-    mu: inputs.mu,
-    S: inputs.S,
-    t: { shape: [inputs.t.length], data: Float32Array.from(inputs.t) },
-  };
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const d of desc.inputs) {
-    const v = host[d.name];
-    if (!v) throw new Error(`the ${kind} network needs input ${d.name}`);
-    if (v.shape.length !== d.shape.length || v.shape.some((n, i) => n !== d.shape[i])) {
-      throw new Error(`${kind}: input ${d.name} has shape [${v.shape}], expected [${d.shape}]`);
-    }
-    feeds[d.name] = new ort.Tensor('float32', v.data, d.shape);
-  }
-  return { shape, feeds };
+  const { shape, feeds } = hostFeeds(kind, cfg, inputs);
+  return { shape, feeds: Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])) };
 }
 
 /**

@@ -24,6 +24,9 @@ export interface ExportOptions {
    */
   precision?: Precision;
   quant?: QuantOptions;
+  /** the first conv as convs over at most 3 input channels each (fp32 only): the WebGPU
+   * workaround of SymOps.splitFirstConv; the same function, other float rounding */
+  splitFirstConv?: boolean;
 }
 
 export interface ExportShape {
@@ -106,9 +109,11 @@ export function exportOnnx(kind: NetKind, cfg: NetConfig, weights: StateDict, sh
   if (precision === 'int8-static' && !opts.quant?.calibration) throw new Error('export: int8-static needs quant.calibration (activation ranges; see exportCalibrationOnnx)');
   const desc = describeModel(kind, cfg, shape);
   const g = new GraphBuilder();
-  const ops = new SymOps(g, precision, opts.quant);
+  const ops = new SymOps(g, precision, opts.quant, false, opts.splitFirstConv ?? false);
   const out = trace(kind, cfg, weights, shape, g, ops);
   g.output(out, 'out');
+  // the split first conv reads slices of its weight: the whole one is no longer used
+  if (opts.splitFirstConv) g.pruneUnusedInitializers();
   const metadata: Record<string, string> = { kind, config: JSON.stringify(cfg), inputs: desc.inputs.map((d) => d.name).join(',') };
   let doc = `StrDiffusion ${kind} network, batch ${shape.batch}, ${shape.height}x${shape.width}`;
   if (precision !== 'fp32') {

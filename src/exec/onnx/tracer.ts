@@ -40,7 +40,11 @@ export class SymOps implements Ops<Sym> {
     readonly quant: QuantOptions = {},
     /** float32 graph that records `taps` (for calibration) */
     readonly collect = false,
+    /** WebGPU workaround (onnxruntime issue #29651: a graph's first Conv over more than 3 input
+     * channels miscomputes there): emit the first conv as a sum of convs over at most 3 channels each */
+    readonly splitFirstConv = false,
   ) {}
+  private convs = 0;
 
   shape(x: Sym): number[] {
     return [...x.shape];
@@ -62,6 +66,20 @@ export class SymOps implements Ops<Sym> {
     if (I * groups !== C) throw new Error(`conv2d: input has ${C} channels, weight [${w.shape}] with groups ${groups} expects ${I * groups}`);
     const oh = Math.floor((H + top + bottom - kh) / s) + 1;
     const ow = Math.floor((W + left + right - kw) / s) + 1;
+    const first = this.convs++ === 0;
+    const wConst = this.splitFirstConv && first && groups === 1 && C > 3 && this.precision === 'fp32' && !this.collect ? this.g.constValue(w) : undefined;
+    if (wConst) {
+      // Conv(x, W) = sum over channel groups g of Conv(x[:, g], W[:, g]) (bias once)
+      let y: Sym | null = null;
+      for (let c0 = 0; c0 < C; c0 += 3) {
+        const n = Math.min(3, C - c0);
+        const ws = new Float32Array(O * n * kh * kw);
+        for (let o = 0; o < O; o++) ws.set(wConst.subarray((o * C + c0) * kh * kw, (o * C + c0 + n) * kh * kw), o * n * kh * kw);
+        const part = this.floatConv(this.slice(x, [0, c0, 0, 0], [B, n, H, W]), this.constant(ws, [O, n, kh, kw]), y === null ? b : null, [B, O, oh, ow], [top, left, bottom, right], s, 1);
+        y = y === null ? part : this.add(y, part);
+      }
+      return y!;
+    }
     if (this.precision !== 'fp32' || this.collect) {
       const wData = this.g.constValue(w);
       const minC = this.quant.minChannels ?? 8;
