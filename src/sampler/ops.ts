@@ -10,15 +10,11 @@ import type { NetCalls, SamplerContext } from './types.js';
 
 const fr = Math.fround;
 
-/** m⊙a + (1−m)⊙b in the official float32 order (exact selection for a binary mask). */
+/**
+ * m⊙a + (1−m)⊙b in the official float32 order (exact selection for a binary mask); the [1,1,H,W]
+ * mask is broadcast over the channels of a multi-channel state (RePaint pastes the RGB texture).
+ */
 export function paste(known: Float32Array, rest: Float32Array, m: Float32Array): Float32Array {
-  const out = new Float32Array(rest.length);
-  for (let i = 0; i < out.length; i++) out[i] = fr(fr(known[i]! * m[i]!) + fr(rest[i]! * fr(1 - m[i]!)));
-  return out;
-}
-
-/** paste for a multi-channel state: the [1,1,H,W] mask broadcast over the channels (same float32 order). */
-export function pasteChannels(known: Float32Array, rest: Float32Array, m: Float32Array): Float32Array {
   const hw = m.length;
   const out = new Float32Array(rest.length);
   for (let i = 0; i < out.length; i++) {

@@ -8,7 +8,7 @@
  * like with like. Draws per step: the solver's, then qY(t); per iteration: one jump, then per
  * level the solver's and a qY.
  */
-import { pasteChannels as paste } from '../ops.js';
+import { paste } from '../ops.js';
 import { gridRenoiseDepth, type TextureStep } from '../resample.js';
 
 export const repaintStep: TextureStep = async (ctx, ops, y, index, prev) => {
