@@ -22,7 +22,6 @@ import {
   sample,
   step,
   makeContext,
-  type SamplerInputs,
   type SamplerNets,
   type SamplerOptions,
   type SamplerVariant,
@@ -30,27 +29,11 @@ import {
   type StepRule,
 } from '../src/sampler/index.js';
 import { fillStructureRunner } from '../src/sampler/fill-structure.js';
+import { HW, SX, SY, MASK, IMAGE, GRAY, EDGE, inputs, MU } from './sampler-fixture.js';
 
 const fr = Math.fround;
-const H = 4;
-const W = 4;
-const HW = H * W;
-const SX = [1, 1, H, W];
-const SY = [1, 3, H, W];
-/** a 2×2 hole in the middle and one hole pixel in a corner; 1 = known */
-const MASK = Float32Array.from({ length: HW }, (_, p) => ([5, 6, 9, 10, 15].includes(p) ? 0 : 1));
 const HOLE = [...MASK.keys()].filter((p) => MASK[p] === 0);
 const KNOWN = [...MASK.keys()].filter((p) => MASK[p] === 1);
-const IMAGE = Float32Array.from({ length: 3 * HW }, (_, i) => fr(((i * 7) % 17) / 16));
-const GRAY = Float32Array.from({ length: HW }, (_, p) => fr(((p * 5) % 11) / 10));
-const EDGE = Float32Array.from({ length: HW }, (_, p) => (p % 3 === 0 ? 1 : 0));
-const inputs: SamplerInputs = {
-  image: { shape: SY, data: IMAGE },
-  mask: { shape: SX, data: MASK },
-  gray: { shape: SX, data: GRAY },
-  edge: { shape: SX, data: EDGE },
-};
-const MU = Float32Array.from(IMAGE, (v, i) => fr(v * MASK[i % HW]!));
 const MUS = Float32Array.from(EDGE, (v, p) => fr(v * MASK[p]!));
 const GS = Float32Array.from(GRAY, (v, p) => fr(v * MASK[p]!));
 

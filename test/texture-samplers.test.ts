@@ -9,25 +9,10 @@ import { describe, it, expect } from 'vitest';
 import { IRSDE, SeededNoise, type NoiseSource } from '../src/sde/index.js';
 import { forwardJump } from '../src/sde/jump.js';
 import type { NetInputs, NetRunner } from '../src/exec/types.js';
-import { sample, type SamplerInputs, type SamplerNets, type SamplerOptions } from '../src/sampler/index.js';
+import { sample, type SamplerNets, type SamplerOptions } from '../src/sampler/index.js';
+import { HW, SY, MASK, IMAGE, inputs, MU } from './sampler-fixture.js';
 
 const fr = Math.fround;
-const H = 4;
-const W = 4;
-const HW = H * W;
-const SX = [1, 1, H, W];
-const SY = [1, 3, H, W];
-const MASK = Float32Array.from({ length: HW }, (_, p) => ([5, 6, 9, 10, 15].includes(p) ? 0 : 1));
-const IMAGE = Float32Array.from({ length: 3 * HW }, (_, i) => fr(((i * 7) % 17) / 16));
-const GRAY = Float32Array.from({ length: HW }, (_, p) => fr(((p * 5) % 11) / 10));
-const EDGE = Float32Array.from({ length: HW }, (_, p) => (p % 3 === 0 ? 1 : 0));
-const inputs: SamplerInputs = {
-  image: { shape: SY, data: IMAGE },
-  mask: { shape: SX, data: MASK },
-  gray: { shape: SX, data: GRAY },
-  edge: { shape: SX, data: EDGE },
-};
-const MU = Float32Array.from(IMAGE, (v, i) => fr(v * MASK[i % HW]!));
 
 interface Call {
   t: number;
