@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
-import { launchChromium, serveStatic } from '../test/web-helpers.js';
+import { launchChromium, PAGE_IMAGE_DATA, serveStatic } from '../test/web-helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const IMAGE = join(ROOT, 'examples/ladybird.jpg');
@@ -23,14 +23,7 @@ const MASK = join(ROOT, 'examples/ladybird_mask.png');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import * as sd from './strdiffusion.js';
-async function imageData(url) {
-  const bmp = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const c = new OffscreenCanvas(bmp.width, bmp.height);
-  const g = c.getContext('2d');
-  g.drawImage(bmp, 0, 0);
-  return g.getImageData(0, 0, bmp.width, bmp.height);
-}
-window.bench = async (threads, providers, seed) => {
+${PAGE_IMAGE_DATA}window.bench = async (threads, providers, seed) => {
   const t0 = performance.now();
   const m = await sd.loadModel('./models/default/', { executionProviders: providers, threads });
   const load = (performance.now() - t0) / 1000;

@@ -17,7 +17,7 @@ import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
 import { holesFromRaster } from '../src/inpaint/mask.js';
 import { encodeSafetensors, readSafetensors } from '../src/weights/safetensors.js';
-import { holePsnr, launchChromium, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
+import { holePsnr, launchChromium, PAGE_IMAGE_DATA, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
 
 const EXAMPLE = resolve(__dirname, '../examples/ladybird.jpg');
 const EXAMPLE_MASK = resolve(__dirname, '../examples/ladybird_mask.png');
@@ -26,14 +26,7 @@ const SEED = 3;
 /** The test page: decodes PNGs with the browser, runs the API, hands back plain arrays. */
 const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>api test</title><script type="module">
 import * as sd from './strdiffusion.js';
-async function imageData(url) {
-  const bmp = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const c = new OffscreenCanvas(bmp.width, bmp.height);
-  const g = c.getContext('2d');
-  g.drawImage(bmp, 0, 0);
-  return g.getImageData(0, 0, bmp.width, bmp.height);
-}
-window.sd = sd;
+${PAGE_IMAGE_DATA}window.sd = sd;
 window.imageData = imageData;
 window.ready = true;
 </script>`;

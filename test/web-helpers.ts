@@ -9,6 +9,16 @@ import { extname, join, normalize, sep } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
+
+/** In-page JavaScript for test and bench pages: `imageData(url)` decodes a file to exact ImageData (no colour conversion, no premultiplied alpha). */
+export const PAGE_IMAGE_DATA = `async function imageData(url) {
+  const bmp = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const c = new OffscreenCanvas(bmp.width, bmp.height);
+  const g = c.getContext('2d');
+  g.drawImage(bmp, 0, 0);
+  return g.getImageData(0, 0, bmp.width, bmp.height);
+}
+`;
 // in CI the browser is installed by .ci/apt-packages, so a missing one is a failure there
 export const skipBrowser = !existsSync(CHROMIUM) && !process.env.CI;
 
