@@ -26,7 +26,7 @@ export type { StateDict, ParamSpec } from './weights/types.js';
 export { IRSDE, BoundIRSDE, matchingLoss, makeSchedule, cosineThetas } from './sde/index.js';
 export { holeFill, filledMean, prepareFill } from './sde/fill.js';
 export { sample, step, composite, textureOnly, type SampleArgs, type SampleResult, type SamplerOptions, type SamplerNets, type SamplerInputs, type StepInfo } from './sampler/index.js';
-export { fillStructureRunner } from './sampler/fill-structure.js';
+export { fillStructureRunner, knownStructureRunner } from './sampler/fill-structure.js';
 
 // structure pipeline
 export { structureOf, rgbToGray, canny } from './structure/index.js';

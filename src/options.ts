@@ -54,6 +54,25 @@ export type Spacing = (typeof SPACINGS)[number];
 /** The texture network's structure guide: the structure diffusion, or the analytic posterior towards the Telea-filled grayscale. */
 export const STRUCTURE_GUIDES = ['network', 'fill'] as const;
 export type StructureGuide = (typeof STRUCTURE_GUIDES)[number];
+/**
+ * Every structure guide the pipeline runs: the user guides and `oracle`, the analytic posterior
+ * towards the structure of the window's own pixels, the hole included (in eval: the ground truth's
+ * structure, so the score of a perfect structure network). A diagnostic: `eval` and the pipeline
+ * accept it; `inpaint`, the library's inpaint(), the browser and model.json refuse it
+ * (diagnosticGuideRefusal).
+ */
+export const DIAGNOSTIC_STRUCTURE_GUIDES = [...STRUCTURE_GUIDES, 'oracle'] as const;
+export type DiagnosticStructureGuide = (typeof DIAGNOSTIC_STRUCTURE_GUIDES)[number];
+
+/** Whether `v` is a diagnostic guide that is not a user guide (`oracle`). */
+export function isDiagnosticOnlyGuide(v: unknown): v is Exclude<DiagnosticStructureGuide, StructureGuide> {
+  return isOneOf(DIAGNOSTIC_STRUCTURE_GUIDES, v) && !isOneOf(STRUCTURE_GUIDES, v);
+}
+
+/** The one line refusing a diagnostic guide where a hole is filled for real; `subject` names it as the caller spells it (e.g. `--structure oracle`). */
+export function diagnosticGuideRefusal(subject: string): string {
+  return `${subject} guides the fill by the pixels under the hole (the ground truth in eval): it is a diagnostic for eval, not a way to fill a hole`;
+}
 
 /** What the SDE mean holds in the hole (zero: official). */
 export const FILLS = ['zero', 'mean', 'telea', 'ns'] as const;

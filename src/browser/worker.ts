@@ -15,7 +15,7 @@ import type { NetInputs, NetKind, NetRunner } from '../exec/types.js';
 import { NET_KINDS } from '../nn/models.js';
 import { SeededNoise } from '../util/noise.js';
 import { StrDiffusionError } from '../util/errors.js';
-import { isOneOf, SAMPLER_VARIANTS, SOLVERS, SPACINGS, STRUCTURE_GUIDES } from '../options.js';
+import { diagnosticGuideRefusal, isDiagnosticOnlyGuide, isOneOf, SAMPLER_VARIANTS, SOLVERS, SPACINGS, STRUCTURE_GUIDES } from '../options.js';
 import type { RasterImage } from '../image/raster.js';
 
 class Cancelled extends Error {}
@@ -48,6 +48,8 @@ function checkRunOptions(o: unknown): BrowserRunOptions {
   for (const [k, v] of Object.entries(o)) {
     if (!Object.hasOwn(checks, k)) throw badOption(`options.${k} is not an option of the browser API (options are: ${Object.keys(checks).join(', ')}, onProgress, signal)`);
     if (v === undefined) continue;
+    // the page fills holes for real: the diagnostic oracle (eval's) is refused with its own line
+    if (k === 'structure' && isDiagnosticOnlyGuide(v)) throw badOption(diagnosticGuideRefusal(`options.structure "${v}"`));
     const problem = checks[k as keyof BrowserRunOptions](v);
     if (problem) throw badOption(`options.${k} ${problem} (got ${JSON.stringify(v)})`);
   }

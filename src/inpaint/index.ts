@@ -14,13 +14,13 @@ import type { ExecutorName } from '../exec/registry.js';
 import { acquireModel, type LoadedModel, type ModelRef } from './model-cache.js';
 import type { NoiseSource } from '../util/noise.js';
 import type { SamplerOptions, SamplerVariant, StepRule } from '../sampler/index.js';
-import type { StructureGuide } from '../sampler/fill-structure.js';
+import type { DiagnosticStructureGuide, StructureGuide } from '../sampler/fill-structure.js';
 import type { InpaintProgress } from './progress.js';
 import { describeValue, StrDiffusionError } from '../util/errors.js';
 import { isStepRule, resamplingProblem, SAMPLER_VARIANTS, STEP_RULES } from '../sampler/strdiffusion.js';
-import { STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
+import { DIAGNOSTIC_STRUCTURE_GUIDES, STRUCTURE_GUIDES } from '../sampler/fill-structure.js';
 import { EXECUTOR_NAMES } from '../exec/registry.js';
-import { SPACINGS, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
+import { diagnosticGuideRefusal, isDiagnosticOnlyGuide, isOneOf, SPACINGS, PRECISIONS, SOLVERS, type Spacing, type Precision, type Solver } from '../options.js';
 
 export interface InpaintOptions extends MaskOptions {
   /** model folder(s); default: the bundled model */
@@ -44,7 +44,8 @@ export interface InpaintOptions extends MaskOptions {
   samplerOptions?: Partial<SamplerOptions>;
   /** the texture network's structure guide: 'network' (default: the structure diffusion) or 'fill'
    * (the analytic structure posterior towards the Telea-filled grayscale; sampler/fill-structure.ts).
-   * Default: the model's `structureGuide` in model.json, else 'network'. */
+   * Default: the model's `structureGuide` in model.json, else 'network'. (`oracle`, a diagnostic
+   * that guides the fill by the pixels under the hole, is eval's only: inpaintDiagnostic.) */
   structure?: StructureGuide;
   /** model window size (default: the model's `size` in model.json, else 256, the official training size) */
   size?: number;
@@ -121,7 +122,8 @@ const OPTION_CHECKS = {
     if (resampling !== null) return `.${resampling} (got ${describeValue(v[resampling.split(' ')[0]!])})`;
     return null;
   },
-  structure: oneOf(STRUCTURE_GUIDES),
+  // the diagnostic guides pass the list; checkOptions refuses them unless the call is diagnostic
+  structure: (v) => (isOneOf(DIAGNOSTIC_STRUCTURE_GUIDES, v) ? null : `must be one of ${STRUCTURE_GUIDES.join(', ')}`),
   size: (v) => (isInt(v) && v >= MIN_SIZE && v <= MAX_SIZE ? null : `must be an integer from ${MIN_SIZE} to ${MAX_SIZE}`),
   executor: oneOf(EXECUTOR_NAMES),
   precision: oneOf(PRECISIONS),
@@ -150,7 +152,7 @@ export function ownOptions<T extends object>(options: T): T {
   return { ...options };
 }
 
-function checkOptions(options: unknown): InpaintOptions {
+function checkOptions(options: unknown, diagnostic: boolean): DiagnosticInpaintOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw bad('BAD_OPTION', `options must be an object (got ${describeValue(options)})`);
   const own = ownOptions(options);
@@ -162,8 +164,9 @@ function checkOptions(options: unknown): InpaintOptions {
     if (v === undefined) continue; // not given
     const problem = check(v);
     if (problem !== null) throw bad('BAD_OPTION', problem.startsWith('.') ? `options.${key}${problem}` : `options.${key} ${problem} (got ${describeValue(v)})`);
+    if (key === 'structure' && !diagnostic && isDiagnosticOnlyGuide(v)) throw bad('BAD_OPTION', diagnosticGuideRefusal(`options.structure "${String(v)}"`));
   }
-  return own as InpaintOptions;
+  return own as DiagnosticInpaintOptions;
 }
 
 export { samplingOf } from './sampling.js';
@@ -176,18 +179,35 @@ export { samplingOf } from './sampling.js';
  * releases the sessions of a running call.
  */
 export async function inpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions = {}, held?: ModelRef): Promise<InpaintResult> {
+  return runHeld(image, mask, options, held, false);
+}
+
+/** inpaint()'s options for a diagnostic run: `structure` may also be a diagnostic guide. */
+export type DiagnosticInpaintOptions = Omit<InpaintOptions, 'structure'> & { structure?: DiagnosticStructureGuide };
+
+/**
+ * inpaint() for eval's diagnostic runs: the same checks and pipeline, and options.structure may
+ * also be `oracle` (the exact structure posterior towards the structure of the pixels under the
+ * hole: in eval the ground truth's, so a perfect structure network's score). Not a way to fill a
+ * hole: the package's entry points and the CLI's inpaint refuse `oracle`.
+ */
+export async function inpaintDiagnostic(image: ImageInput, mask: ImageInput, options: DiagnosticInpaintOptions = {}, held?: ModelRef): Promise<InpaintResult> {
+  return runHeld(image, mask, options, held, true);
+}
+
+async function runHeld(image: ImageInput, mask: ImageInput, options: DiagnosticInpaintOptions, held: ModelRef | undefined, diagnostic: boolean): Promise<InpaintResult> {
   let ref: ModelRef | undefined = held?.share();
   try {
-    return await runInpaint(image, mask, options, async (o) => (ref ??= acquireModel(o, { cache: true })).loaded);
+    return await runInpaint(image, mask, options, diagnostic, async (o) => (ref ??= acquireModel(o, { cache: true })).loaded);
   } finally {
     await ref?.release();
   }
 }
 
-async function runInpaint(image: ImageInput, mask: ImageInput, options: InpaintOptions, useModel: (o: InpaintOptions) => Promise<LoadedModel>): Promise<InpaintResult> {
+async function runInpaint(image: ImageInput, mask: ImageInput, options: DiagnosticInpaintOptions, diagnostic: boolean, useModel: (o: DiagnosticInpaintOptions) => Promise<LoadedModel>): Promise<InpaintResult> {
   checkImageArgument(image, 'image');
   checkImageArgument(mask, 'mask');
-  options = checkOptions(options);
+  options = checkOptions(options, diagnostic);
   const t0 = performance.now();
   const warn = options.warn ?? ((m: string) => console.warn(`warning: ${m}`));
   // the pixel limit is checked from the header, before a file is decoded; in-memory images are held to it too

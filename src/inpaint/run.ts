@@ -15,8 +15,7 @@ import { IRSDE } from '../sde/index.js';
 import { SeededNoise, type NoiseSource } from '../util/noise.js';
 import { structureOf } from '../structure/index.js';
 import { sample, type SamplerOptions, type SamplerVariant, type StepInfo } from '../sampler/index.js';
-import { fillStructureRunner, parseStructureGuide, type StructureGuide } from '../sampler/fill-structure.js';
-import { prepareFill } from '../sde/fill.js';
+import { guideStructureRunner, parseDiagnosticStructureGuide, prepareGuide, type DiagnosticStructureGuide } from '../sampler/fill-structure.js';
 import { progressOf, type InpaintProgress } from './progress.js';
 import { StrDiffusionError } from '../util/errors.js';
 import { textureOnly } from '../sampler/strdiffusion.js';
@@ -30,7 +29,9 @@ export interface HoleFillOptions extends SamplingChoice {
   seed?: number;
   sampler?: SamplerVariant;
   samplerOptions?: Partial<SamplerOptions>;
-  structure?: StructureGuide;
+  /** the user guides and, for eval's diagnostic runs only, `oracle` (sampler/fill-structure.ts);
+   * the entry points that fill holes for real refuse `oracle` before they get here */
+  structure?: DiagnosticStructureGuide;
   size?: number;
   onProgress?: (progress: InpaintProgress) => void;
   onState?: (t: number, y: Float32Array, x: Float32Array | null, window: { index: number; count: number; plan: WindowPlan; kind: WindowKind }) => void;
@@ -89,9 +90,8 @@ export async function inpaintHoles(a: {
   // same seed gives the same pixels however many windows there are
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
   const variant = samplerOf(options.sampler, model);
-  const guide = options.structure ?? (model.meta.structureGuide as StructureGuide | undefined) ?? 'network';
-  parseStructureGuide(guide, 'structure');
-  if (guide === 'fill') await prepareFill('telea');
+  const guide = parseDiagnosticStructureGuide(options.structure ?? (model.meta.structureGuide as string | undefined) ?? 'network', 'structure')!;
+  await prepareGuide(guide);
   const total = steps * layout.windows.length;
   // the image as filled so far: a window sees the pixels written by the windows before it as known
   const working: RasterImage = { ...img, data: copySamples(img.data) };
@@ -145,7 +145,7 @@ async function sampleWindow(a: {
   options: HoleFillOptions;
   sde: IRSDE;
   noise: NoiseSource;
-  guide: StructureGuide;
+  guide: DiagnosticStructureGuide;
   size: number;
   rgb: Float32Array;
   mask: Float32Array;
@@ -157,9 +157,10 @@ async function sampleWindow(a: {
   const { model, options, sde, size, rgb, mask: m } = a;
   const { gray, edge } = structureOf(rgb, size, size, 2);
   const shape4 = (c: number) => [1, c, size, size];
-  let nets = a.runners;
-  if (a.guide === 'fill' && !textureOnly(a.variant) && model.structureKind !== 'gray2edge') throw bad('BAD_OPTION', `the fill structure guide is the gray2edge structure posterior, but this model was trained for ${model.structureKind} structure`);
-  if (a.guide === 'fill' && !textureOnly(a.variant)) nets = { ...a.runners, structure: fillStructureRunner(sde, { shape: shape4(1), data: gray }, { shape: shape4(1), data: m }) };
+  // the guide's runner in place of the structure network (fill, oracle), for this window's own
+  // gray and edges: `rgb` still holds the pixels under the hole (the sampler masks them itself)
+  const guided = guideStructureRunner(a.guide, { sde, kind: model.structureKind, variant: a.variant, gray: { shape: shape4(1), data: gray }, edge: { shape: shape4(1), data: edge }, mask: { shape: shape4(1), data: m } });
+  const nets = guided ? { ...a.runners, structure: guided } : a.runners;
   const res = await sample({
     nets,
     sde,

@@ -3,7 +3,7 @@
  * fields and their checks, the network configs read from the weights' shapes, the window-size and
  * T bounds. checkpoints.ts reads folders with these; the browser build reads fetched files.
  */
-import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, TEXTURE_GUIDE_KINDS, type Spacing, type Solver, type StepRule, type TextureGuideKind } from '../options.js';
+import { SPACINGS, isOneOf, SAMPLER_VARIANTS, SOLVERS, STEP_RULES, STRUCTURE_GUIDES, diagnosticGuideRefusal, isDiagnosticOnlyGuide, TEXTURE_GUIDE_KINDS, type Spacing, type Solver, type StepRule, type TextureGuideKind } from '../options.js';
 import { FILLS, isFill, type Fill } from '../sde/fill.js';
 import type { DiscConfig, ModelConfigs, UNetConfig } from '../nn/config.js';
 import type { NetKind } from '../exec/types.js';
@@ -121,6 +121,8 @@ export function validateModelMeta(meta: unknown): ModelMeta {
   if (m.sampler !== undefined && !isOneOf(SAMPLER_VARIANTS, m.sampler)) {
     throw new Error(`sampler must be one of ${SAMPLER_VARIANTS.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.sampler)})`);
   }
+  // a model's default guide fills holes for real: the diagnostic oracle is eval's --structure only
+  if (isDiagnosticOnlyGuide(m.structureGuide)) throw new Error(diagnosticGuideRefusal(`structureGuide "${m.structureGuide}"`));
   if (m.structureGuide !== undefined && !isOneOf(STRUCTURE_GUIDES, m.structureGuide)) {
     throw new Error(`structureGuide must be one of ${STRUCTURE_GUIDES.map((f) => `"${f}"`).join(', ')} (got ${JSON.stringify(m.structureGuide)})`);
   }
