@@ -3,7 +3,7 @@
  * New methods (other samplers, other models) plug into `evaluate` through this interface only.
  */
 import type { RasterImage } from '../image/io.js';
-import { inpaint, loadInpaintModel, type InpaintOptions } from '../inpaint/index.js';
+import { inpaintDiagnostic, loadInpaintModel, type DiagnosticInpaintOptions } from '../inpaint/index.js';
 
 export interface MethodContext {
   /** per-pair seed derived from the run seed, so a pair gets the same noise in every run */
@@ -38,7 +38,8 @@ export interface Method {
   info?(): Record<string, unknown>;
 }
 
-export type ModelMethodOptions = Pick<InpaintOptions, 'checkpoints' | 'T' | 'size' | 'sampler' | 'stepRule' | 'solver' | 'steps' | 'spacing' | 'executor' | 'samplerOptions' | 'structure' | 'precision'>;
+/** `structure` may be the diagnostic `oracle`: eval runs the pipeline through inpaintDiagnostic. */
+export type ModelMethodOptions = Pick<DiagnosticInpaintOptions, 'checkpoints' | 'T' | 'size' | 'sampler' | 'stepRule' | 'solver' | 'steps' | 'spacing' | 'executor' | 'samplerOptions' | 'structure' | 'precision'>;
 
 export function holesToMaskRaster(holes: Uint8Array, width: number, height: number): RasterImage {
   const data = new Uint8Array(width * height);
@@ -52,14 +53,15 @@ export function modelMethod(o: ModelMethodOptions, name = 'strdiffusion'): Metho
   let sampler: string = o.sampler ?? '(model default)';
   return {
     name,
-    label: `StrDiffusion (${o.sampler ?? 'model default'} sampler${o.solver ?? o.stepRule ? ', ' + (o.solver ?? o.stepRule) : ''}${o.steps ? ', ' + o.steps + ' steps' : ''}${o.spacing ? ' (' + o.spacing + ')' : ''}${o.structure ? ', ' + o.structure + ' structure guide' : ''}${o.precision && o.precision !== 'fp32' ? ', ' + o.precision : ''})`,
+    label: `StrDiffusion (${o.sampler ?? 'model default'} sampler${o.solver ?? o.stepRule ? ', ' + (o.solver ?? o.stepRule) : ''}${o.steps ? ', ' + o.steps + ' steps' : ''}${o.spacing ? ' (' + o.spacing + ')' : ''}${o.structure ? ', ' + o.structure + ' structure guide' + (o.structure === 'oracle' ? " (the ground truth's structure: a perfect structure network)" : '') : ''}${o.precision && o.precision !== 'fp32' ? ', ' + o.precision : ''})`,
     prepare: async () => {
       const { model } = await loadInpaintModel(o);
       T = model.T;
       sampler = o.sampler ?? (model.meta.sampler as string | undefined) ?? 'official';
     },
     run: async (image, holes, ctx) => {
-      const res = await inpaint(image, holesToMaskRaster(holes, image.width, image.height), {
+      // the diagnostic entry: eval may guide by the ground truth's structure (--structure oracle)
+      const res = await inpaintDiagnostic(image, holesToMaskRaster(holes, image.width, image.height), {
         ...o,
         seed: ctx.seed,
         // an evaluation mask without a hole is a data issue reported by evaluate, not a per-image warning

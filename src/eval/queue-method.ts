@@ -23,8 +23,10 @@ interface Slot {
 }
 
 export function queueModelMethod(q: QueueTarget, o: ModelMethodOptions, name = 'strdiffusion'): Method {
+  // queue workers fill holes for real (inpaint()): the diagnostic oracle runs in-process only
+  if (o.structure === 'oracle') throw new Error('--structure oracle is a diagnostic that runs in-process only (queue workers fill holes for real and refuse it): drop --redis');
   const dirs = checkpointDirs(o.checkpoints);
-  const options = jobOptionsOf(o);
+  const options = jobOptionsOf({ ...o, structure: o.structure }); // a user guide here (checked above)
   let model: ModelIdentity;
   let slots: Slot[] = [];
   const stop = new AbortController();

@@ -6,7 +6,7 @@
 import { checkpointDirs, modelWindowSize } from '../../model/checkpoints.js';
 import type { Command } from 'commander';
 import { PRECISIONS } from '../../exec/onnx/quant.js';
-import { parseStructureGuide, STRUCTURE_HELP } from '../../sampler/fill-structure.js';
+import { EVAL_STRUCTURE_HELP, parseDiagnosticStructureGuide } from '../../sampler/fill-structure.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ablationMethods, BASELINES, baselineMethod, evaluate, modelMethod, parseRatioList, type AblationPlan, type BaselineName, type Method } from '../../eval/index.js';
@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .option('--size <n>', "images are evaluated at size×size (default: the model's window size from model.json, else 256)")
     .option('--sampler <variant>', `sampler: ${VARIANTS.join(' | ')} (default: the model's "sampler" in model.json, else official)`)
     .option('--step-rule <rule>', 'older name of --solver (sde or posterior)')
-    .option('--structure <guide>', STRUCTURE_HELP)
+    .option('--structure <guide>', EVAL_STRUCTURE_HELP)
     .option('--no-model', 'baselines only (no StrDiffusion run)')
     .option('--precision <p>', `network precision: ${PRECISIONS.join(' | ')} (default fp32; see Performance)`)
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
@@ -109,6 +109,7 @@ export function register(program: Command): void {
       const maxMegapixels = parseMaxMegapixels(o.maxMegapixels, '--max-megapixels');
       const T = optionalNumber(o.T, 'T', { min: 1 });
       const sampling = parseSampling(o);
+      const structure = parseDiagnosticStructureGuide(o.structure);
       // the ablation compares samplers: classical baselines only when asked for
       const baselines = parseBaselines(o.ablation && cmd.getOptionValueSource('baselines') === 'default' ? 'none' : o.baselines);
       if (!o.ablation && (o.irsde !== undefined || o.variants !== undefined)) throw new Error('--irsde and --variants belong to --ablation');
@@ -126,12 +127,12 @@ export function register(program: Command): void {
           checkpoints: o.checkpoints ? checkpointDirs(o.checkpoints) : undefined,
           irsde: o.irsde ? folders(o.irsde) : undefined,
           variants: o.variants?.map(folders),
-          common: { T, size, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) },
+          common: { T, size, ...sampling, structure, executor, precision: parsePrecision(o.precision) },
         });
         methods.push(...a.methods);
         ablation = a.plan;
       } else if (o.model) {
-        const options = { checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure: parseStructureGuide(o.structure), executor, precision: parsePrecision(o.precision) };
+        const options = { checkpoints: o.checkpoints, T, size, sampler: o.sampler as SamplerVariant | undefined, ...sampling, structure, executor, precision: parsePrecision(o.precision) };
         methods.push(queue ? queueModelMethod(queue, options) : modelMethod(options));
       }
       for (const b of baselines) methods.push(baselineMethod(b));
@@ -155,7 +156,7 @@ export function register(program: Command): void {
         outDir: out,
         gridSamples: grid,
         maxMegapixels,
-        settings: { ablation: Boolean(o.ablation), checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, solver: o.model ? (sampling.solver ?? sampling.stepRule ?? '(model default)') : null, steps: o.model ? (sampling.steps ?? '(model default)') : null, spacing: o.model ? (sampling.spacing ?? '(model default)') : null, baselines, model: o.model },
+        settings: { ablation: Boolean(o.ablation), checkpoints: o.model ? (o.checkpoints?.map((c) => resolve(c)) ?? '(bundled default)') : null, T: T ?? '(checkpoint default)', sampler: o.model ? (o.sampler ?? '(model default)') : null, solver: o.model ? (sampling.solver ?? sampling.stepRule ?? '(model default)') : null, steps: o.model ? (sampling.steps ?? '(model default)') : null, spacing: o.model ? (sampling.spacing ?? '(model default)') : null, structure: o.model ? (structure ?? '(model default)') : null, baselines, model: o.model },
         onProgress: o.quiet
           ? undefined
           : (done, total, info) => {
