@@ -11,7 +11,7 @@
  */
 import type { NetInputs, NetKind, NetRunner } from '../exec/types.js';
 import type { F32Tensor } from '../util/tensor.js';
-import type { SamplerVariant, Solver, Spacing } from '../options.js';
+import type { DiagnosticStructureGuide, SamplerVariant, Solver, Spacing } from '../options.js';
 import { acquireModel } from '../inpaint/model-cache.js';
 import { samplerOf } from '../inpaint/index.js';
 import { samplingOf } from '../inpaint/sampling.js';
@@ -20,6 +20,7 @@ import { IRSDE } from '../sde/irsde.js';
 import { SeededNoise } from '../util/noise.js';
 import { structureOf } from '../structure/gray.js';
 import { structureEnds, type TextureGuideKind } from '../structure/kinds.js';
+import { guideStructureRunner, parseDiagnosticStructureGuide, prepareGuide } from '../sampler/fill-structure.js';
 import type { RatioRange } from '../data/masks.js';
 import { loadEvalImage, planPairs } from './pairs.js';
 import { regionScores, type RegionScores } from './region-metrics.js';
@@ -30,6 +31,9 @@ export interface AnalyzeMethodSpec {
   checkpoints: string[];
   /** default: the model's (irsde for a texture-only model) */
   sampler?: SamplerVariant;
+  /** the texture network's structure guide (default: the model's, else network); `oracle` guides
+   * by the photo's own structure under the hole: the discrepancy with a perfect structure network */
+  structure?: DiagnosticStructureGuide;
   T?: number;
 }
 
@@ -76,6 +80,8 @@ export interface MethodAnalysis {
   checkpoints: string[];
   sampler: SamplerVariant;
   structureKind: TextureGuideKind;
+  /** the guide that ran (moot for texture-only samplers) */
+  structureGuide: DiagnosticStructureGuide;
   T: number;
   grid: number[];
   /** means over the pairs, per recorded step */
@@ -201,6 +207,8 @@ export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; 
       const sampling = samplingOf(o.sampling ?? {}, model.meta, model.T);
       const sde = new IRSDE({ T: model.T });
       const kind = model.structureKind;
+      const guide = parseDiagnosticStructureGuide(spec.structure ?? (model.meta.structureGuide as string | undefined) ?? 'network', `analyze: method ${spec.name}: the structure guide`)!;
+      await prepareGuide(guide);
       const perPair: StepRecord[][] = [];
       // the first pair's clamped states and x̂0 at every step, for the strip
       const stripCandidates: { i: number; next: number; state: Float32Array; x0: Float32Array }[] = [];
@@ -215,7 +223,9 @@ export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; 
         const nets: Partial<Record<NetKind, NetRunner>> = {
           texture: recording(runners.texture, (i, out) => (tex ??= { inp: i, out })),
         };
-        if (runners.structure) nets.structure = recording(runners.structure, (i, out) => (str ??= { inp: i, out }));
+        // a guide other than network replaces the structure network for this pair (as inpaint does per window)
+        const structureNet = guideStructureRunner(guide, { sde, kind, variant, gray: { shape: shape(1), data: inp.gray }, edge: { shape: shape(1), data: inp.edge }, mask: { shape: shape(1), data: inp.mask } }) ?? runners.structure;
+        if (structureNet) nets.structure = recording(structureNet, (i, out) => (str ??= { inp: i, out }));
         if (runners.discriminator) nets.discriminator = runners.discriminator;
         const x0Of = (c: { inp: NetInputs; out: F32Tensor }) => sde.predictX0(c.inp.x.data, c.inp.mu!.data, c.out.data, c.inp.t[0]!, c.inp.x.shape, [0, 1]);
         const records: StepRecord[] = [];
@@ -280,10 +290,11 @@ export async function analyze(o: AnalyzeOptions): Promise<{ analysis: Analysis; 
       const steps = meanRecords(perPair);
       methods.push({
         name: spec.name,
-        label: `${spec.name}: ${variant} sampler, ${kind === 'none' ? 'no structure' : kind + ' structure'} (${spec.checkpoints.join(', ')})`,
+        label: `${spec.name}: ${variant} sampler, ${kind === 'none' || textureOnly(variant) ? 'no structure' : `${kind} structure${guide === 'network' ? '' : `, ${guide} guide`}`} (${spec.checkpoints.join(', ')})`,
         checkpoints: spec.checkpoints,
         sampler: variant,
         structureKind: kind,
+        structureGuide: guide,
         T: model.T,
         grid,
         steps,

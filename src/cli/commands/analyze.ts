@@ -1,5 +1,5 @@
 /**
- * `strdiffusion analyze --images DIR [--masks DIR] --method NAME=DIRS[@SAMPLER] ...`: the paper's
+ * `strdiffusion analyze --images DIR [--masks DIR] --method NAME=DIRS[@SAMPLER][,GUIDE] ...`: the paper's
  * semantic-discrepancy analysis (src/eval/analyze.ts): per step, PSNR and SSIM of the hole and of
  * the known region for the state and x̂0 of both processes; writes analysis.json, the figure
  * (discrepancy.svg / .png) and the strip of states (strip.svg / .png).
@@ -11,19 +11,29 @@ import { analyze, type AnalyzeMethodSpec } from '../../eval/analyze.js';
 import { writeAnalysis } from '../../eval/analyze-plot.js';
 import { parseRatioList, DEFAULT_BUCKETS } from '../../eval/pairs.js';
 import { modelWindowSize } from '../../model/checkpoints.js';
-import { parseChoice, SAMPLER_VARIANTS, type SamplerVariant } from '../../options.js';
+import { DIAGNOSTIC_STRUCTURE_GUIDES, isOneOf, SAMPLER_VARIANTS, type DiagnosticStructureGuide, type SamplerVariant } from '../../options.js';
 import { optionalNumber, parseSampling, parseSeed, SOLVER_HELP, SPACING_HELP, STEPS_HELP } from '../args.js';
 import { checkOutputDir, checkOutputFiles } from '../../util/files.js';
 
-/** `NAME=DIR[,DIR...][@SAMPLER]` (NAME= optional: the first folder's name) → a method. */
+/**
+ * `NAME=DIR[,DIR...][@CHOICES]` (NAME= optional: the first folder's name, the choices appended)
+ * → a method. CHOICES: a sampler, a structure guide, or both comma-separated (e.g. `@official`,
+ * `@oracle`, `@no-resampling,oracle`); the two lists share no name.
+ */
 export function parseMethod(spec: string, T?: number): AnalyzeMethodSpec {
   const m = /^(?:([A-Za-z0-9_-]+)=)?([^@]+)(?:@(.+))?$/.exec(spec.trim());
-  if (!m) throw new Error(`--method must be NAME=DIR[,DIR...][@SAMPLER] (got "${spec}")`);
+  if (!m) throw new Error(`--method must be NAME=DIR[,DIR...][@SAMPLER][,GUIDE] (got "${spec}")`);
   const dirs = m[2]!.split(',').filter(Boolean).map((d) => resolve(d));
   for (const d of dirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`--method ${spec}: model folder not found: ${d}`);
-  const sampler = m[3] === undefined ? undefined : (parseChoice(SAMPLER_VARIANTS, m[3], `--method ${spec}: the sampler`) as SamplerVariant);
-  const name = m[1] ?? `${basename(dirs[0]!).replace(/[^A-Za-z0-9_-]+/g, '_')}${sampler ? `-${sampler}` : ''}`;
-  return { name, checkpoints: dirs, sampler, T };
+  let sampler: SamplerVariant | undefined;
+  let structure: DiagnosticStructureGuide | undefined;
+  for (const c of m[3] === undefined ? [] : m[3].split(',')) {
+    if (isOneOf(SAMPLER_VARIANTS, c) && sampler === undefined) sampler = c;
+    else if (isOneOf(DIAGNOSTIC_STRUCTURE_GUIDES, c) && structure === undefined) structure = c;
+    else throw new Error(`--method ${spec}: the sampler must be one of ${SAMPLER_VARIANTS.join(', ')} and the structure guide one of ${DIAGNOSTIC_STRUCTURE_GUIDES.join(', ')}, at most one of each after @ (got "${c}")`);
+  }
+  const name = m[1] ?? `${basename(dirs[0]!).replace(/[^A-Za-z0-9_-]+/g, '_')}${sampler ? `-${sampler}` : ''}${structure ? `-${structure}` : ''}`;
+  return { name, checkpoints: dirs, sampler, ...(structure ? { structure } : {}), T };
 }
 
 export function register(program: Command): void {
@@ -31,7 +41,7 @@ export function register(program: Command): void {
     .command('analyze')
     .description("the paper's semantic-discrepancy analysis: hole vs known-region PSNR/SSIM of x̂0 and of the state at every step, per method; figure + JSON")
     .requiredOption('--images <dir>', 'folder of photos (recursive); centre-cropped and resized to --size')
-    .requiredOption('--method <specs...>', 'NAME=DIR[,DIR...][@SAMPLER], repeatable: a model (its folders) and a sampler (default the model\'s; irsde for a texture-only model), e.g. irsde=models/irsde strdiff=models/default@official')
+    .requiredOption('--method <specs...>', 'NAME=DIR[,DIR...][@SAMPLER][,GUIDE], repeatable: a model (its folders), a sampler (default the model\'s; irsde for a texture-only model) and a structure guide (network | fill | oracle: the photo\'s own structure under the hole, a perfect structure network; default the model\'s), e.g. irsde=models/irsde strdiff=models/default@official oracle=models/default@official,oracle')
     .option('--masks <dir>', 'folder of masks (white = hole), bucketed by hole ratio; default: generated masks')
     .option('--mask-ratios <list>', 'hole-ratio buckets', DEFAULT_BUCKETS.map((r) => r.join('-')).join(','))
     .option('--count <n>', 'pairs per bucket', '1')
