@@ -188,4 +188,36 @@ describe('analyze', () => {
     expect(() => parseMethod(`a=${plain}@fast`)).toThrow(/the sampler must be one of official, improved, no-resampling, no-discriminator, irsde, repaint/);
     expect(() => parseMethod(`a=${join(root, 'nope')}`)).toThrow(/model folder not found/);
   });
+
+  it('method specs: @SAMPLER,GUIDE, @GUIDE alone; a guide or sampler twice is refused', () => {
+    expect(parseMethod(`a=${NETS}@official,oracle`)).toMatchObject({ name: 'a', sampler: 'official', structure: 'oracle' });
+    expect(parseMethod(`${NETS}@oracle`)).toMatchObject({ name: 'nets-oracle', sampler: undefined, structure: 'oracle' });
+    expect(parseMethod(`${NETS}@fill,no-resampling`)).toMatchObject({ name: 'nets-no-resampling-fill', sampler: 'no-resampling', structure: 'fill' });
+    expect(parseMethod(`a=${NETS}@official`).structure).toBeUndefined();
+    expect(() => parseMethod(`a=${NETS}@oracle,fill`)).toThrow(/the structure guide one of network, fill, oracle, at most one of each after @ \(got "fill"\)$/);
+  });
+});
+
+describe('analyze with the oracle structure guide', () => {
+  it('the oracle method\'s structure x̂0 is the photo\'s own gray in the hole at every early step; the network\'s is not', async () => {
+    const r = await analyze({
+      ...opts(),
+      count: 1,
+      methods: [
+        { name: 'net', checkpoints: [NETS], T: 10, sampler: 'no-resampling' },
+        { name: 'oracle', checkpoints: [NETS], T: 10, sampler: 'no-resampling', structure: 'oracle' },
+      ],
+    });
+    const [net, oracle] = r.analysis.methods;
+    expect(net!.structureGuide).toBe('network');
+    expect(oracle!.structureGuide).toBe('oracle');
+    expect(oracle!.label).toContain('gray2edge structure, oracle guide');
+    const early = (m: typeof net) => m!.steps.filter((s) => s.structure !== null);
+    expect(early(oracle).map((s) => s.t)).toEqual([10, 9, 8, 7, 6, 5, 4]);
+    // x̂0 = the ground truth's gray up to float rounding (the PSNR of identical arrays is +∞)
+    for (const s of early(oracle)) expect(s.structure!.x0.holePsnr).toBeGreaterThan(80);
+    for (const s of early(net)) expect(s.structure!.x0.holePsnr).toBeLessThan(40);
+    // and the texture it guides is another
+    expect(oracle!.steps.at(-1)!.texture.state.holePsnr).not.toBe(net!.steps.at(-1)!.texture.state.holePsnr);
+  }, 180_000);
 });
