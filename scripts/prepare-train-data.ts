@@ -1,11 +1,16 @@
 /**
  * Builds the training folder (and optionally a validation folder) from the photos that Debian
  * packages ship: `PHOTO_SOURCES` below names every package and, where a package also ships
- * drawings, abstract art, logos or screenshots, which of its files are photos (checked by eye).
+ * drawings, abstract art, logos, renders, screenshots or synthetic textures, which of its files
+ * are photos (checked by eye).
  *
  *   apt-get install --no-install-recommends mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 \
- *       python3-skimage lxqt-themes palapeli-data hugin-data gcompris-qt-data stellarium-data
+ *       python3-skimage lxqt-themes palapeli-data hugin-data gcompris-qt-data stellarium-data \
+ *       gimp-data endless-sky-data supertuxkart-data flightgear-data-base extremetuxracer-data redeclipse-data
  *   npx tsx scripts/prepare-train-data.ts OUT_DIR [--short-sides 320,160] [--val-fraction 0.1]
+ *
+ * (supertuxkart-data, flightgear-data-base and redeclipse-data are large downloads, about 0.6, 1.3
+ * and 0.9 GB, for 29, 45 and 9 photographic textures.)
  *
  * - Images are scaled so the short side is 320 px (or each of `--short-sides`): a 64-px training
  *   crop then holds real structure (a crop of a 4K wallpaper would be a flat patch), and decoding
@@ -23,6 +28,11 @@
  *   `/usr/share/gcompris-qt/rcc/*.rcc`) are decoded in memory (scripts/qt-rcc.ts); they are named
  *   `<package>__<bundle>-<file stem>.png`, and their split key uses the file name
  *   `<bundle>-<file name>` (e.g. sha256("gcompris-qt-data/erase-gorilla.webp")).
+ * - A `prefix` source (a package's second folder whose file names repeat the first's) names its
+ *   photos `<package>__<prefix><file stem>.png` and keys the split on `<prefix><file name>`
+ *   (e.g. sha256("endless-sky-data/scene-loc0.jpg")).
+ * - `crop` sources keep one rectangle of each image (before any `opaqueStrip`), e.g. the part of
+ *   a splash photo without its title.
  * - `opaqueStrip` sources (panorama tiles whose sky is transparent) are cropped to their longest
  *   run of fully opaque rows before scaling, so no transparent or sky-only part is trained on.
  * - A missing package is skipped with a message; the summary prints the photos per package and
@@ -48,6 +58,13 @@ interface PhotoSource {
    * `erase/gcompris/src/activities/erase/resource/gorilla.webp`
    */
   rcc?: RegExp;
+  /**
+   * prepended to the stem and split-key file name of each photo, for a second source of a package
+   * whose file names repeat those of the first (e.g. `scene-` → `<package>__scene-loc0.png`)
+   */
+  prefix?: string;
+  /** keep only this rectangle of each image (e.g. to leave out a title drawn over a photo) */
+  crop?: { left: number; top: number; width: number; height: number };
   /** crop each image to its longest run of fully opaque rows, then drop `trimBottom` more rows */
   opaqueStrip?: { trimBottom?: number };
   /** skip photos whose short side (after any crop) is below this (default `MIN_SHORT_SIDE`) */
@@ -99,7 +116,69 @@ const PHOTO_SOURCES: readonly PhotoSource[] = [
   // transparent sky), hurricane's / guereins' ground tiles (warped), geneva / zero (no image).
   { pkg: 'stellarium-data', include: /\/landscapes\/garching\/garching-(gl[1-4]|ground3)\.png$/, opaqueStrip: {}, minShortSide: 256 },
   { pkg: 'stellarium-data', include: /\/landscapes\/mars\/mars\.png$/, opaqueStrip: { trimBottom: 32 }, minShortSide: 256 },
-  // gimp-data's patterns (.pat) would be easy to decode but are all tiles of 20 to 156 px: skipped
+  // gimp-data: the Script-Fu sample images beavis.jpg (a grey kitten photo, 350 px) and texture.jpg
+  // (a marble photo, 288 px; texture1-3 are under 256 px or drawn), and the splash's photo of
+  // mushrooms on moss without the "GIMP 2.10" title drawn over its right part (the left 1040 of its
+  // 1920 columns). Its patterns (.pat) are all tiles of 20 to 156 px, its brushes are greyscale
+  // stamps, and images/ otherwise holds the Wilber logos.
+  { pkg: 'gimp-data', include: /\/scripts\/images\/(beavis|texture)\.jpg$/, minShortSide: 256 },
+  { pkg: 'gimp-data', include: /\/images\/gimp-splash\.png$/, crop: { left: 0, top: 0, width: 1040, height: 1080 }, minShortSide: 256 },
+  // Endless Sky's landing scenes: 273 landscape and city photos of 720x360 (public-domain photo
+  // sites, Wikimedia Commons, NASA; some colour-graded), all kept except nasa8 / nasa9 (Juno's
+  // processed Jupiter clouds), mountain2 and valley7 (false-colour: blue rock under an orange
+  // sky, pink hills under a green sky) and mfield0 (the same Vancouver skyline panorama as
+  // mfield1). scene/: the ten Library of Congress factory and wartime photos loc0-9 (270 to 540 px; the
+  // others are renders, and engine / engine2, two rocket-engine photos, are 200 px high), named
+  // scene-loc0..9 since land/ has other loc0-2. planet/, ship/, outfit/ etc. are renders, sprites.
+  { pkg: 'endless-sky-data', include: /\/endless-sky\/images\/land\/[^/]+\.jpg$/, exclude: /\/(nasa8|nasa9|mountain2|valley7|mfield0)\.jpg$/, minShortSide: 256 },
+  { pkg: 'endless-sky-data', include: /\/endless-sky\/images\/scene\/loc\d\.jpg$/, prefix: 'scene-', minShortSide: 256 },
+  // SuperTuxKart's textures/ folder: the 29 photographic surface textures (stone walls, paving,
+  // bricks, rock faces, bark, wood, earth, gravel, grass, ivy; 256 to 1024 px). Rejected: the
+  // painted, procedural and tinted ones (most stk_generic_* / stktex_generic_* woods, sands,
+  // stuccos, tiles, grasses), texture atlases, sprites with transparency, flags, signs, skyboxes,
+  // normal maps; and near-duplicates of kept ones (rockwaterfall, black_rockMountain,
+  // to_black_rockMountain, blackrock and stk_generic_bedRock_a are rockMountain darkened or
+  // re-cut; rockwall is stk_generic_wallRock_a; castelwall is hacienda_ground darkened;
+  // stktex_generic_waterRockA is waterConcreteA blended with rockA). tracks/ (sampled:
+  // screenshots, skies, atlases, the same kind of textures) skipped.
+  {
+    pkg: 'supertuxkart-data',
+    include: /\/supertuxkart\/data\/textures\/(HortonRockWall|HortonRockWall2|HortonStone6|Paving_stones_2|TiZeta_ivy|canyon_boards|city_bricks|city_rock|cracked-earth-texture|dark-wall-wood|dirt|earth|grass2|hacienda_ground|oldWood|rockMountain|rock_mountain|roof|stk_generic_brickA|stk_generic_brickRoad_a|stk_generic_wallRock_a|stk_karstRock_a|stktex_generic_chocolateChunk_a|stktex_generic_gravelA|stktex_generic_rockA|stktex_generic_waterConcreteA|stktex_treeBark_a|tree_cut|woodBridge)\.(png|jpg)$/,
+    minShortSide: 256,
+  },
+  // FlightGear's terrain textures are aerial photographs: kept, the distinct ones with visible
+  // structure (towns, industry, ports, fields, golf courses, orchards, cliffs, pack ice; 512 to
+  // 2048 px, a few stray transparent pixels dropped with the alpha channel). Rejected: the flat
+  // grass / sand / forest / shrub / tundra noise textures, the *-relief* / overlay / structure
+  // maps, the recoloured seasonal or regional variants (*-autumn, *-middle-east, *-caribbean,
+  // *-madagascar, countryside1/2.green = uk_countryside1/2, mixedcrop2 and caatinga-crop =
+  // mixedcrop), Terrain.winter (snowed-over copies), Sky / Runway / Water / Trees (synthetic), and
+  // Docs/img (simulator screenshots).
+  {
+    pkg: 'flightgear-data-base',
+    include: /\/flightgear\/Textures\/Terrain\/(18th_century_city|Town1|australia-cliffs-hires|australia-commercial|australia-country-golf|australia-dirt-golf|australia-drycrop-1|australia-drycrop-2|australia-greenspace|australia_suburbs|california-drycrop|california-drycrop2|california-golf|california-industry|california-mixedcrop|california-port|california-rock|california-town|california-town2|carpark|cemetery|city1|city2|countryside3\.green|countryside4\.green|cropgrass-hires|drycrop|golfcourse1|industrial-alt|industrial-alt2|industrial|irrcrop|latin_american_city1|mixedcrop|naturalcrop1|orchard|packice1|packice2|rocks-desert|town-europe-south|town-europe|town-middle-east|uk_countryside1|uk_countryside2|transport)\.png$/,
+    minShortSide: 256,
+  },
+  // Extreme Tux Racer's terrain tiles (256x256 photos of ground): dirt01, floor01 (dry leaves),
+  // grass01, mud01, pave01, pebbles01, pebbles04, rock01, rock02, rock07, sand01. Rejected: the
+  // icy_* / snowy_* tiles (painted snow blobs over the photos), grass02/03 and rock05 (blurred or
+  // pixelated), rock03/04 (rock02 re-cut and blurred), rock06 (blocky), pave02 and rock (painted),
+  // ice*, snow*; the env/ skyboxes are renders, textures/ and the rest sprites and GUI.
+  { pkg: 'extremetuxracer-data', include: /\/etr\/terrains\/(dirt01|floor01|grass01|mud01|pave01|pebbles01|pebbles04|rock01|rock02|rock07|sand01)\.png$/, minShortSide: 256 },
+  // Red Eclipse: dziq's and appleflap's photographic colour maps (512 px): boards01, brick_wall01,
+  // brick_wall02, concrete_forms01, dq_stones01, dryone, metal_rusty01a, applegrass,
+  // dirtyconcrete (not their *_b / *_n / *_s / *_nm / *_spec maps, nor metal_rusty01b, which is 01a
+  // with a lamp painted on). Every other folder was sampled and rejected: wicked/ (procedural,
+  // recoloured tiles), trak*/, philipk/, jojo/, unnamed/, torley/, mayhem/, luckystrike/ (sci-fi
+  // panels, hand-made or filtered tiles), skyboxes/ and elyvisions/ (Terragen renders), models.
+  { pkg: 'redeclipse-data', include: /\/redeclipse\/data\/(dziq\/(boards01|brick_wall01|brick_wall02|concrete_forms01|dq_stones01|dryone|metal_rusty01a)|appleflap\/(applegrass|dirtyconcrete))\.jpg$/, minShortSide: 256 },
+  // Checked and rejected: gnome-backgrounds (all abstract art, renders and patterns; wood-l/-d are a
+  // rendered slat wall), ukui-wallpapers (renders and illustrations), sway-backgrounds (logos),
+  // openarena-data (game textures inside .pk3 archives: metal panels, trims, lights, skyboxes; the
+  // few photo-derived ones are retouched tiles), colobot-common-textures (atlases, painted
+  // terrain, Mars map mosaics, cloud layers), fotoxx-common (its manual's screenshots and
+  // before/after effect demos), jigzo-data (its puzzles hold 232-px thumbnails and the photo cut
+  // into jigsaw pieces), neverball-data (level screenshots, sprites).
 ];
 
 /** Reserved for evaluation: never train on them. */
@@ -159,7 +238,8 @@ function* candidates(src: PhotoSource, files: string[]): Generator<Candidate> {
   const isImage = (p: string): boolean => /\.(jpe?g|png|webp)$/i.test(p);
   const wanted = (p: string): boolean => (!src.include || src.include.test(p)) && !(src.exclude && src.exclude.test(p));
   if (!src.rcc) {
-    for (const f of files) if (isImage(f) && wanted(f)) yield { stem: basename(f, extname(f)), file: basename(f), input: () => f };
+    const pre = src.prefix ?? '';
+    for (const f of files) if (isImage(f) && wanted(f)) yield { stem: pre + basename(f, extname(f)), file: pre + basename(f), input: () => f };
     return;
   }
   for (const bundle of files) {
@@ -220,7 +300,8 @@ async function main(): Promise<void> {
     for (const photo of candidates(src, files.sort())) {
       if (count.seen.has(photo.stem)) throw new Error(`${src.pkg}: two photos named ${photo.stem}; narrow its include pattern`);
       count.seen.add(photo.stem);
-      const input = src.opaqueStrip ? await opaqueStrip(photo.input(), src.opaqueStrip.trimBottom ?? 0) : photo.input();
+      const raw = src.crop ? await sharp(photo.input()).extract(src.crop).png().toBuffer() : photo.input();
+      const input = src.opaqueStrip ? await opaqueStrip(raw, src.opaqueStrip.trimBottom ?? 0) : raw;
       if (input === null) continue;
       const meta = await sharp(input).metadata().catch(() => null);
       if (!meta || !meta.width || !meta.height || Math.min(meta.width, meta.height) < (src.minShortSide ?? MIN_SHORT_SIDE)) continue;
