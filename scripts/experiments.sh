@@ -77,12 +77,24 @@ VARIANTS=()
 for kind in $KINDS; do [[ "$kind" != gray2edge ]] && VARIANTS+=("$(model "$kind")"); done
 
 # 1. the semantic-discrepancy analysis: IR-SDE against StrDiffusion (and its kinds)
-METHODS=("irsde=$OUT/none/texture" "strdiffusion=$(model gray2edge)@official")
+# (and StrDiffusion guided by the ground truth's own structure: what a perfect structure network gives)
+METHODS=("irsde=$OUT/none/texture" "strdiffusion=$(model gray2edge)@official" "oracle=$(model gray2edge)@official,oracle")
 for kind in $KINDS; do [[ "$kind" != gray2edge ]] && METHODS+=("$kind=$(model "$kind")@official"); done
-$SD analyze --images "$EVAL" "${RUN[@]}" "${ANALYZE[@]}" --method "${METHODS[@]}" --out "$OUT/analysis" -q
+# the two tools run side by side, one core each
+export STRDIFFUSION_THREADS=${STRDIFFUSION_THREADS:-1}
+$SD analyze --images "$EVAL" "${RUN[@]}" "${ANALYZE[@]}" --method "${METHODS[@]}" --out "$OUT/analysis" -q &
+analysis=$!
 
 # 2 + 3. the sampler ablation (A-D, IR-SDE) and the structure kinds, one table
 $SD eval --ablation --images "$EVAL" "${RUN[@]}" "${EVALN[@]}" --checkpoints "$(model gray2edge)" --irsde "$OUT/none/texture" \
   ${VARIANTS[@]+--variants "${VARIANTS[@]}"} --out "$OUT/ablation" -q
+wait "$analysis"
 
-echo "done: $OUT/analysis (analysis.json, discrepancy.png, strip.png) and $OUT/ablation (report.md)"
+# how much each kind's texture network would gain from a perfect structure network: D's sampler
+# with the oracle guide (the analytic structure posterior towards the ground truth's own structure)
+for kind in $KINDS; do
+  $SD eval --images "$EVAL" "${RUN[@]}" "${EVALN[@]}" --checkpoints "$(model "$kind")" --sampler official --structure oracle \
+    --baselines none --out "$OUT/oracle/$kind" -q
+done
+
+echo "done: $OUT/analysis (analysis.json, discrepancy.png, strip.png), $OUT/ablation (report.md) and $OUT/oracle/KIND (report.md)"
