@@ -10,12 +10,14 @@
 # A finished run folder is not trained again (delete it to retrain); an interrupted one is resumed.
 # Environment: DATA (training photos), VAL (diagnostics photos), EVAL (the reserved evaluation
 # set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train and
-# compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing).
+# compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing),
+# FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the official one).
 # Two cores: two copies with disjoint KINDS (one with IRSDE=0) and ONLY_TRAIN=1, then one plain run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCALE=${SCALE:-small}
+FILL=${FILL:-telea}   # the texture mean's hole fill (telea: the bundled recipe; zero: the official one)
 DATA=${DATA:-/work/data/train}
 VAL=${VAL:-/work/data/val}
 EVAL=${EVAL:-/work/data/eval}
@@ -65,11 +67,11 @@ train() {
 
 for kind in $KINDS; do
   train structure "$kind" 13 "$ITER_UNET" "${UNET[@]}"
-  train texture "$kind" 14 "$ITER_UNET" "${UNET[@]}" --fill telea
-  train discriminator "$kind" 5 "$ITER_D" --lr 2e-4 --fill telea
+  train texture "$kind" 14 "$ITER_UNET" "${UNET[@]}" --fill "$FILL"
+  train discriminator "$kind" 5 "$ITER_D" --lr 2e-4 --fill "$FILL"
 done
 # the IR-SDE baseline: the same texture U-Net without SPADE, same recipe
-[[ "${IRSDE:-1}" != 0 ]] && train texture none 14 "$ITER_UNET" "${UNET[@]}" --fill telea
+[[ "${IRSDE:-1}" != 0 ]] && train texture none 14 "$ITER_UNET" "${UNET[@]}" --fill "$FILL"
 [[ "${ONLY_TRAIN:-0}" == 1 ]] && { echo "trained (ONLY_TRAIN=1: no experiment run)"; exit 0; }
 
 model() { echo "$OUT/$1/structure,$OUT/$1/texture,$OUT/$1/discriminator"; }
