@@ -11,7 +11,8 @@
 # Environment: DATA (training photos), VAL (diagnostics photos), EVAL (the reserved evaluation
 # set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train and
 # compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing),
-# FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the official one).
+# FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the official one),
+# EVAL_COUNT (eval pairs per hole bucket; small scale: 10).
 # Two cores: two copies with disjoint KINDS (one with IRSDE=0) and ONLY_TRAIN=1, then one plain run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ case "$SCALE" in
     # the bundled model's sampling: 128-px window, MR first-order ODE solver, 10 steps
     RUN=(--size 128 --solver mr-ode-1 --steps 10)
     ANALYZE=(--count 2)
-    EVALN=(--count 10)
+    EVALN=(--count "${EVAL_COUNT:-10}")
     ;;
   tiny)
     COMMON=(--config tiny --size 32 --batch 2 --T 10 --threads 1 -q --save-every 10 --diag-every 0)
