@@ -63,6 +63,31 @@ describe('training runs', () => {
     await expect(inpaint(img, mask, { checkpoints: [dirs.structure!, dirs.texture!, dirs.discriminator!], T: 30, size: 32 })).rejects.toThrow(/T = 30 does not match/);
   });
 
+  it("--init from an x0-prediction net keeps its last conv; from any other checkpoint the x0 run starts at x̂0 = μ", async () => {
+    const x0net = { ...FIXTURE.texture, prediction: 'x0' as const };
+    const head = (dir: string) => readSafetensors(join(dir, 'texture.safetensors')).get('final_conv.weight')!.data;
+    const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    // a trained x0 run: its last conv has left zero
+    const first = join(root, 'init-x0-a');
+    await trainRun(cfg('texture', { net: x0net, lr: 1e-2 }), { out: first, steps: 3 });
+    const trained = head(first);
+    expect(maxAbs(trained)).toBeGreaterThan(1e-4);
+    // initialised from it (model.json beside the file says x0), one step at a negligible rate: the head is kept
+    const second = join(root, 'init-x0-b');
+    await trainRun(cfg('texture', { net: x0net, lr: 1e-12, init: join(first, 'texture.safetensors') }), { out: second, steps: 1 });
+    const kept = head(second);
+    for (let i = 0; i < kept.length; i++) expect(Math.abs(kept[i]! - trained[i]!)).toBeLessThan(1e-6);
+    // the same weights without a model.json saying x0 (a copy elsewhere): zeroed, and said so
+    const loose = join(root, 'init-x0-loose');
+    mkdirSync(loose, { recursive: true });
+    writeFileSync(join(loose, 'texture.safetensors'), readFileSync(join(first, 'texture.safetensors')));
+    const third = join(root, 'init-x0-c');
+    const lines: string[] = [];
+    await trainRun(cfg('texture', { net: x0net, lr: 1e-12, init: join(loose, 'texture.safetensors') }), { out: third, steps: 1, onLog: (l: string) => lines.push(l) });
+    expect(maxAbs(head(third))).toBeLessThan(1e-9);
+    expect(lines.some((l) => /not an x0-prediction checkpoint/.test(l))).toBe(true);
+  });
+
   it('bad inputs give clear errors', async () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);

@@ -8,7 +8,7 @@
  * and never blocks a later save; temporary folders of dead processes are removed at start.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync, truncateSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { NetConfig, NetKind } from '../exec/types.js';
 import type { StateDict } from '../weights/types.js';
 import { openSafetensors, readSafetensors, writeSafetensors } from '../weights/safetensors.js';
@@ -346,6 +346,26 @@ async function maskSource(cfg: RunConfig, maxMegapixels: number | undefined, onS
   return new IrregularMaskGenerator({ size: cfg.size, ratios: cfg.maskRatios.length ? cfg.maskRatios : [...RATIO_BUCKETS], seed: cfg.seed });
 }
 
+/**
+ * The `prediction` of network `kind` recorded in the model.json beside an --init checkpoint (its
+ * folder, or the run folder above a ckpt-NNNNNNNN folder): a run's string or a model's per-network
+ * map; undefined when there is none or it is unreadable.
+ */
+export function initPrediction(path: string, kind: NetKind): string | undefined {
+  for (const dir of [dirname(path), dirname(dirname(path))]) {
+    const f = join(dir, 'model.json');
+    if (!existsSync(f)) continue;
+    try {
+      const p = (JSON.parse(readFileSync(f, 'utf8')) as { prediction?: unknown }).prediction;
+      const v = p !== null && typeof p === 'object' ? (p as Record<string, unknown>)[kind] : p;
+      return typeof v === 'string' ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<{ iteration: number; loss: number }> {
   const log = opts.onLog ?? (() => {});
   if (cfg.kind === 'discriminator' && cfg.batch > 4 && cfg.batch % 4 !== 0) {
@@ -399,8 +419,11 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
     cleanStaleTemps(opts.out, log);
     // names and shapes are checked from the file's headers before its data is read
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init, { expect: paramSpec(cfg.kind, cfg.net), what: cfg.init }), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
-    // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv
-    if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0') {
+    // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv; weights of an
+    // x0-trained net keep theirs (zeroing them would silently throw away the learned residual)
+    const keepHead = cfg.init !== null && cfg.init !== undefined && initPrediction(cfg.init, cfg.kind) === 'x0';
+    if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' && !keepHead) {
+      if (cfg.init) log(`--init ${cfg.init}: not an x0-prediction checkpoint (no model.json beside it says so), so its last conv is zeroed: the run starts from x̂0 = μ`);
       for (const k of ['final_conv.weight', 'final_conv.bias']) {
         const w = weights.get(k);
         if (w) weights.set(k, { shape: w.shape, data: new Float32Array(w.data.length) });
