@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { fixture } from './fixtures.js';
+import { ownOriginOnly, paintStroke } from './web-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NETS = fixture('parity/nets');
@@ -52,14 +53,7 @@ async function rawOf(buf: Buffer): Promise<{ width: number; height: number; chan
 }
 
 /** Drag the mouse over the mask canvas through points given in image pixels. */
-async function paint(page: Page, pts: [number, number][]): Promise<void> {
-  const box = (await page.locator('#mask-canvas').boundingBox())!;
-  const at = ([x, y]: [number, number]) => [box.x + (x / W) * box.width, box.y + (y / H) * box.height] as const;
-  await page.mouse.move(...at(pts[0]!));
-  await page.mouse.down();
-  for (const p of pts.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
-  await page.mouse.up();
-}
+const paint = (page: Page, pts: [number, number][]) => paintStroke(page, W, H, pts, 8);
 
 describe.skipIf(skip)('web page (headless Chromium)', () => {
   let srv: RunningServer;
@@ -77,12 +71,7 @@ describe.skipIf(skip)('web page (headless Chromium)', () => {
     });
     const context = await browser.newContext({ viewport: { width: 1280, height: 760 }, acceptDownloads: true, colorScheme: 'light' });
     // the page may talk only to its own server
-    await context.route('**/*', (route) => {
-      const u = new URL(route.request().url());
-      if (u.origin === new URL(srv.url).origin || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
-      external.push(route.request().url());
-      return route.abort();
-    });
+    await ownOriginOnly(context, srv.url, external);
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
   });

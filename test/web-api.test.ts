@@ -17,7 +17,7 @@ import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
 import { holesFromRaster } from '../src/inpaint/mask.js';
 import { encodeSafetensors, readSafetensors } from '../src/weights/safetensors.js';
-import { holePsnr, launchChromium, PAGE_IMAGE_DATA, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
+import { holePsnr, launchChromium, ownOriginOnly, PAGE_IMAGE_DATA, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
 
 const EXAMPLE = resolve(__dirname, '../examples/ladybird.jpg');
 const EXAMPLE_MASK = resolve(__dirname, '../examples/ladybird_mask.png');
@@ -55,12 +55,7 @@ describe.skipIf(skipBrowser)('browser API (strdiffusion.js in headless Chromium)
     srv = await serveStatic(join(dir, 'web'), { isolated: true });
     browser = await launchChromium();
     const context = await browser.newContext();
-    await context.route('**/*', (route) => {
-      const u = new URL(route.request().url());
-      if (u.origin === new URL(srv.url).origin || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
-      external.push(route.request().url());
-      return route.abort();
-    });
+    await ownOriginOnly(context, srv.url, external);
     apiPage = await context.newPage();
     apiPage.on('pageerror', (e) => pageErrors.push(e.message));
     await apiPage.goto(srv.url + 'api-test.html');

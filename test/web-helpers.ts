@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -85,4 +85,25 @@ export function holePsnr(a: ArrayLike<number>, ca: number, b: ArrayLike<number>,
     }
   }
   return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / n));
+}
+
+/** Lets the context's pages talk only to `origin` (and data:/blob: URLs); every other request is aborted and recorded in `external`. */
+export async function ownOriginOnly(context: BrowserContext, origin: string, external: string[]): Promise<void> {
+  const own = new URL(origin).origin;
+  await context.route('**/*', (route) => {
+    const u = new URL(route.request().url());
+    if (u.origin === own || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
+    external.push(route.request().url());
+    return route.abort();
+  });
+}
+
+/** Drags the mouse over the page's mask canvas through points given in image pixels of a W×H image, `steps` mouse moves per segment. */
+export async function paintStroke(page: Page, W: number, H: number, pts: [number, number][], steps: number): Promise<void> {
+  const b = (await page.locator('#mask-canvas').boundingBox())!;
+  const at = ([x, y]: [number, number]) => [b.x + (x / W) * b.width, b.y + (y / H) * b.height] as const;
+  await page.mouse.move(...at(pts[0]!));
+  await page.mouse.down();
+  for (const p of pts.slice(1)) await page.mouse.move(...at(p), { steps });
+  await page.mouse.up();
 }

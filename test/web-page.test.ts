@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildWeb } from '../scripts/build-web.js';
 import { loadModel } from '../src/index.js';
-import { holePsnr, launchChromium, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
+import { holePsnr, launchChromium, ownOriginOnly, paintStroke, serveStatic, skipBrowser, type StaticServer } from './web-helpers.js';
 import { startServer } from '../src/server/index.js';
 import { fixture } from './fixtures.js';
 
@@ -29,14 +29,7 @@ async function box(page: Page, sel: string) {
 }
 
 /** Drag the mouse over the mask canvas through points given in image pixels. */
-async function paint(page: Page, W: number, H: number, pts: [number, number][]): Promise<void> {
-  const b = await box(page, '#mask-canvas');
-  const at = ([x, y]: [number, number]) => [b.x + (x / W) * b.width, b.y + (y / H) * b.height] as const;
-  await page.mouse.move(...at(pts[0]!));
-  await page.mouse.down();
-  for (const p of pts.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
-  await page.mouse.up();
-}
+const paint = (page: Page, W: number, H: number, pts: [number, number][]) => paintStroke(page, W, H, pts, 6);
 
 describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of ours)', () => {
   let dir: string;
@@ -50,12 +43,7 @@ describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of o
 
   async function open(viewport: { width: number; height: number }, touch = false): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ viewport, hasTouch: touch, acceptDownloads: true, colorScheme: 'light', deviceScaleFactor: 1 });
-    await context.route('**/*', (route) => {
-      const u = new URL(route.request().url());
-      if (u.origin === new URL(srv.url).origin || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
-      external.push(route.request().url());
-      return route.abort();
-    });
+    await ownOriginOnly(context, srv.url, external);
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(srv.url);
