@@ -14,6 +14,7 @@ import { drawTraining, maskMul, prepareObjective, type ObjectiveBatch } from '..
 import { makeContext, type SamplerNets } from '../src/sampler/strdiffusion.js';
 import { modelFill } from '../src/model/checkpoints.js';
 import { opencvInpaint } from '../src/eval/baselines.js';
+import { loadedOpenCv } from '../src/image/opencv.js';
 import type { F32Tensor } from '../src/util/tensor.js';
 
 const fr = Math.fround;
@@ -153,32 +154,92 @@ describe('fill options', () => {
     }
   });
 
-  it("'ns' is OpenCV's Navier–Stokes fill (the eval's ns baseline), not Telea's", async () => {
-    const [H, W] = [32, 32];
-    const img = randomImage(1, 3, H, W, 11);
-    // smooth it so both fills have structure to propagate
-    const x: F32Tensor = { shape: img.shape, data: img.data.map((v, i) => fr(0.5 + 0.3 * Math.sin((i % W) / 4 + v))) };
-    const m = rectMask(1, H, W, [8, 22, 10, 24]);
-    const ns = holeFill('ns', x, m);
-    const telea = holeFill('telea', x, m);
-    const rgb = new Uint8Array(H * W * 3);
-    for (let p = 0; p < H * W; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.round(x.data[c * H * W + p]! * 255);
-    const holes = new Uint8Array(H * W).map((_, p) => (m.data[p]! < 0.5 ? 1 : 0));
-    const ref = await opencvInpaint({ width: W, height: H, channels: 3, bitDepth: 8, data: rgb }, holes, 'ns');
-    let dNs = 0;
+  /** OpenCV's inpaint called directly on each channel of x as 16-bit (the known range stretched over
+   * 0…65535) with `under(c)` (a value of x's range) in the hole, then `passes − 1` times more with the
+   * hole holding the previous result; mapped back to x's range. */
+  function directInpaint(x: F32Tensor, m: F32Tensor, method: 'telea' | 'ns', under: (c: number) => number, passes: number): Float32Array {
+    const cv = loadedOpenCv()!;
+    const [, C, H, W] = x.shape as [number, number, number, number];
+    const hw = H * W;
+    const src = new cv.Mat(H, W, cv.CV_16UC1);
+    const mask = new cv.Mat(H, W, cv.CV_8UC1);
+    const dst = new cv.Mat();
+    const out = new Float32Array(C * hw);
+    try {
+      for (let p = 0; p < hw; p++) mask.data[p] = m.data[p]! < 0.5 ? 255 : 0;
+      for (let c = 0; c < C; c++) {
+        const known = Array.from(x.data.subarray(c * hw, (c + 1) * hw)).filter((_, p) => m.data[p]! >= 0.5);
+        const lo = Math.min(...known);
+        const hi = Math.max(...known);
+        const to16 = (v: number) => Math.round(((v - lo) * 65535) / (hi - lo));
+        for (let p = 0; p < hw; p++) src.data16U[p] = to16(m.data[p]! < 0.5 ? under(c) : x.data[c * hw + p]!);
+        for (let pass = 0; pass < passes; pass++) {
+          if (pass > 0) for (let p = 0; p < hw; p++) if (m.data[p]! < 0.5) src.data16U[p] = dst.data16U[p]!;
+          cv.inpaint(src, mask, dst, 3, method === 'ns' ? cv.INPAINT_NS : cv.INPAINT_TELEA);
+        }
+        for (let p = 0; p < hw; p++) if (m.data[p]! < 0.5) out[c * hw + p] = Math.fround(lo + (dst.data16U[p]! * (hi - lo)) / 65535);
+      }
+      return out;
+    } finally {
+      src.delete();
+      mask.delete();
+      dst.delete();
+    }
+  }
+
+  // An 8-bit photo (k/255 values) with a hole touching the top border, where OpenCV reads under its mask.
+  const [H, W] = [32, 32];
+  const photo: F32Tensor = { shape: [1, 3, H, W], data: Float32Array.from({ length: 3 * H * W }, (_, i) => Math.round(255 * (0.5 + 0.3 * Math.sin((i % W) / 4 + Math.floor(i / W) / 5 + Math.floor(i / (H * W))))) / 255) };
+  const borderHole = rectMask(1, H, W, [0, 14, 6, 20]);
+
+  for (const method of ['telea', 'ns'] as const) {
+    it(`'${method}' is OpenCV's 16-bit ${method} per channel on the photo with its hole pre-filled by the known mean, then twice on its own result, never by what lies there`, () => {
+      const hw = H * W;
+      const mean = [0, 1, 2].map((c) => {
+        let s = 0;
+        let n = 0;
+        for (let p = 0; p < hw; p++) if (borderHole.data[p] === 1) (s += photo.data[c * hw + p]!), n++;
+        return s / n;
+      });
+      const F = holeFill(method, photo, borderHole);
+      const ref = directInpaint(photo, borderHole, method, (c) => mean[c]!, 3);
+      const onePass = directInpaint(photo, borderHole, method, (c) => mean[c]!, 1);
+      for (let i = 0; i < F.length; i++) expect(Math.abs(F[i]! - ref[i]!)).toBeLessThan(1e-6);
+      // OpenCV itself does read under its mask: black there gives another fill
+      const withBlack = directInpaint(photo, borderHole, method, () => 0, 1);
+      let differs = 0;
+      let refined = 0;
+      for (let i = 0; i < F.length; i++) {
+        if (Math.abs(withBlack[i]! - onePass[i]!) > 2 / 255) differs++;
+        if (onePass[i] !== ref[i]) refined++;
+      }
+      expect(differs).toBeGreaterThan(0);
+      expect(refined).toBeGreaterThan(0);
+    });
+  }
+
+  it("the eval's telea / ns baselines are exactly the fills of μ and never see the hole's pixels", async () => {
+    const hw = H * W;
+    const rgb = new Uint8Array(hw * 3);
+    for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.round(photo.data[c * hw + p]! * 255);
+    const holes = Uint8Array.from({ length: hw }, (_, p) => (borderHole.data[p]! < 0.5 ? 1 : 0));
+    const junk = Uint8Array.from(rgb, (v, i) => (holes[Math.floor(i / 3)] ? (i * 37) & 255 : v));
     let dTelea = 0;
-    let n = 0;
-    for (let p = 0; p < H * W; p++) {
-      if (!holes[p]) continue;
-      for (let c = 0; c < 3; c++) {
-        const r = ref.data[p * 3 + c]! / 255;
-        dNs = Math.max(dNs, Math.abs(ns[c * H * W + p]! - r));
-        dTelea += Math.abs(telea[c * H * W + p]! - ns[c * H * W + p]!);
-        n++;
+    for (const method of ['telea', 'ns'] as const) {
+      const a = await opencvInpaint({ width: W, height: H, channels: 3, bitDepth: 8, data: rgb }, holes, method);
+      const b = await opencvInpaint({ width: W, height: H, channels: 3, bitDepth: 8, data: junk }, holes, method);
+      expect(b.data).toEqual(a.data);
+      const F = holeFill(method, photo, borderHole);
+      const other = holeFill(method === 'ns' ? 'telea' : 'ns', photo, borderHole);
+      for (let p = 0; p < hw; p++) {
+        for (let c = 0; c < 3; c++) {
+          if (!holes[p]) expect(a.data[p * 3 + c]).toBe(rgb[p * 3 + c]);
+          else expect(a.data[p * 3 + c]).toBe(Math.round(F[c * hw + p]! * 255));
+          if (holes[p]) dTelea += Math.abs(F[c * hw + p]! - other[c * hw + p]!) / 2;
+        }
       }
     }
-    expect(dNs).toBeLessThan(3 / 255); // the 8-bit reference's rounding, propagated
-    expect(dTelea / n).toBeGreaterThan(0.005); // and it is another fill than Telea
+    expect(dTelea / (3 * 14 * 14)).toBeGreaterThan(0.005); // and Navier–Stokes is another fill than Telea
   });
 
   it("'telea', 'ns' and 'mean' leave a sample without hole (or without known pixels) at the official μ", () => {

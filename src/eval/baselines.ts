@@ -1,10 +1,12 @@
 /**
  * Classical inpainting baselines through OpenCV's `cv.inpaint` (the photo module is part of the
- * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3.
+ * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3, fed
+ * only the known pixels (see `holeFill`).
  */
 import type { RasterImage } from '../image/io.js';
 import { createRequire } from 'node:module';
 import { loadOpenCv } from '../image/opencv.js';
+import { holeFill, prepareFill, TELEA_RADIUS } from '../sde/fill.js';
 import type { Method } from './methods.js';
 
 // the loader moved to src/image/opencv.ts (the SDE's `telea` fill uses it too); re-exported for old importers
@@ -18,25 +20,27 @@ export function openCvVersion(): string {
   }
 }
 
-/** `cv.inpaint` on an 8-bit RGB image; `holes` 1 = hole per pixel. Channel order does not matter (both methods treat channels alike). */
-export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns', radius = 3): Promise<RasterImage> {
+/**
+ * OpenCV's Telea or Navier–Stokes fill of an 8-bit RGB image; `holes` 1 = hole per pixel. The very
+ * fill the texture SDE's μ uses (`holeFill` of src/sde/fill.ts, radius 3), so it never sees the
+ * pixels under the hole either: the baseline gets exactly what the model gets.
+ */
+export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns'): Promise<RasterImage> {
   if (img.bitDepth !== 8 || img.channels !== 3) throw new Error(`opencv baseline: expects 8-bit RGB, got ${img.channels} channel(s) at ${img.bitDepth} bit`);
   if (holes.length !== img.width * img.height) throw new Error('opencv baseline: hole map and image sizes differ');
-  const { cv } = await loadOpenCv();
-  const src = new cv.Mat(img.height, img.width, cv.CV_8UC3);
-  const mask = new cv.Mat(img.height, img.width, cv.CV_8UC1);
-  const dst = new cv.Mat();
-  try {
-    src.data.set(img.data as Uint8Array);
-    for (let i = 0; i < holes.length; i++) mask.data[i] = holes[i] ? 255 : 0;
-    cv.inpaint(src, mask, dst, radius, method === 'telea' ? cv.INPAINT_TELEA : cv.INPAINT_NS);
-    // copy out: dst.data is a view into the wasm heap, invalid after delete()
-    return { width: img.width, height: img.height, channels: 3, bitDepth: 8, data: Uint8Array.from(dst.data) };
-  } finally {
-    src.delete();
-    mask.delete();
-    dst.delete();
+  await prepareFill(method);
+  const hw = img.width * img.height;
+  const x = new Float32Array(3 * hw);
+  const known = new Float32Array(hw);
+  for (let p = 0; p < hw; p++) {
+    known[p] = holes[p] ? 0 : 1;
+    for (let c = 0; c < 3; c++) x[c * hw + p] = img.data[p * 3 + c]! / 255;
   }
+  const shape = [1, 3, img.height, img.width];
+  const F = holeFill(method, { shape, data: x }, { shape: [1, 1, img.height, img.width], data: known });
+  const data = Uint8Array.from(img.data as Uint8Array);
+  for (let p = 0; p < hw; p++) if (holes[p]) for (let c = 0; c < 3; c++) data[p * 3 + c] = Math.round(F[c * hw + p]! * 255);
+  return { width: img.width, height: img.height, channels: 3, bitDepth: 8, data };
 }
 
 /**
@@ -63,7 +67,8 @@ export function meanFill(img: RasterImage, holes: Uint8Array): RasterImage {
 export const BASELINES = ['telea', 'ns', 'mean'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 
-export function baselineMethod(name: BaselineName, radius = 3): Method {
+export function baselineMethod(name: BaselineName): Method {
+  const radius = TELEA_RADIUS;
   if (name === 'mean') {
     return { name, label: 'mean fill (known-pixel mean per channel)', prepare: async () => {}, run: async (img, holes) => meanFill(img, holes), info: () => ({}) };
   }
@@ -73,7 +78,7 @@ export function baselineMethod(name: BaselineName, radius = 3): Method {
     prepare: async () => {
       await loadOpenCv();
     },
-    run: (img, holes) => opencvInpaint(img, holes, name, radius),
+    run: (img, holes) => opencvInpaint(img, holes, name),
     info: () => ({ library: '@techstark/opencv-js', version: openCvVersion(), radius }),
   };
 }

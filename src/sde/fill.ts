@@ -89,7 +89,7 @@ export function holeFill(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Fl
     const xb = x.data.subarray(b * C * hw, (b + 1) * C * hw);
     const Fb = F.subarray(b * C * hw, (b + 1) * C * hw);
     if (fill === 'mean') meanFill(xb, m, C, hw, known, Fb);
-    else openCvFill(c!, fill === 'ns' ? c!.INPAINT_NS : c!.INPAINT_TELEA, xb, m, C, H, W, Fb);
+    else openCvFill(c!, fill === 'ns' ? c!.INPAINT_NS : c!.INPAINT_TELEA, xb, m, C, H, W, known, Fb);
   }
   return F;
 }
@@ -107,14 +107,28 @@ function meanFill(x: Float32Array, m: Float32Array, C: number, hw: number, known
 
 const Q = 65535;
 
+/** OpenCV calls per fill; measured on the validation pairs, hole PSNR rises 0.05 (Telea) to 0.1 dB
+ * (Navier–Stokes) from 1 to 3 passes and by < 0.01 dB after that. */
+const FILL_PASSES = 3;
+
 /**
- * `cv.inpaint(…, method)` (Telea or Navier–Stokes) channel by channel on 16-bit images (this OpenCV.js build
- * returns garbage for CV_32FC1 input, and 8-bit would quantise to 1/255). Each channel's known
- * values are mapped affinely from [lo, hi] onto 0…65535 (resolution (hi − lo)/65535, any value
- * range works), the hole is set to 0 before the call so it cannot leak in, and the result is
- * mapped back and clamped to [lo, hi] (both methods can overshoot the known range).
+ * `cv.inpaint(…, method)` (Telea or Navier–Stokes) channel by channel on 16-bit images (this
+ * OpenCV.js build returns garbage for CV_32FC1 input, and 8-bit would quantise to 1/255). Each
+ * channel's known values are mapped affinely from [lo, hi] onto 0…65535 (resolution (hi − lo)/65535,
+ * any value range works), and the result is mapped back and clamped to [lo, hi] (both methods can
+ * overshoot the known range). The eval's `telea` and `ns` baselines are this function too, so μ's
+ * fill and the baseline a user compares against are the same pixels.
+ *
+ * What lies under the hole matters: OpenCV's inpaint reads pixels under its mask (opencv/opencv#25389
+ * at the image border, and inside as well; measured on the validation pairs, ~40 % of the hole
+ * pixels change with it). So the hole is pre-filled with the channel's known mean before the first
+ * call, and with the previous call's result before the next ones (a fixed-point iteration, still
+ * from the known pixels alone). Measured against the alternatives on the validation pairs (hole
+ * PSNR): black under the hole, as this fill had it before, costs 0.5 dB (Telea) to 0.9 dB
+ * (Navier–Stokes) with dark patches where a hole touches the border; the ground truth under it
+ * (what a baseline handed the whole photo gets) gains 0.05–0.2 dB it has no right to.
  */
-function openCvFill(cv: Cv, method: number, x: Float32Array, m: Float32Array, C: number, H: number, W: number, F: Float32Array): void {
+function openCvFill(cv: Cv, method: number, x: Float32Array, m: Float32Array, C: number, H: number, W: number, known: number, F: Float32Array): void {
   const hw = H * W;
   const src = new cv.Mat(H, W, cv.CV_16UC1);
   const mask = new cv.Mat(H, W, cv.CV_8UC1);
@@ -125,9 +139,11 @@ function openCvFill(cv: Cv, method: number, x: Float32Array, m: Float32Array, C:
       const o = ch * hw;
       let lo = Infinity;
       let hi = -Infinity;
+      let sum = 0;
       for (let p = 0; p < hw; p++) {
         if (m[p]! < 0.5) continue;
         const v = x[o + p]!;
+        sum += v;
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
@@ -138,9 +154,18 @@ function openCvFill(cv: Cv, method: number, x: Float32Array, m: Float32Array, C:
         continue;
       }
       const scale = Q / (hi - lo);
+      const prefill = Math.round((sum / known - lo) * scale);
       const s16 = src.data16U;
-      for (let p = 0; p < hw; p++) s16[p] = m[p]! >= 0.5 ? Math.round((x[o + p]! - lo) * scale) : 0;
-      cv.inpaint(src, mask, dst, TELEA_RADIUS, method);
+      for (let p = 0; p < hw; p++) s16[p] = m[p]! >= 0.5 ? Math.round((x[o + p]! - lo) * scale) : prefill;
+      for (let pass = 0; pass < FILL_PASSES; pass++) {
+        if (pass > 0) {
+          // views taken afresh: a call may grow the wasm heap and detach the old ones
+          const s = src.data16U;
+          const d = dst.data16U;
+          for (let p = 0; p < hw; p++) if (m[p]! < 0.5) s[p] = d[p]!;
+        }
+        cv.inpaint(src, mask, dst, TELEA_RADIUS, method);
+      }
       const d16 = dst.data16U;
       const inv = (hi - lo) / Q;
       for (let p = 0; p < hw; p++) {
