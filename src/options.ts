@@ -8,8 +8,12 @@
 export const NET_KINDS = ['structure', 'texture', 'discriminator'] as const;
 export type NetKind = (typeof NET_KINDS)[number];
 
-/** The structure-guided sampler variants (docs/design.md §5): the official algorithm and its ablations / fixes. */
-export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator'] as const;
+/**
+ * The structure-guided sampler variants (docs/design.md §5): the official algorithm and its ablations /
+ * fixes, and `one-call` (not in the official code): the texture network's own x̂0 at t = T, one network
+ * call, no structure network, no steps (the regression estimate: the highest PSNR, the least texture).
+ */
+export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator', 'one-call'] as const;
 export type GuidedVariant = (typeof GUIDED_VARIANTS)[number];
 /**
  * Texture-only samplers (no structure process), for an IR-SDE texture network without SPADE:

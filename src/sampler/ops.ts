@@ -77,6 +77,14 @@ export class Ops {
     return this.solve(y, c.mu, eps.data, s, t, c.shapeY, prev);
   }
 
+  /** the texture net's data prediction x̂0 at level s guided by S, clamped to [0, 1] (no solver step, no draw) */
+  async x0Y(y: Float32Array, s: number, S: Float32Array): Promise<Float32Array> {
+    const c = this.ctx;
+    this.calls.texture++;
+    const eps = await c.nets.texture.run({ x: { shape: c.shapeY, data: y }, mu: { shape: c.shapeY, data: c.mu }, S: { shape: c.shapeX, data: S }, t: [s] });
+    return c.sde.predictX0(y, c.mu, eps.data, s, c.shapeY, [0, 1]);
+  }
+
   /** a q(y_level | y_0 = GT) sample of the texture (RePaint's known region at that level); one [1,3] draw */
   qY(level: number): Float32Array {
     const c = this.ctx;

@@ -114,8 +114,10 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   const solverName = opts.solver ?? opts.stepRule ?? 'sde';
   if (!isOneOf(SOLVERS, solverName)) throw new Error(`sampler: unknown solver "${solverName}" (${SOLVERS.join(', ')})`);
   const solver = solverOf(solverName);
-  const grid = samplingGrid(sde, opts.steps ?? sde.T, opts.spacing ?? 'uniform');
-  if (solver.oneLevel && !isFullGrid(grid)) {
+  // one-call makes no solver step: its one network call goes from T straight to x̂0
+  const oneCall = opts.variant === 'one-call';
+  const grid = oneCall ? [sde.T, 0] : samplingGrid(sde, opts.steps ?? sde.T, opts.spacing ?? 'uniform');
+  if (!oneCall && solver.oneLevel && !isFullGrid(grid)) {
     throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
   }
   if (!isFill(opts.fill)) throw new Error(`sampler: unknown fill "${opts.fill}" (${FILLS.join(', ')})`);

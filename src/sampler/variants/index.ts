@@ -7,12 +7,14 @@ import { officialEarly } from './official.js';
 import { improvedEarly } from './improved.js';
 import { noResamplingEarly } from './no-resampling.js';
 import { noDiscriminatorEarly } from './no-discriminator.js';
+import { oneCallEarly } from './one-call.js';
 
 export const EARLY_STEPS = {
   official: officialEarly,
   improved: improvedEarly,
   'no-resampling': noResamplingEarly,
   'no-discriminator': noDiscriminatorEarly,
+  'one-call': oneCallEarly,
 } satisfies Record<GuidedVariant, EarlyStep>;
 
 export const TEXTURE_STEPS = {
