@@ -10,6 +10,10 @@ import { filledMean, prepareFill } from '../src/sde/fill.js';
 import { sample, composite, type SamplerInputs, type SamplerNets } from '../src/sampler/index.js';
 import type { NetInputs, NetKind, NetRunner } from '../src/exec/types.js';
 import type { F32Tensor } from '../src/util/tensor.js';
+import { samplingOf } from '../src/inpaint/sampling.js';
+import { inpaint } from '../src/inpaint/index.js';
+import type { InpaintProgress } from '../src/inpaint/progress.js';
+import type { RasterImage } from '../src/image/io.js';
 
 const [H, W] = [16, 16];
 const hw = H * W;
@@ -89,5 +93,19 @@ describe('one-call sampler', () => {
     const a = await run({ steps: 1, solver: 'mr-ode-1' });
     expect(await run({ steps: T, solver: 'posterior' })).toEqual(a);
     expect(await run({})).toEqual(a);
+  });
+
+  it('counts one step in the run reports, whatever steps were asked, from the call or from model.json', async () => {
+    expect(samplingOf({ sampler: 'one-call', steps: 10, solver: 'sde' }, {}, 50).steps).toBe(1);
+    expect(samplingOf({}, { sampler: 'one-call', steps: 10 }, 50).steps).toBe(1);
+    expect(samplingOf({ sampler: 'official' }, { sampler: 'one-call', steps: 10, solver: 'mr-ode-1' }, 50).steps).toBe(10);
+    // the bundled model, one window: one progress report of one step
+    const S = 96;
+    const img: RasterImage = { width: S, height: S, channels: 3, bitDepth: 8, data: Uint8Array.from({ length: S * S * 3 }, (_, i) => 60 + ((i * 7) % 120)) };
+    const mask: RasterImage = { width: S, height: S, channels: 1, bitDepth: 8, data: Uint8Array.from({ length: S * S }, (_, p) => (Math.abs(Math.floor(p / S) - 48) < 10 && Math.abs((p % S) - 40) < 12 ? 255 : 0)) };
+    const reports: InpaintProgress[] = [];
+    const r = await inpaint(img, mask, { sampler: 'one-call', steps: 10, seed: 1, onProgress: (p) => reports.push(p) });
+    expect(r.windows).toHaveLength(1);
+    expect(reports.map((p) => [p.step, p.T])).toEqual([[1, 1]]);
   });
 });
