@@ -3,13 +3,15 @@
  * model's default sampler, on `eval`'s pairs and seeds: both, their 50/50 mix, and frequency splits
  * (the estimate's Gaussian low-pass of σ = 1 or 2 px plus the sample's high-pass). Results in
  * docs/training.md, "Measured in session 9".
- *   npx tsx scripts/blend-eval.ts IMAGES MODEL_DIR OUT
+ *   npx tsx scripts/blend-eval.ts IMAGES MODEL_DIR OUT [PAIRS_PER_BUCKET=5] [--baselines]
  */
-import { evaluate, parseRatioList, type Method } from '../src/eval/index.js';
+import { baselineMethod, evaluate, parseRatioList, type Method } from '../src/eval/index.js';
 import { writeReport } from '../src/eval/report.js';
 import { inpaint } from '../src/inpaint/index.js';
 import type { RasterImage } from '../src/image/io.js';
-const [images, ckpt, out] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const baselines = args.includes('--baselines');
+const [images, ckpt, out, count = '5'] = args.filter((a) => a !== '--baselines');
 if (!images || !ckpt || !out) throw new Error('usage: blend-eval.ts IMAGES MODEL_DIR OUT');
 const cache = new Map<string, { a: Uint8Array; b: Uint8Array }>();
 const maskOf = (holes: Uint8Array, W: number, H: number): RasterImage => ({ width: W, height: H, channels: 1, bitDepth: 8, data: holes.map((v) => (v ? 255 : 0)) });
@@ -47,6 +49,7 @@ const methods = [
   mk('mix50', (a, b) => Float32Array.from(a, (v, i) => 0.5 * v + 0.5 * b[i]!)),
   ...[1, 2].map((s) => mk(`split${s}`, (a, b, W, H) => { const la = blur(a, W, H, s), lb = blur(b, W, H, s); return Float32Array.from(a, (_v, i) => la[i]! + (b[i]! - lb[i]!)); })),
 ];
-const res = await evaluate({ images, ratios: parseRatioList('0.1-0.2,0.2-0.3,0.3-0.4,0.4-0.5'), count: 5, seed: 0, size: 128, methods, outDir: out, gridSamples: 2, warn: () => {} });
+if (baselines) methods.push(baselineMethod('telea'), baselineMethod('ns'));
+const res = await evaluate({ images, ratios: parseRatioList('0.1-0.2,0.2-0.3,0.3-0.4,0.4-0.5'), count: Number(count), seed: 0, size: 128, methods, outDir: out, gridSamples: 2, warn: () => {} });
 writeReport(res, out);
 console.log(`wrote ${out}/report.md`);
