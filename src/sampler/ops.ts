@@ -66,6 +66,18 @@ export class Ops {
 
   /** stepY(y, s → t, S): texture net at s guided by S (null: an unguided IR-SDE texture net), then the solver's step to t (official: reverse_sde_step of sde); one [1,3] draw for stochastic solvers */
   async stepY(y: Float32Array, s: number, t: number, S: Float32Array | null, prev: SolverHistory | null = null): Promise<Stepped> {
+    const eps = await this.textureEps(y, s, S);
+    return this.solve(y, this.ctx.mu, eps, s, t, this.ctx.shapeY, prev);
+  }
+
+  /** the texture net's data prediction x̂0 at level s guided by S, clamped to [0, 1] (no solver step, no draw) */
+  async x0Y(y: Float32Array, s: number, S: Float32Array): Promise<Float32Array> {
+    const c = this.ctx;
+    return c.sde.predictX0(y, c.mu, await this.textureEps(y, s, S), s, c.shapeY, [0, 1]);
+  }
+
+  /** one counted texture-net call at level s (S null: an unguided IR-SDE texture net) */
+  private async textureEps(y: Float32Array, s: number, S: Float32Array | null): Promise<Float32Array> {
     const c = this.ctx;
     this.calls.texture++;
     const eps = await c.nets.texture.run({
@@ -74,15 +86,7 @@ export class Ops {
       ...(S ? { S: { shape: c.shapeX, data: S } } : {}),
       t: [s],
     });
-    return this.solve(y, c.mu, eps.data, s, t, c.shapeY, prev);
-  }
-
-  /** the texture net's data prediction x̂0 at level s guided by S, clamped to [0, 1] (no solver step, no draw) */
-  async x0Y(y: Float32Array, s: number, S: Float32Array): Promise<Float32Array> {
-    const c = this.ctx;
-    this.calls.texture++;
-    const eps = await c.nets.texture.run({ x: { shape: c.shapeY, data: y }, mu: { shape: c.shapeY, data: c.mu }, S: { shape: c.shapeX, data: S }, t: [s] });
-    return c.sde.predictX0(y, c.mu, eps.data, s, c.shapeY, [0, 1]);
+    return eps.data;
   }
 
   /** a q(y_level | y_0 = GT) sample of the texture (RePaint's known region at that level); one [1,3] draw */

@@ -14,7 +14,8 @@ import type { StateDict } from '../weights/types.js';
 import { openSafetensors, readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { loadCheckpoint } from '../weights/statedict.js';
 import { checkWeights, paramSpec } from '../nn/models.js';
-import { writeModelJson } from '../model/checkpoints.js';
+import { readModelJson, writeModelJson } from '../model/checkpoints.js';
+import { predictionIn } from '../model/meta.js';
 import { createTrainer, trainStep, type NetTrainer, type TrainExecutor } from './trainer.js';
 import { MultiStepLR } from './lr.js';
 import { ADAM_DISC, ADAM_UNET } from './adam.js';
@@ -347,18 +348,15 @@ async function maskSource(cfg: RunConfig, maxMegapixels: number | undefined, onS
 }
 
 /**
- * The `prediction` of network `kind` recorded in the model.json beside an --init checkpoint (its
- * folder, or the run folder above a ckpt-NNNNNNNN folder): a run's string or a model's per-network
- * map; undefined when there is none or it is unreadable.
+ * The `prediction` of U-Net `kind` recorded in the model.json beside an --init checkpoint (its
+ * folder, or the run folder above a ckpt-NNNNNNNN folder); undefined when there is none or it is
+ * unreadable.
  */
-export function initPrediction(path: string, kind: NetKind): string | undefined {
+export function initPrediction(path: string, kind: 'structure' | 'texture'): string | undefined {
   for (const dir of [dirname(path), dirname(dirname(path))]) {
-    const f = join(dir, 'model.json');
-    if (!existsSync(f)) continue;
+    if (!existsSync(join(dir, 'model.json'))) continue;
     try {
-      const p = (JSON.parse(readFileSync(f, 'utf8')) as { prediction?: unknown }).prediction;
-      const v = p !== null && typeof p === 'object' ? (p as Record<string, unknown>)[kind] : p;
-      return typeof v === 'string' ? v : undefined;
+      return predictionIn(readModelJson(dir), kind);
     } catch {
       return undefined;
     }
@@ -421,8 +419,7 @@ async function trainLocked(cfg: RunConfig, opts: TrainRunOptions, log: (msg: str
     weights = cfg.init ? checkWeights(cfg.kind, cfg.net, loadCheckpoint(cfg.init, { expect: paramSpec(cfg.kind, cfg.net), what: cfg.init }), cfg.init) : initWeights(cfg.kind, cfg.net, cfg.seed);
     // 'x0' prediction starts from r = 0, i.e. x̂0 = μ (the fill): a zero last conv; weights of an
     // x0-trained net keep theirs (zeroing them would silently throw away the learned residual)
-    const keepHead = cfg.init !== null && cfg.init !== undefined && initPrediction(cfg.init, cfg.kind) === 'x0';
-    if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' && !keepHead) {
+    if (cfg.kind !== 'discriminator' && (cfg.net as UNetConfig).prediction === 'x0' && !(cfg.init && initPrediction(cfg.init, cfg.kind) === 'x0')) {
       if (cfg.init) log(`--init ${cfg.init}: not an x0-prediction checkpoint (no model.json beside it says so), so its last conv is zeroed: the run starts from x̂0 = μ`);
       for (const k of ['final_conv.weight', 'final_conv.bias']) {
         const w = weights.get(k);
