@@ -6,9 +6,14 @@
  * --weights last takes the last iterate of each run's latest checkpoint instead of the run's
  * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
  * beta 0.995 still carries a visible share of earlier, worse weights).
+ * A RUN may also be a model folder (with model.json): that network is taken from it as packaged,
+ * with its recorded iterations, settings and command (a network kept from an earlier model).
+ * The model's fill is the texture network's; a discriminator trained with another fill is kept
+ * with a warning (its settings record the fill it saw).
+ * --checkpoint N (with --weights ema|last) takes the texture run's checkpoint N instead of its newest.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { writeModelJson, type ModelMeta } from '../src/model/checkpoints.js';
+import { readModelJson, writeModelJson, type ModelMeta } from '../src/model/checkpoints.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { optionalNumber, parseSampling } from '../src/cli/args.js';
@@ -27,6 +32,7 @@ const { values, positionals } = parseArgs({
     spacing: { type: 'string' },
     sampler: { type: 'string' },
     data: { type: 'string' },
+    checkpoint: { type: 'string' },
   },
 });
 const [out, ...runs] = positionals;
@@ -41,31 +47,46 @@ checkOutputDir(out, 'OUT_DIR');
 mkdirSync(out, { recursive: true });
 const nets: Record<string, unknown> = {};
 let T: number | undefined;
-let fill: string | undefined;
+const fills: Record<string, string> = {};
 const prediction: Record<string, string> = {};
-for (const run of runs) {
-  const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-  const kind = cfg.run.kind as string;
-  // the newest complete checkpoint (what --resume continues), even where a kill left `latest` behind
-  const latest = latestCheckpoint(run);
-  if (!latest) throw new Error(`${run} has no complete checkpoint`);
-  const state = JSON.parse(readFileSync(join(latest, 'state.json'), 'utf8'));
-  if (T !== undefined && T !== cfg.run.T) throw new Error(`runs disagree on T (${T} vs ${cfg.run.T})`);
-  T = cfg.run.T;
-  if (cfg.run.net?.prediction === 'x0') prediction[kind] = 'x0';
-  if (kind !== 'structure') {
-    const f = cfg.run.fill ?? 'zero';
-    if (fill !== undefined && fill !== f) throw new Error(`runs disagree on the fill (${fill} vs ${f})`);
-    fill = f;
+const kinds = ['structure', 'texture', 'discriminator'] as const;
+runs.forEach((run, i) => {
+  const kind = kinds[i]!;
+  let settings: { T: number; fill?: string; net?: { prediction?: string } };
+  if (existsSync(join(run, 'model.json')) && !existsSync(join(run, 'config.json'))) {
+    // a network kept from a packaged model, with what model.json recorded about it
+    const meta = readModelJson(run);
+    const entry = (meta.networks as Record<string, { settings: typeof settings }> | undefined)?.[kind];
+    const file = (meta.files as Record<string, string> | undefined)?.[kind];
+    if (!entry || !file) throw new Error(`${run}/model.json records no ${kind} network`);
+    copyFileSync(join(run, file), join(out, `${kind}.safetensors`));
+    settings = entry.settings;
+    nets[kind] = entry;
+  } else {
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    if (cfg.run.kind !== kind) throw new Error(`${run} trains a ${cfg.run.kind} network, expected the ${kind} run in place ${i + 1}`);
+    // the newest complete checkpoint (what --resume continues), even where a kill left `latest` behind;
+    // --checkpoint picks one of the texture run's
+    const latest = kind === 'texture' && values.checkpoint ? join(run, `ckpt-${values.checkpoint.padStart(8, '0')}`) : latestCheckpoint(run);
+    if (!latest || !existsSync(join(latest, 'state.json'))) throw new Error(`${run} has no complete checkpoint${values.checkpoint ? ` ${values.checkpoint}` : ''}`);
+    const state = JSON.parse(readFileSync(join(latest, 'state.json'), 'utf8'));
+    // the run's top-level weights are the EMA weights when the run kept an EMA (a chosen checkpoint: its EMA file)
+    const last = values.weights === 'last' || !cfg.run.ema;
+    const src = last ? join(latest, `${kind}.safetensors`) : kind === 'texture' && values.checkpoint ? join(latest, `${kind}_ema.safetensors`) : join(run, `${kind}.safetensors`);
+    if (!existsSync(src)) throw new Error(`${src} not found`);
+    copyFileSync(src, join(out, `${kind}.safetensors`));
+    const { data, masks, ...rest } = cfg.run;
+    settings = rest;
+    nets[kind] = { iterations: state.iteration, weights: last ? 'last iterate' : `EMA (beta ${cfg.run.ema})`, settings: rest, command: cfg.command };
   }
-  // the run's top-level weights are the EMA weights when the run kept an EMA
-  const last = values.weights === 'last' || !cfg.run.ema;
-  const src = last ? join(latest, `${kind}.safetensors`) : join(run, `${kind}.safetensors`);
-  if (!existsSync(src)) throw new Error(`${src} not found`);
-  copyFileSync(src, join(out, `${kind}.safetensors`));
-  const { data, masks, ...settings } = cfg.run;
-  nets[kind] = { iterations: state.iteration, weights: last ? 'last iterate' : `EMA (beta ${cfg.run.ema})`, settings, command: cfg.command };
-}
+  if (T !== undefined && T !== settings.T) throw new Error(`runs disagree on T (${T} vs ${settings.T})`);
+  T = settings.T;
+  if (settings.net?.prediction === 'x0') prediction[kind] = 'x0';
+  if (kind !== 'structure') fills[kind] = settings.fill ?? 'zero';
+});
+// the texture network's fill is the model's: the sampler builds μ with it for every network
+const fill = fills.texture;
+if (fills.discriminator !== fill) console.warn(`warning: the discriminator was trained with the ${fills.discriminator} fill, the model's is ${fill} (the official and improved samplers use it)`);
 // validated and written atomically, like every model.json
 writeModelJson(out, {
       T,

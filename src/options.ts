@@ -11,9 +11,11 @@ export type NetKind = (typeof NET_KINDS)[number];
 /**
  * The structure-guided sampler variants (docs/design.md §5): the official algorithm and its ablations /
  * fixes, and `one-call` (not in the official code): the texture network's own x̂0 at t = T, one network
- * call, no structure network, no steps (the regression estimate: the highest PSNR, the least texture).
+ * call, no structure network, no steps (the regression estimate: the highest PSNR, the least texture);
+ * `split` (not in the official code): that estimate's low frequencies with a `no-resampling`
+ * sample's detail above them (src/sampler/variants/split.ts), one network call more than the sample.
  */
-export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator', 'one-call'] as const;
+export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator', 'one-call', 'split'] as const;
 export type GuidedVariant = (typeof GUIDED_VARIANTS)[number];
 /**
  * Texture-only samplers (no structure process), for an IR-SDE texture network without SPADE:

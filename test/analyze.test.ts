@@ -185,7 +185,7 @@ describe('analyze', () => {
   it('method specs: NAME=DIRS@SAMPLER, bad ones refused with one line', () => {
     expect(parseMethod(`a=${plain}@repaint`)).toMatchObject({ name: 'a', checkpoints: [plain], sampler: 'repaint' });
     expect(parseMethod(plain).name).toBe('plain');
-    expect(() => parseMethod(`a=${plain}@fast`)).toThrow(/the sampler must be one of official, improved, no-resampling, no-discriminator, one-call, irsde, repaint/);
+    expect(() => parseMethod(`a=${plain}@fast`)).toThrow(/the sampler must be one of official, improved, no-resampling, no-discriminator, one-call, split, irsde, repaint/);
     expect(() => parseMethod(`a=${join(root, 'nope')}`)).toThrow(/model folder not found/);
   });
 

@@ -152,7 +152,7 @@ describe('11c: the public inpaint() names the argument of the wrong type', () =>
       [{ ...FAST, T: '10' }, /^options\.T must be an integer >= 2 \(got the string "10"\)$/],
       [{ ...FAST, size: '32' }, /^options\.size must be an integer from 16 to 4096 \(got the string "32"\)$/],
       [{ ...FAST, checkpoints: 5 }, /^options\.checkpoints must be a folder path or an array of folder paths \(got the number 5\)$/],
-      [{ ...FAST, sampler: 'fast' }, /^options\.sampler must be one of official, improved, no-resampling, no-discriminator, one-call, irsde, repaint \(got the string "fast"\)$/],
+      [{ ...FAST, sampler: 'fast' }, /^options\.sampler must be one of official, improved, no-resampling, no-discriminator, one-call, split, irsde, repaint \(got the string "fast"\)$/],
       [{ ...FAST, stepRule: 1 }, /^options\.stepRule must be one of sde, posterior \(got the number 1\)$/],
       [{ ...FAST, structure: 'edges' }, /^options\.structure must be one of network, fill/],
       [{ ...FAST, executor: 'tfjs' }, /^options\.executor must be one of onnx/],

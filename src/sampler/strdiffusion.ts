@@ -9,6 +9,8 @@
  *       stepped together, the texture guided by the structure, with the variant's resampling;
  *     late stage: the texture alone, guided by its own channel mean.
  *
+ * `split` is two samples from the same terminal states, combined (sampleSplit below).
+ *
  * How a network call moves a state from s to t is the solver's (solvers/); on the full grid with
  * the `sde` solver this is the official sampler bit for bit. Host arithmetic goes through the
  * float32-emulating IRSDE methods and every other element-wise operation is rounded to float32 in
@@ -28,6 +30,7 @@ import { solverOf, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
 import { Counter, Ops, type Stepped } from './ops.js';
 import { EARLY_STEPS, TEXTURE_STEPS } from './variants/index.js';
+import { SPLIT_BASE, splitBands } from './variants/split.js';
 import { MAX_T } from '../sde/schedule.js';
 import type { SamplerContext, SamplerInputs, SamplerNets, SamplerOptions, SamplerState, SamplerStats, SampleResult, Stage, StepInfo } from './types.js';
 
@@ -205,6 +208,7 @@ export async function step(ctx: SamplerContext, state: SamplerState, t: number, 
     return { y: r.state, x: null, history: { y: r.history, x: null }, info };
   }
   if (!state.x) throw new Error(`sampler: early step t=${t} needs a structure state`);
+  if (variant === 'split') throw new Error('sampler: split has no step of its own: it combines two samples (run it through sample)');
   const r = await EARLY_STEPS[variant as keyof typeof EARLY_STEPS](ctx, ops, state.y, state.x, index, hist);
   const info: StepInfo = { index, t, next, stage, k: r.k, Dn: r.Dn, resampling: r.records, end: r.end, calls: ops.calls, draws: counter.n };
   return { y: r.y, x: r.x, history: r.history, info };
@@ -256,6 +260,7 @@ export function toUint8(img: ArrayLike<number>): Uint8Array {
 /** The full sampler: terminal states (2 draws) then steps t = T … 1. */
 export async function sample(args: SampleArgs): Promise<SampleResult> {
   const { nets, sde, inputs, noise, options = {} } = args;
+  if (options.variant === 'split') return sampleSplit(args);
   if (options.fill !== undefined && isFill(options.fill)) await prepareFill(options.fill);
   const ctx = makeContext(sde, nets, inputs, options);
   const T = sde.T;
@@ -303,4 +308,33 @@ export async function sample(args: SampleArgs): Promise<SampleResult> {
   }
   stats.draws = counter.n;
   return { y: state.y, out: composite(ctx.image, state.y, ctx.mask), x: lastX, shape: [...ctx.shapeY], stats };
+}
+
+/**
+ * `split` (variants/split.ts): the terminal states are drawn once; from them the `one-call` estimate
+ * (1 texture call, no draws) and the SPLIT_BASE trajectory, which then draws exactly what it draws
+ * from the same seed on its own; then the estimate's low frequencies with the sample's detail.
+ * Progress and states are the trajectory's; the counts include the estimate's call.
+ */
+async function sampleSplit(args: SampleArgs): Promise<SampleResult> {
+  const { nets, sde, inputs, noise, options = {} } = args;
+  if (options.init || (options.startAt ?? sde.T) !== sde.T) throw new Error('sampler: split starts from the terminal states (no init or startAt)');
+  const { onStep, onState, ...rest } = options;
+  if (rest.fill !== undefined && isFill(rest.fill)) await prepareFill(rest.fill);
+  const ctx = makeContext(sde, nets, inputs, { ...rest, variant: SPLIT_BASE });
+  const counter = new Counter(noise);
+  const init = terminalStates(ctx, counter);
+  const estimate = await sample({ nets, sde, inputs, noise, options: { ...rest, variant: 'one-call', init } });
+  const add = (a: SamplerStats['calls'], b: SamplerStats['calls']) => ({ structure: a.structure + b.structure, texture: a.texture + b.texture, discriminator: a.discriminator + b.discriminator });
+  const sampled = await sample({
+    nets,
+    sde,
+    inputs,
+    noise,
+    options: { ...rest, variant: SPLIT_BASE, init, onState, onStep: onStep && ((i) => onStep({ ...i, totalCalls: i.totalCalls && add(i.totalCalls, estimate.stats.calls) })) },
+  });
+  const [, C, H, W] = sampled.shape as [number, number, number, number];
+  const y = splitBands(estimate.out, sampled.out, C, H, W);
+  const stats = { ...sampled.stats, calls: add(sampled.stats.calls, estimate.stats.calls), draws: sampled.stats.draws + counter.n };
+  return { ...sampled, y, out: composite(ctx.image, y, ctx.mask), stats };
 }

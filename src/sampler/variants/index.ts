@@ -1,4 +1,8 @@
-/** The early step of each guided sampler variant, the step of each texture-only one; a new variant is one file and one line here. */
+/**
+ * The early step of each guided sampler variant, the step of each texture-only one; a new variant is
+ * one file and one line here. `split` has no step of its own: it combines two samples (sampleSplit
+ * in ../strdiffusion.ts).
+ */
 import type { GuidedVariant, TextureVariant } from '../../options.js';
 import type { EarlyStep, TextureStep } from '../resample.js';
 import { irsdeStep } from './irsde.js';
@@ -15,7 +19,7 @@ export const EARLY_STEPS = {
   'no-resampling': noResamplingEarly,
   'no-discriminator': noDiscriminatorEarly,
   'one-call': oneCallEarly,
-} satisfies Record<GuidedVariant, EarlyStep>;
+} satisfies Record<Exclude<GuidedVariant, 'split'>, EarlyStep>;
 
 export const TEXTURE_STEPS = {
   irsde: irsdeStep,
