@@ -378,9 +378,9 @@ describe('item 10: convert keeps every model.json field', () => {
     const a = loadModel([DEFAULT_MODEL]);
     const b = loadModel([out]);
     expect(b.size).toBe(128);
-    expect(b.meta.stepRule).toBe('posterior');
-    expect(b.meta.sampler).toBe('no-resampling');
-    expect(b.fill).toBe('telea');
+    expect(b.meta.solver).toBe('mr-ode-1');
+    expect(b.meta.sampler).toBe('split');
+    expect(b.fill).toBe('ns');
     expect(b.configs).toEqual(a.configs);
   });
 

@@ -237,9 +237,9 @@ describe('the bundled model', () => {
     // measured: mean 3.9 levels against Telea's 4.0, worst 11 against 8
     expect(border.ours / border.n).toBeLessThanOrEqual(border.telea / border.n + 1);
     expect(border.oursWorst).toBeLessThanOrEqual(border.teleaWorst + 4);
-    // measured: mean 2.0, worst interior 6 levels (the old planner: mean 11.7, worst 53)
-    expect(sum / n).toBeLessThan(3);
-    expect(worst).toBeLessThanOrEqual(8);
+    // measured: mean 1.5, worst interior 8 levels (Telea 2.0 and 6; the old planner: mean 11.7, worst 53)
+    expect(sum / n).toBeLessThan(2.5);
+    expect(worst).toBeLessThanOrEqual(10);
     const out = process.env.STRDIFFUSION_TILING_PNGS;
     if (out) {
       mkdirSync(out, { recursive: true });

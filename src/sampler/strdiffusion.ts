@@ -334,7 +334,7 @@ async function sampleSplit(args: SampleArgs): Promise<SampleResult> {
     options: { ...rest, variant: SPLIT_BASE, init, onState, onStep: onStep && ((i) => onStep({ ...i, totalCalls: i.totalCalls && add(i.totalCalls, estimate.stats.calls) })) },
   });
   const [, C, H, W] = sampled.shape as [number, number, number, number];
-  const y = splitBands(estimate.out, sampled.out, C, H, W);
+  const y = splitBands(estimate.out, sampled.out, ctx.mask, C, H, W);
   const stats = { ...sampled.stats, calls: add(sampled.stats.calls, estimate.stats.calls), draws: sampled.stats.draws + counter.n };
   return { ...sampled, y, out: composite(ctx.image, y, ctx.mask), stats };
 }
