@@ -21,6 +21,12 @@ import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
 import { latestCheckpoint } from '../src/train/run.js';
 import { checkOutputDir } from '../src/util/files.js';
 
+// a bad argument is one line, not a stack trace
+process.on('uncaughtException', (e) => {
+  console.error(`package-model: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {

@@ -321,7 +321,7 @@ async function sampleSplit(args: SampleArgs): Promise<SampleResult> {
   if (options.init || (options.startAt ?? sde.T) !== sde.T) throw new Error('sampler: split starts from the terminal states (no init or startAt)');
   const { onStep, onState, ...rest } = options;
   if (rest.fill !== undefined && isFill(rest.fill)) await prepareFill(rest.fill);
-  const ctx = makeContext(sde, nets, inputs, { ...rest, variant: SPLIT_BASE });
+  const ctx = makeContext(sde, nets, inputs, { ...rest, variant: 'split' });
   const counter = new Counter(noise);
   const init = terminalStates(ctx, counter);
   const estimate = await sample({ nets, sde, inputs, noise, options: { ...rest, variant: 'one-call', init } });
