@@ -119,7 +119,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   const solver = solverOf(solverName);
   // one-call makes no solver step: its one network call goes from T straight to x̂0
   const oneCall = opts.variant === 'one-call';
-  const grid = oneCall ? [sde.T, 0] : samplingGrid(sde, opts.steps ?? sde.T, opts.spacing ?? 'uniform');
+  const grid = gridOf(sde, opts);
   if (!oneCall && solver.oneLevel && !isFullGrid(grid)) {
     throw new Error(`sampler: solver ${solver.name} moves one level per step, so it needs steps = T = ${sde.T} (got ${grid.length - 1}); use posterior or an mr-* solver for fewer steps`);
   }
@@ -155,6 +155,17 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
     bufYm: new Float32Array(3 * H * W),
     bufGuide: new Float32Array(H * W),
   };
+}
+
+/** The levels a variant steps through: one-call goes from T straight to x̂0, the others follow steps and spacing. */
+function gridOf(sde: IRSDE, opts: Pick<SamplerOptions, 'variant' | 'steps' | 'spacing'>): number[] {
+  return opts.variant === 'one-call' ? [sde.T, 0] : samplingGrid(sde, opts.steps ?? sde.T, opts.spacing ?? 'uniform');
+}
+
+/** The same context (inputs, μ, checks) sampled by another variant: `split` runs two of them. */
+function withVariant(ctx: SamplerContext, variant: SamplerVariant): SamplerContext {
+  const opts = { ...ctx.opts, variant };
+  return { ...ctx, opts, grid: gridOf(ctx.sde, opts) };
 }
 
 /** Whether a variant samples the texture alone (no structure process, an unguided texture network). */
@@ -275,9 +286,18 @@ export async function sample(args: SampleArgs): Promise<SampleResult> {
     if (startAt !== T) throw new Error('sampler: startAt below T needs init states');
     state = terminalStates(ctx, counter);
   }
+  return run(ctx, state, counter, startAt, options);
+}
+
+/**
+ * The steps from `startAt` to 0 on the context's grid, reported through the hooks; the counts start
+ * at `calls` (what ran before, e.g. split's estimate) and the draws are the counter's.
+ */
+async function run(ctx: SamplerContext, start: SamplerState, counter: Counter, startAt: number, hooks: Pick<SamplerOptions, 'onStep' | 'onState'>, calls?: SamplerStats['calls']): Promise<SampleResult> {
+  let state = start;
   const stats: SamplerStats = {
     steps: 0,
-    calls: { structure: 0, texture: 0, discriminator: 0 },
+    calls: { structure: 0, texture: 0, discriminator: 0, ...calls },
     draws: 0,
     decisions: { accept: 0, average: 0, stop: 0 },
     forcedAgainstScores: 0,
@@ -303,38 +323,29 @@ export async function sample(args: SampleArgs): Promise<SampleResult> {
       }
     }
     r.info.totalCalls = { ...stats.calls };
-    options.onStep?.(r.info);
-    options.onState?.(t, r.y, r.x);
+    hooks.onStep?.(r.info);
+    hooks.onState?.(t, r.y, r.x);
   }
   stats.draws = counter.n;
   return { y: state.y, out: composite(ctx.image, state.y, ctx.mask), x: lastX, shape: [...ctx.shapeY], stats };
 }
 
 /**
- * `split` (variants/split.ts): the terminal states are drawn once; from them the `one-call` estimate
- * (1 texture call, no draws) and the SPLIT_BASE trajectory, which then draws exactly what it draws
- * from the same seed on its own; then the estimate's low frequencies with the sample's detail.
- * Progress and states are the trajectory's; the counts include the estimate's call.
+ * `split` (variants/split.ts): one context (one μ, checked as `split`), the terminal states drawn
+ * once; from them the `one-call` estimate (1 texture call, no draws) and the SPLIT_BASE trajectory,
+ * which then draws exactly what it draws from the same seed on its own; then the estimate's low
+ * frequencies with the sample's detail. Progress and states are the trajectory's; the counts
+ * include the estimate's call.
  */
 async function sampleSplit(args: SampleArgs): Promise<SampleResult> {
   const { nets, sde, inputs, noise, options = {} } = args;
   if (options.init || (options.startAt ?? sde.T) !== sde.T) throw new Error('sampler: split starts from the terminal states (no init or startAt)');
-  const { onStep, onState, ...rest } = options;
-  if (rest.fill !== undefined && isFill(rest.fill)) await prepareFill(rest.fill);
-  const ctx = makeContext(sde, nets, inputs, { ...rest, variant: 'split' });
+  if (options.fill !== undefined && isFill(options.fill)) await prepareFill(options.fill);
+  const ctx = makeContext(sde, nets, inputs, options);
   const counter = new Counter(noise);
   const init = terminalStates(ctx, counter);
-  const estimate = await sample({ nets, sde, inputs, noise, options: { ...rest, variant: 'one-call', init } });
-  const add = (a: SamplerStats['calls'], b: SamplerStats['calls']) => ({ structure: a.structure + b.structure, texture: a.texture + b.texture, discriminator: a.discriminator + b.discriminator });
-  const sampled = await sample({
-    nets,
-    sde,
-    inputs,
-    noise,
-    options: { ...rest, variant: SPLIT_BASE, init, onState, onStep: onStep && ((i) => onStep({ ...i, totalCalls: i.totalCalls && add(i.totalCalls, estimate.stats.calls) })) },
-  });
-  const [, C, H, W] = sampled.shape as [number, number, number, number];
-  const y = splitBands(estimate.out, sampled.out, ctx.mask, C, H, W);
-  const stats = { ...sampled.stats, calls: add(sampled.stats.calls, estimate.stats.calls), draws: sampled.stats.draws + counter.n };
-  return { ...sampled, y, out: composite(ctx.image, y, ctx.mask), stats };
+  const estimate = await run(withVariant(ctx, 'one-call'), init, counter, sde.T, {});
+  const sampled = await run(withVariant(ctx, SPLIT_BASE), init, counter, sde.T, options, estimate.stats.calls);
+  const y = splitBands(estimate.out, sampled.out, ctx.mask, 3, ctx.H, ctx.W);
+  return { ...sampled, y, out: composite(ctx.image, y, ctx.mask) };
 }
