@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { optionalNumber, parseSampling } from '../src/cli/args.js';
 import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
-import { latestCheckpoint } from '../src/train/run.js';
+import { checkpointName, latestCheckpoint } from '../src/train/run.js';
 import { checkOutputDir } from '../src/util/files.js';
 
 // a bad argument is one line, not a stack trace
@@ -73,12 +73,13 @@ runs.forEach((run, i) => {
     if (cfg.run.kind !== kind) throw new Error(`${run} trains a ${cfg.run.kind} network, expected the ${kind} run in place ${i + 1}`);
     // the newest complete checkpoint (what --resume continues), even where a kill left `latest` behind;
     // --checkpoint picks one of the texture run's
-    const latest = kind === 'texture' && values.checkpoint ? join(run, `ckpt-${values.checkpoint.padStart(8, '0')}`) : latestCheckpoint(run);
+    const chosen = kind === 'texture' && values.checkpoint !== undefined;
+    const latest = chosen ? join(run, checkpointName(Number(values.checkpoint))) : latestCheckpoint(run);
     if (!latest || !existsSync(join(latest, 'state.json'))) throw new Error(`${run} has no complete checkpoint${values.checkpoint ? ` ${values.checkpoint}` : ''}`);
     const state = JSON.parse(readFileSync(join(latest, 'state.json'), 'utf8'));
     // the run's top-level weights are the EMA weights when the run kept an EMA (a chosen checkpoint: its EMA file)
     const last = values.weights === 'last' || !cfg.run.ema;
-    const src = last ? join(latest, `${kind}.safetensors`) : kind === 'texture' && values.checkpoint ? join(latest, `${kind}_ema.safetensors`) : join(run, `${kind}.safetensors`);
+    const src = last ? join(latest, `${kind}.safetensors`) : chosen ? join(latest, `${kind}_ema.safetensors`) : join(run, `${kind}.safetensors`);
     if (!existsSync(src)) throw new Error(`${src} not found`);
     copyFileSync(src, join(out, `${kind}.safetensors`));
     const { data, masks, ...rest } = cfg.run;

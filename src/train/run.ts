@@ -286,8 +286,13 @@ function emaWeights(ema: Map<string, Float32Array>, current: StateDict): StateDi
   return refreshSpectralVectors(sd, current);
 }
 
+/** The folder name of a run's checkpoint at `iteration` (ckpt-NNNNNNNN). */
+export function checkpointName(iteration: number): string {
+  return `ckpt-${String(iteration).padStart(8, '0')}`;
+}
+
 function saveCheckpoint(out: string, cfg: RunConfig, state: NetTrainer, ema: Map<string, Float32Array> | null): void {
-  const name = `ckpt-${String(state.iteration).padStart(8, '0')}`;
+  const name = checkpointName(state.iteration);
   const tmp = join(out, `.${name}.tmp-${process.pid}`);
   const final = join(out, name);
   const aside = join(out, `.${name}.old-${process.pid}`);
