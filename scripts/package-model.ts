@@ -2,14 +2,16 @@
  * Copies the weights of three training runs into a model folder with a model.json describing
  * them (config, T, iterations, data, the commands that made them):
  *   npx tsx scripts/package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator
- *       [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--sampler VARIANT] [--data TEXT]
+ *       [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--sampler VARIANT] [--data TEXT] [--fill NAME]
  * --weights last takes the last iterate of each run's latest checkpoint instead of the run's
  * top-level weights (the EMA when the run keeps one: after a few thousand iterations an EMA with
  * beta 0.995 still carries a visible share of earlier, worse weights).
  * A RUN may also be a model folder (with model.json): that network is taken from it as packaged,
  * with its recorded iterations, settings and command (a network kept from an earlier model).
- * The model's fill is the texture network's; a discriminator trained with another fill is kept
- * with a warning (its settings record the fill it saw).
+ * The model's fill is the texture network's unless --fill names another (the bundled model samples
+ * with `bridge`, Navier–Stokes plus bridged edges, with a texture network trained on `ns`: noted on
+ * stderr); a discriminator trained with another fill is kept with a warning (its settings record
+ * the fill it saw).
  * --checkpoint N (with --weights ema|last) takes the texture run's checkpoint N instead of its newest.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { optionalNumber, parseSampling } from '../src/cli/args.js';
 import { SAMPLER_VARIANTS } from '../src/sampler/strdiffusion.js';
 import { checkpointName, latestCheckpoint } from '../src/train/run.js';
 import { checkOutputDir } from '../src/util/files.js';
+import { parseFill } from '../src/sde/fill.js';
 
 // a bad argument is one line, not a stack trace
 process.on('uncaughtException', (e) => {
@@ -39,14 +42,16 @@ const { values, positionals } = parseArgs({
     sampler: { type: 'string' },
     data: { type: 'string' },
     checkpoint: { type: 'string' },
+    fill: { type: 'string' },
   },
 });
 const [out, ...runs] = positionals;
-if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--data TEXT]');
+if (!out || runs.length !== 3) throw new Error('usage: package-model.ts OUT_DIR RUN_structure RUN_texture RUN_discriminator [--weights ema|last] [--size N] [--solver NAME] [--steps N] [--spacing KIND] [--sampler VARIANT] [--data TEXT] [--fill NAME] [--checkpoint N]');
 if (values.weights !== 'ema' && values.weights !== 'last') throw new Error(`--weights must be ema or last (got "${values.weights}")`);
 const size = optionalNumber(values.size, 'size', { min: 16 });
 // the sampling defaults the model is shipped with (--step-rule: the older name of --solver)
 const { solver, steps, spacing, stepRule } = parseSampling({ ...values, stepRule: values['step-rule'] });
+const fillOption = values.fill === undefined ? undefined : parseFill(values.fill, '--fill');
 if (values.sampler !== undefined && !(SAMPLER_VARIANTS as readonly string[]).includes(values.sampler)) throw new Error(`--sampler must be one of ${SAMPLER_VARIANTS.join(', ')} (got "${values.sampler}")`);
 
 checkOutputDir(out, 'OUT_DIR');
@@ -91,8 +96,9 @@ runs.forEach((run, i) => {
   if (settings.net?.prediction === 'x0') prediction[kind] = 'x0';
   if (kind !== 'structure') fills[kind] = settings.fill ?? 'zero';
 });
-// the texture network's fill is the model's: the sampler builds μ with it for every network
-const fill = fills.texture;
+// the texture network's fill is the model's unless --fill says otherwise: the sampler builds μ with it for every network
+const fill = fillOption ?? fills.texture;
+if (fill !== fills.texture) console.warn(`note: the model samples with the ${fill} fill, its texture network was trained with ${fills.texture}`);
 if (fills.discriminator !== fill) console.warn(`warning: the discriminator was trained with the ${fills.discriminator} fill, the model's is ${fill} (the official and improved samplers use it)`);
 // validated and written atomically, like every model.json
 writeModelJson(out, {

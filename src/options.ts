@@ -81,7 +81,7 @@ export function diagnosticGuideRefusal(subject: string): string {
 }
 
 /** What the SDE mean holds in the hole (zero: official). */
-export const FILLS = ['zero', 'mean', 'telea', 'ns'] as const;
+export const FILLS = ['zero', 'mean', 'telea', 'ns', 'bridge'] as const;
 export type Fill = (typeof FILLS)[number];
 
 /** What a U-Net's last conv predicts: the noise (official) or the clean image. */

@@ -47,11 +47,11 @@ beforeAll(async () => {
 
 describe('fill options', () => {
   it('FILLS / isFill / parseFill', () => {
-    expect([...FILLS]).toEqual(['zero', 'mean', 'telea', 'ns']);
+    expect([...FILLS]).toEqual(['zero', 'mean', 'telea', 'ns', 'bridge']);
     for (const f of FILLS) expect(isFill(f)).toBe(true);
     expect(isFill('black')).toBe(false);
     expect(isFill(undefined)).toBe(false);
-    expect(() => parseFill('blur', '--fill')).toThrow(/^--fill must be one of zero, mean, telea, ns \(got "blur"\)$/);
+    expect(() => parseFill('blur', '--fill')).toThrow(/^--fill must be one of zero, mean, telea, ns, bridge \(got "blur"\)$/);
   });
 
   it("'zero' is GT ⊙ m bit for bit", () => {
@@ -246,7 +246,7 @@ describe('fill options', () => {
     const x = randomImage(2, 3, 8, 8, 3);
     const m: F32Tensor = { shape: [2, 1, 8, 8], data: new Float32Array(128) };
     m.data.fill(1, 0, 64); // sample 0: no hole; sample 1: all hole
-    for (const f of ['mean', 'telea', 'ns'] as const) expect(filledMean(f, x, m)).toEqual(maskMul(x, m));
+    for (const f of ['mean', 'telea', 'ns', 'bridge'] as const) expect(filledMean(f, x, m)).toEqual(maskMul(x, m));
   });
 });
 
@@ -280,7 +280,7 @@ describe('fill in training and sampling', () => {
     // the structure objective ignores the fill (μS = edge ⊙ m)
     const ds = drawTraining('structure', sde, base, new SeededNoise(8), [3, 9]);
     expect(prepareObjective('structure', sde, { ...base, fill: 'telea' }, ds)).toEqual(prepareObjective('structure', sde, base, ds));
-    expect(() => prepareObjective('texture', sde, { ...base, fill: 'blur' as never }, draws)).toThrow(/fill must be one of zero, mean, telea, ns \(got "blur"\)/);
+    expect(() => prepareObjective('texture', sde, { ...base, fill: 'blur' as never }, draws)).toThrow(/fill must be one of zero, mean, telea, ns, bridge \(got "blur"\)/);
   });
 
   it('the sampler builds μ with the fill from the known pixels of the input', () => {
@@ -331,7 +331,7 @@ describe('fill in model.json', () => {
     } catch (e) {
       msg = (e as Error).message;
     }
-    expect(msg).toBe(`${join(bad, 'model.json')}: fill must be one of "zero", "mean", "telea", "ns" (got "blur")`);
+    expect(msg).toBe(`${join(bad, 'model.json')}: fill must be one of "zero", "mean", "telea", "ns", "bridge" (got "blur")`);
     expect(msg.includes('\n')).toBe(false);
   });
 });

@@ -30,6 +30,22 @@ describe('package-model', () => {
     if (src.networks.discriminator.settings.fill !== dst.fill) expect(r.stderr).toContain(`warning: the discriminator was trained with the ${src.networks.discriminator.settings.fill} fill, the model's is ${dst.fill}`);
   });
 
+  it('--fill sets the fill the model samples with, noting the texture network\'s; a bad one is refused', () => {
+    const out = join(tmp(), 'model');
+    const src = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'model.json'), 'utf8'));
+    const trained = src.networks.texture.settings.fill;
+    const other = trained === 'telea' ? 'ns' : 'telea';
+    let r = pkg(out, DEFAULT_MODEL, DEFAULT_MODEL, DEFAULT_MODEL, '--fill', other);
+    expect(r.status, r.stderr).toBe(0);
+    const dst = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+    expect(dst.fill).toBe(other);
+    expect(dst.networks.texture.settings.fill).toBe(trained);
+    expect(r.stderr).toContain(`note: the model samples with the ${other} fill, its texture network was trained with ${trained}`);
+    r = pkg(join(tmp(), 'bad'), DEFAULT_MODEL, DEFAULT_MODEL, DEFAULT_MODEL, '--fill', 'blur');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toBe('package-model: --fill must be one of zero, mean, telea, ns, bridge (got "blur")');
+  });
+
   it('refuses a run in the wrong place and a checkpoint the run does not have', () => {
     const root = tmp();
     const run = (kind: string) => {

@@ -1,7 +1,8 @@
 /**
  * Classical inpainting baselines through OpenCV's `cv.inpaint` (the photo module is part of the
  * @techstark/opencv-js 4.5 build): Telea's fast-marching method and Navier–Stokes, radius 3, fed
- * only the known pixels (see `holeFill`).
+ * only the known pixels (see `holeFill`); and `bridge`, Navier–Stokes with straight edges joined
+ * across the hole (src/sde/bridge.ts), the fill the bundled model starts from.
  */
 import type { RasterImage } from '../image/io.js';
 import { createRequire } from 'node:module';
@@ -21,11 +22,11 @@ export function openCvVersion(): string {
 }
 
 /**
- * OpenCV's Telea or Navier–Stokes fill of an 8-bit RGB image; `holes` 1 = hole per pixel. The very
+ * OpenCV's Telea or Navier–Stokes fill (or `bridge`) of an 8-bit RGB image; `holes` 1 = hole per pixel. The very
  * fill the texture SDE's μ uses (`holeFill` of src/sde/fill.ts, radius 3), so it never sees the
  * pixels under the hole either: the baseline gets exactly what the model gets.
  */
-export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns'): Promise<RasterImage> {
+export async function opencvInpaint(img: RasterImage, holes: Uint8Array, method: 'telea' | 'ns' | 'bridge'): Promise<RasterImage> {
   if (img.bitDepth !== 8 || img.channels !== 3) throw new Error(`opencv baseline: expects 8-bit RGB, got ${img.channels} channel(s) at ${img.bitDepth} bit`);
   if (holes.length !== img.width * img.height) throw new Error('opencv baseline: hole map and image sizes differ');
   await prepareFill(method);
@@ -64,8 +65,14 @@ export function meanFill(img: RasterImage, holes: Uint8Array): RasterImage {
   return { width: img.width, height: img.height, channels: 3, bitDepth: 8, data };
 }
 
-export const BASELINES = ['telea', 'ns', 'mean'] as const;
+export const BASELINES = ['telea', 'ns', 'bridge', 'mean'] as const;
 export type BaselineName = (typeof BASELINES)[number];
+
+const BASELINE_LABELS = {
+  telea: (r: number) => `OpenCV Telea (r=${r})`,
+  ns: (r: number) => `OpenCV Navier–Stokes (r=${r})`,
+  bridge: (r: number) => `Navier–Stokes (r=${r}) + straight edges bridged (the bridge fill, no learning)`,
+} as const;
 
 export function baselineMethod(name: BaselineName): Method {
   const radius = TELEA_RADIUS;
@@ -74,7 +81,7 @@ export function baselineMethod(name: BaselineName): Method {
   }
   return {
     name,
-    label: name === 'telea' ? `OpenCV Telea (r=${radius})` : `OpenCV Navier–Stokes (r=${radius})`,
+    label: BASELINE_LABELS[name](radius),
     prepare: async () => {
       await loadOpenCv();
     },

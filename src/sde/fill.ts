@@ -13,6 +13,9 @@
  * - `telea`: F = OpenCV's Telea inpainting (fast marching, radius 3) of the known pixels;
  * - `ns`:    F = OpenCV's Navier–Stokes inpainting (radius 3): smoother across large holes than
  *            Telea, and the better of the two classical fills on our validation photos.
+ * - `bridge`: F = `ns` with the straight edges that run into the hole and continue each other
+ *            joined across it (src/sde/bridge.ts): a stem or a horizon runs through instead of
+ *            bending into a V; a hole without such a pair gets exactly `ns`.
  *
  * A model trained with a fill must be sampled with the same one: training records it in the run
  * folder's model.json (`"fill": "telea"`), and the sampler builds μ the same way.
@@ -20,11 +23,12 @@
  * Everything is per sample of an NCHW batch x [B,C,H,W] with a mask [B,1,H,W]; a pixel counts
  * as known when m ≥ 0.5 (the project's masks are 0/1). The hole pixels of x are never read
  * (at inference they are unknown). A sample without any known pixel gets F = 0 (the official μ).
- * `telea` and `ns` need OpenCV.js, whose loading is asynchronous: `await prepareFill(fill)` once, then
+ * `telea`, `ns` and `bridge` need OpenCV.js, whose loading is asynchronous: `await prepareFill(fill)` once, then
  * every function here is synchronous.
  */
 import type { F32Tensor } from '../util/tensor.js';
 import { loadOpenCv, loadedOpenCv, type Cv } from '../image/opencv.js';
+import { bridgeFill } from './bridge.js';
 
 const fr = Math.fround;
 
@@ -44,12 +48,12 @@ export function parseFill(v: unknown, what = 'fill'): Fill {
 /** The classical fills' neighbourhood radius (the eval baselines', OpenCV's usual 3). */
 export const TELEA_RADIUS = 3;
 
-/** The fills computed by OpenCV's `inpaint`. */
-function isOpenCvFill(fill: Fill): fill is 'telea' | 'ns' {
-  return fill === 'telea' || fill === 'ns';
+/** The fills computed by OpenCV's `inpaint` (`bridge` starts from `ns`). */
+function isOpenCvFill(fill: Fill): fill is 'telea' | 'ns' | 'bridge' {
+  return fill === 'telea' || fill === 'ns' || fill === 'bridge';
 }
 
-/** Makes `fill` usable synchronously: loads OpenCV.js for `telea` and `ns`, nothing otherwise. */
+/** Makes `fill` usable synchronously: loads OpenCV.js for `telea`, `ns` and `bridge`, nothing otherwise. */
 export async function prepareFill(fill: Fill): Promise<void> {
   if (isOpenCvFill(fill)) await loadOpenCv();
 }
@@ -89,7 +93,8 @@ export function holeFill(fill: Fill, x: F32Tensor, mask: F32Tensor, cv?: Cv): Fl
     const xb = x.data.subarray(b * C * hw, (b + 1) * C * hw);
     const Fb = F.subarray(b * C * hw, (b + 1) * C * hw);
     if (fill === 'mean') meanFill(xb, m, C, hw, known, Fb);
-    else openCvFill(c!, fill === 'ns' ? c!.INPAINT_NS : c!.INPAINT_TELEA, xb, m, C, H, W, known, Fb);
+    else openCvFill(c!, fill === 'telea' ? c!.INPAINT_TELEA : c!.INPAINT_NS, xb, m, C, H, W, known, Fb);
+    if (fill === 'bridge') Fb.set(bridgeFill(xb, m, Fb, C, H, W).fill);
   }
   return F;
 }

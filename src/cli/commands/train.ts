@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option('--save-every <n>', 'checkpoint interval in iterations', '100')
     .option('--ema <beta>', 'also keep an exponential moving average of the weights (the official code has none)')
     .option('--prediction <name>', "U-Nets: what the last conv predicts: eps (official: the noise, official loss) | x0 (a residual on the SDE mean, x̂0 = μ + r, trained with the masked L1 on x̂0; starts at x̂0 = μ; recorded in model.json)", 'eps')
-    .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea/ns = classical fill of the known pixels, recorded in model.json)`, 'zero')
+    .option('--fill <name>', `what the texture mean holds in the hole: ${FILLS.join(' | ')} (zero = official; mean/telea/ns = classical fill of the known pixels, bridge = ns with straight edges joined across the hole; recorded in model.json)`, 'zero')
     .option('--structure-kind <kind>', `the structure process: ${STRUCTURE_KINDS.join(' | ')} (x0 at t = 0, then 2, then the masked mean at t = T; gray2edge = the paper's and the official); the structure network's x0 and μ, the texture's and discriminator's guide; recorded in model.json. texture only: none = an IR-SDE texture network without structure guide (no SPADE; sampled with --sampler irsde or repaint)`, 'gray2edge')
     .option('--executor <name>', `where forward + backward run: ${TRAIN_EXECUTORS.join(' | ')}`, 'onnx')
     .option('--threads <n>', 'onnx: intra-op threads (default STRDIFFUSION_THREADS or all cores; on 2 cores, two trainings with 1 thread each beat one with 2)')
