@@ -110,7 +110,7 @@ describe('--executor (CLI)', () => {
   it('train refuses an unknown --prediction or --fill, and inpaint an unknown --structure, with one line', () => {
     const cases: [string[], RegExp][] = [
       [['train', 'texture', '--data', join(dir, 'in'), '--out', join(dir, 'never-p'), '--prediction', 'v'], /^strdiffusion: --prediction must be one of eps, x0 \(got "v"\)$/],
-      [['train', 'texture', '--data', join(dir, 'in'), '--out', join(dir, 'never-f'), '--fill', 'blur'], /^strdiffusion: --fill must be one of zero, mean, telea, ns \(got "blur"\)$/],
+      [['train', 'texture', '--data', join(dir, 'in'), '--out', join(dir, 'never-f'), '--fill', 'blur'], /^strdiffusion: --fill must be one of zero, mean, telea, ns, bridge \(got "blur"\)$/],
       [['inpaint', '--image', join(dir, 'in'), '--mask', join(dir, 'in'), '--out', join(dir, 'never-s'), '--structure', 'edges'], /^strdiffusion: --structure must be one of network, fill \(got "edges"\)$/],
     ];
     for (const [args, re] of cases) {
