@@ -380,7 +380,7 @@ describe('item 10: convert keeps every model.json field', () => {
     expect(b.size).toBe(128);
     expect(b.meta.solver).toBe('mr-ode-1');
     expect(b.meta.sampler).toBe('split');
-    expect(b.fill).toBe('ns');
+    expect(b.fill).toBe('bridge');
     expect(b.configs).toEqual(a.configs);
   });
 
