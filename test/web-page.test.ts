@@ -50,6 +50,8 @@ describe.skipIf(skipBrowser)('static web page (headless Chromium, no server of o
     // a static host: only "this device" is offered, with the bundled model's settings
     await expect.poll(() => page.evaluate(() => [...(document.getElementById('run-on') as HTMLSelectElement).options].map((o) => o.value))).toEqual(['wasm', 'webgpu']);
     await expect.poll(() => page.inputValue('#diffusion-T')).toBe('50');
+    // before any run the live previews are blank boxes, not broken images showing their alt text
+    await expect.poll(() => page.evaluate(() => ['preview-texture', 'preview-structure'].map((id) => { const i = document.getElementById(id) as HTMLImageElement; return i.complete && i.naturalWidth > 0; }))).toEqual([true, true]);
     await page.setInputFiles('#file-image', { name: 'ladybird.png', mimeType: 'image/png', buffer: png });
     await page.waitForSelector('#canvas-box:not([hidden])');
     await expect.poll(() => page.textContent('#status')).toContain('480 × 300');
