@@ -12,8 +12,10 @@
 # set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train and
 # compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing),
 # FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the official one),
-# EVAL_COUNT (eval pairs per hole bucket; small scale: 10).
-# Two cores: two copies with disjoint KINDS (one with IRSDE=0) and ONLY_TRAIN=1, then one plain run.
+# EVAL_COUNT (eval pairs per hole bucket; small scale: 10), NETS (which of a kind's networks to
+# train: default "structure texture discriminator"; the three are independent).
+# Two cores: two copies with disjoint KINDS (one with IRSDE=0) or disjoint NETS, and ONLY_TRAIN=1,
+# then one plain run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,10 +68,12 @@ train() {
   $SD train "$net" --data "$DATA" "${COMMON[@]}" --structure-kind "$kind" --seed "$seed" --iterations "$((iters - done))" --out "$dir" "${resume[@]}" "$@"
 }
 
+NETS=${NETS:-structure texture discriminator}
+wants() { [[ " $NETS " == *" $1 "* ]]; }
 for kind in $KINDS; do
-  train structure "$kind" 13 "$ITER_UNET" "${UNET[@]}"
-  train texture "$kind" 14 "$ITER_UNET" "${UNET[@]}" --fill "$FILL"
-  train discriminator "$kind" 5 "$ITER_D" --lr 2e-4 --fill "$FILL"
+  if wants structure; then train structure "$kind" 13 "$ITER_UNET" "${UNET[@]}"; fi
+  if wants texture; then train texture "$kind" 14 "$ITER_UNET" "${UNET[@]}" --fill "$FILL"; fi
+  if wants discriminator; then train discriminator "$kind" 5 "$ITER_D" --lr 2e-4 --fill "$FILL"; fi
 done
 # the IR-SDE baseline: the same texture U-Net without SPADE, same recipe
 [[ "${IRSDE:-1}" != 0 ]] && train texture none 14 "$ITER_UNET" "${UNET[@]}" --fill "$FILL"
