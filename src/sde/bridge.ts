@@ -46,10 +46,10 @@ const CANNY_LOW = 0.1;
 const CANNY_HIGH = 0.2;
 /**
  * Hole pixels within this distance of a bridge (px) are refilled; the rest keep the base fill.
- * Measured on the validation pairs (128 px): a band of 8–20 px gains the same (≤ 0.06 dB hole
- * PSNR, SWD ≤ 1 % better than Navier–Stokes); refilling the whole hole harmonically gains 0.2 dB
- * PSNR but blurs it (hole SWD 10–20 % worse). 20 rather than 12: in the README example the
- * narrower band leaves Navier–Stokes's fan-shaped smear beside the bridged stem.
+ * Measured on the validation pairs (128 px, docs/training.md session 11): a band of 8–20 px gains
+ * the same (≤ 0.06 dB PSNR, SWD ≤ 1 % better than Navier–Stokes); refilling the whole hole
+ * harmonically gains 0.2–0.3 dB PSNR but blurs it (hole SWD 6–27 % worse). 20 rather than 12: in
+ * the README example the narrower band leaves Navier–Stokes's fan-shaped smear beside the stem.
  */
 const BAND = 20;
 /** Sweeps of the harmonic solve (SOR); enough for the window sizes used (≤ 256 px holes). */
@@ -102,7 +102,7 @@ function rms(a: Float64Array, b: Float64Array): number {
 }
 
 /** The straight edge ends that run into the hole, with the colours on their two sides. */
-function edgeEnds(x: Float32Array, F: Float32Array, known: Uint8Array, C: number, H: number, W: number): EdgeEnd[] {
+function edgeEnds(x: Float32Array, F: Float32Array, known: Uint8Array, dist: Uint8Array, C: number, H: number, W: number): EdgeEnd[] {
   const hw = H * W;
   const gray = new Float64Array(hw);
   for (let p = 0; p < hw; p++) {
@@ -111,7 +111,6 @@ function edgeEnds(x: Float32Array, F: Float32Array, known: Uint8Array, C: number
     gray[p] = s / C;
   }
   const edges = canny(gray, H, W, CANNY_SIGMA, CANNY_LOW, CANNY_HIGH);
-  const dist = ringDistance(known, H, W);
   const inRing = (p: number) => edges[p] === 1 && dist[p]! >= RING_INNER && dist[p]! <= RING;
   const seen = new Uint8Array(hw);
   const ends: EdgeEnd[] = [];
@@ -207,8 +206,8 @@ export function findBridges(x: Float32Array, F: Float32Array, mask: Float32Array
   const hw = H * W;
   const known = new Uint8Array(hw);
   for (let p = 0; p < hw; p++) known[p] = mask[p]! >= 0.5 ? 1 : 0;
-  const ends = edgeEnds(x, F, known, C, H, W);
   const dist = ringDistance(known, H, W);
+  const ends = edgeEnds(x, F, known, dist, C, H, W);
   const cosMax = Math.cos(MAX_ANGLE);
   const cands: { a: number; b: number; score: number }[] = [];
   for (let i = 0; i < ends.length; i++) {
@@ -356,10 +355,9 @@ function bandDistance(bridges: Bridge[], x: number, y: number): number {
 const NEAR = 4;
 const NEAR_FAR = 8;
 
-/** Bilinear sample of channel-planar x at (fx, fy) if its four pixels are known, else null. */
+/** Bilinear sample of channel-planar x at (fx, fy) into `out` if its four pixels are known. */
 function knownBilinear(x: Float32Array, known: Uint8Array, C: number, H: number, W: number, fx: number, fy: number, out: Float64Array): boolean {
   const x0 = Math.floor(fx), y0 = Math.floor(fy);
-  if (x0 < 0 || y0 < 0 || x0 + 1 >= W || y0 + 1 >= H) return false;
   const p = y0 * W + x0;
   if (!known[p] || !known[p + 1] || !known[p + W] || !known[p + W + 1]) return false;
   const ax = fx - x0, ay = fy - y0, hw = H * W;
@@ -371,6 +369,18 @@ function knownBilinear(x: Float32Array, known: Uint8Array, C: number, H: number,
 }
 
 /**
+ * Walks from (fx, fy) along (ux, uy) in half-pixel steps to the first point whose four pixels are
+ * known; its distance, with the colour there in `out`, or −1 if the walk leaves the image first.
+ */
+function exitAlong(x: Float32Array, known: Uint8Array, C: number, H: number, W: number, fx: number, fy: number, ux: number, uy: number, out: Float64Array): number {
+  for (let t = 0.5; ; t += 0.5) {
+    const px = fx + ux * t, py = fy + uy * t;
+    if (px < 0 || py < 0 || px >= W - 1 || py >= H - 1) return -1;
+    if (knownBilinear(x, known, C, H, W, px, py, out)) return t;
+  }
+}
+
+/**
  * Transport along the bridges: a hole pixel near a bridge takes the values where the line through
  * it parallel to the bridge leaves the hole on both sides, interpolated by distance, so an edge's
  * profile (its blur, a stem's shading) is carried across as it is. w is its weight (0 elsewhere).
@@ -379,7 +389,6 @@ function transport(x: Float32Array, known: Uint8Array, bridges: Bridge[], C: num
   const hw = H * W;
   const T = new Float32Array(C * hw), w = new Float32Array(hw);
   const v1 = new Float64Array(C), v2 = new Float64Array(C);
-  const maxWalk = 2 * (H + W);
   for (const b of bridges) {
     const L = Math.hypot(b.bx - b.ax, b.by - b.ay);
     const ux = (b.bx - b.ax) / L, uy = (b.by - b.ay) / L;
@@ -391,10 +400,9 @@ function transport(x: Float32Array, known: Uint8Array, bridges: Bridge[], C: num
       if (d >= NEAR_FAR || s < -NEAR_FAR || s > L + NEAR_FAR) continue;
       const wt = d <= NEAR ? 1 : 1 - (d - NEAR) / (NEAR_FAR - NEAR);
       if (wt <= w[p]!) continue;
-      let t1 = 0.5, t2 = 0.5, ok1 = false, ok2 = false;
-      for (; t1 < maxWalk && !(ok1 = knownBilinear(x, known, C, H, W, xx - ux * t1, y - uy * t1, v1)); t1 += 0.5);
-      for (; t2 < maxWalk && !(ok2 = knownBilinear(x, known, C, H, W, xx + ux * t2, y + uy * t2, v2)); t2 += 0.5);
-      if (!ok1 || !ok2) continue;
+      const t1 = exitAlong(x, known, C, H, W, xx, y, -ux, -uy, v1);
+      const t2 = t1 < 0 ? -1 : exitAlong(x, known, C, H, W, xx, y, ux, uy, v2);
+      if (t2 < 0) continue;
       w[p] = wt;
       for (let c = 0; c < C; c++) T[c * hw + p] = (t2 * v1[c]! + t1 * v2[c]!) / (t1 + t2);
     }
