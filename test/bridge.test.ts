@@ -6,6 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { findBridges, bridgeFill } from '../src/sde/bridge.js';
 import { holeFill, prepareFill } from '../src/sde/fill.js';
 import type { F32Tensor } from '../src/util/tensor.js';
+import { SeededNoise } from '../src/util/noise.js';
 
 const S = 64;
 const HW = S * S;
@@ -132,5 +133,22 @@ describe('bridge fill', () => {
     const F = holeFill('bridge', batch, masks);
     expect(F.subarray(0, 3 * HW)).toEqual(holeFill('bridge', tensor(a), maskTensor(m)));
     expect(F.subarray(3 * HW)).toEqual(ns(b, m));
+  });
+
+  it('any size from 1 px and any hole shape: finite values within the known range, no throw', () => {
+    const n = new SeededNoise(5);
+    for (let k = 0; k < 60; k++) {
+      const H = 1 + Math.floor(n.uniform() * 24), W = 1 + Math.floor(n.uniform() * 24);
+      // stripes (edges everywhere) under a random blob or scattered hole pixels
+      const x = Float32Array.from({ length: 3 * H * W }, (_, i) => (((i % (H * W)) % W) % 4 < 2 ? 0.9 : 0.1));
+      const m = Float32Array.from({ length: H * W }, () => (n.uniform() < (k % 3) / 3 ? 0 : 1));
+      const t: F32Tensor = { shape: [1, 3, H, W], data: x };
+      const F = holeFill('bridge', t, { shape: [1, 1, H, W], data: m });
+      for (let p = 0; p < H * W; p++) for (let c = 0; c < 3; c++) {
+        const v = F[c * H * W + p]!;
+        expect(Number.isFinite(v)).toBe(true);
+        if (m[p] === 0 && m.some((mv) => mv === 1)) { expect(v).toBeGreaterThanOrEqual(0.1 - 1e-6); expect(v).toBeLessThanOrEqual(0.9 + 1e-6); }
+      }
+    }
   });
 });
