@@ -203,9 +203,15 @@ function fitEnd(chain: number[], x: Float32Array, known: Uint8Array, dist: Uint8
  * hole (most of it) and not out through far known pixels.
  */
 export function findBridges(x: Float32Array, F: Float32Array, mask: Float32Array, C: number, H: number, W: number): Bridge[] {
-  const hw = H * W;
-  const known = new Uint8Array(hw);
-  for (let p = 0; p < hw; p++) known[p] = mask[p]! >= 0.5 ? 1 : 0;
+  return pairEnds(x, F, knownPixels(mask), C, H, W);
+}
+
+/** 1 where the mask says known (m ≥ 0.5). */
+function knownPixels(mask: Float32Array): Uint8Array {
+  return Uint8Array.from(mask, (m) => (m >= 0.5 ? 1 : 0));
+}
+
+function pairEnds(x: Float32Array, F: Float32Array, known: Uint8Array, C: number, H: number, W: number): Bridge[] {
   const dist = ringDistance(known, H, W);
   const ends = edgeEnds(x, F, known, dist, C, H, W);
   const cosMax = Math.cos(MAX_ANGLE);
@@ -312,11 +318,10 @@ function harmonic(u0: Float32Array, fixed: Uint8Array, cut: Uint8Array, C: numbe
  * per-channel range. Returns the bridges (none: F itself, unchanged).
  */
 export function bridgeFill(x: Float32Array, mask: Float32Array, F: Float32Array, C: number, H: number, W: number): { fill: Float32Array; bridges: Bridge[] } {
-  const bridges = findBridges(x, F, mask, C, H, W);
+  const known = knownPixels(mask);
+  const bridges = pairEnds(x, F, known, C, H, W);
   if (bridges.length === 0) return { fill: F, bridges };
   const hw = H * W;
-  const known = new Uint8Array(hw);
-  for (let p = 0; p < hw; p++) known[p] = mask[p]! >= 0.5 ? 1 : 0;
   // the hole pixels within BAND of a bridge are solved again; the rest keep F (fixed, like known pixels)
   const fixed = Uint8Array.from(known);
   for (let p = 0; p < hw; p++) if (!known[p] && bandDistance(bridges, p % W, (p / W) | 0) > BAND) fixed[p] = 1;
