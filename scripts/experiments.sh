@@ -9,11 +9,13 @@
 # Every structure kind and the IR-SDE texture network get the same recipe, data and iterations.
 # A finished run folder is not trained again (delete it to retrain); an interrupted one is resumed.
 # Environment: DATA (training photos), VAL (diagnostics photos), EVAL (the reserved evaluation
-# set, never trained on), OUT (where runs and reports go), KINDS (structure kinds to train and
-# compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run nothing),
-# FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the official one),
-# EVAL_COUNT (eval pairs per hole bucket; small scale: 10), NETS (which of a kind's networks to
-# train: default "structure texture discriminator"; the three are independent).
+# set, never trained on), OUT (where runs and reports go), REPORTS (where the experiments write
+# their reports: default OUT; another folder keeps an earlier run's), KINDS (structure kinds to
+# train and compare), IRSDE=0 (do not train the IR-SDE texture network), ONLY_TRAIN=1 (train, run
+# nothing), FILL (what the texture mean holds in the hole: telea, the bundled recipe, or zero, the
+# official one), EVAL_COUNT / ANALYZE_COUNT (eval / analysis pairs per hole bucket; small scale:
+# 10 / 2), NETS (which of a kind's networks to train: default "structure texture discriminator";
+# the three are independent).
 # Two cores: two copies with disjoint KINDS (one with IRSDE=0) or disjoint NETS, and ONLY_TRAIN=1,
 # then one plain run.
 set -euo pipefail
@@ -25,6 +27,7 @@ DATA=${DATA:-/work/data/train}
 VAL=${VAL:-/work/data/val}
 EVAL=${EVAL:-/work/data/eval}
 OUT=${OUT:-runs/experiments-$SCALE}
+REPORTS=${REPORTS:-$OUT}
 KINDS=${KINDS:-gray2edge gray2gray edge2edge edge2gray}
 SD="node bin/strdiffusion.js"
 
@@ -37,7 +40,7 @@ case "$SCALE" in
     ITER_D=${ITER_D:-5000}
     # the bundled model's sampling: 128-px window, MR first-order ODE solver, 10 steps
     RUN=(--size 128 --solver mr-ode-1 --steps 10)
-    ANALYZE=(--count 2)
+    ANALYZE=(--count "${ANALYZE_COUNT:-2}")
     EVALN=(--count "${EVAL_COUNT:-10}")
     ;;
   tiny)
@@ -89,19 +92,19 @@ METHODS=("irsde=$OUT/none/texture" "strdiffusion=$(model gray2edge)@official" "o
 for kind in $KINDS; do [[ "$kind" != gray2edge ]] && METHODS+=("$kind=$(model "$kind")@official"); done
 # the two tools run side by side, one core each
 export STRDIFFUSION_THREADS=${STRDIFFUSION_THREADS:-1}
-$SD analyze --images "$EVAL" "${RUN[@]}" "${ANALYZE[@]}" --method "${METHODS[@]}" --out "$OUT/analysis" -q &
+$SD analyze --images "$EVAL" "${RUN[@]}" "${ANALYZE[@]}" --method "${METHODS[@]}" --out "$REPORTS/analysis" -q &
 analysis=$!
 
 # 2 + 3. the sampler ablation (A-D, IR-SDE) and the structure kinds, one table
 $SD eval --ablation --images "$EVAL" "${RUN[@]}" "${EVALN[@]}" --checkpoints "$(model gray2edge)" --irsde "$OUT/none/texture" \
-  ${VARIANTS[@]+--variants "${VARIANTS[@]}"} --out "$OUT/ablation" -q
+  ${VARIANTS[@]+--variants "${VARIANTS[@]}"} --out "$REPORTS/ablation" -q
 wait "$analysis"
 
 # how much each kind's texture network would gain from a perfect structure network: D's sampler
 # with the oracle guide (the analytic structure posterior towards the ground truth's own structure)
 for kind in $KINDS; do
   $SD eval --images "$EVAL" "${RUN[@]}" "${EVALN[@]}" --checkpoints "$(model "$kind")" --sampler official --structure oracle \
-    --baselines none --out "$OUT/oracle/$kind" -q
+    --baselines none --out "$REPORTS/oracle/$kind" -q
 done
 
-echo "done: $OUT/analysis (analysis.json, discrepancy.png, strip.png), $OUT/ablation (report.md) and $OUT/oracle/KIND (report.md)"
+echo "done: $REPORTS/analysis (analysis.json, discrepancy.png, strip.png), $REPORTS/ablation (report.md) and $REPORTS/oracle/KIND (report.md)"

@@ -81,6 +81,27 @@ describe('eval --ablation', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<h2>Ablation</h2>');
   });
 
+  it('compares every row with D pair by pair, as results.json\'s pairs give', () => {
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as EvalResults;
+    const section = md.slice(md.indexOf('## Paired against D-strdiffusion'), md.indexOf('## All numbers'));
+    expect(section).toContain(`on the same ${res.pairs.length} pairs`);
+    const score = (p: EvalResults['pairs'][number], m: string) => {
+      const r = p.results[m]!;
+      if ('error' in r) throw new Error(r.error);
+      return Math.min(r.psnr ?? res.psnrCap, res.psnrCap);
+    };
+    for (const a of res.ablation!.rows.filter((x) => x.id !== 'D')) {
+      const d = res.pairs.map((p) => score(p, a.method) - score(p, 'D-strdiffusion'));
+      const mean = d.reduce((x, y) => x + y, 0) / d.length;
+      const sign = mean > 0 ? '+' : mean < 0 ? '−' : '±';
+      const line = section.split('\n').find((l) => l.includes(`| ${a.method} |`));
+      expect(line, a.method).toContain(`| ${sign}${Math.abs(mean).toFixed(2)}; ${d.filter((x) => x > 0).length} : ${d.filter((x) => x < 0).length}; p `);
+    }
+    expect(section).not.toContain('| D-strdiffusion |');
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<h2>Paired against D-strdiffusion</h2>');
+  });
+
   it('every method ran on the same pairs and seeds, with the sampler of its row', () => {
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as EvalResults;
     const info = Object.fromEntries(res.methods.map((m) => [m.name, m.info]));

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/files.js';
 import { join } from 'node:path';
 import type { EvalResults, Row } from './index.js';
 import { SWD_DEFAULTS } from './swd.js';
+import { PAIRED_METRICS, pairedStat } from './paired.js';
 
 const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 
@@ -47,13 +48,43 @@ export function ablationTable(res: EvalResults): { head: string[]; rows: string[
   return { head, rows };
 }
 
+const signed = (v: number, d: number) => (Number.isFinite(v) ? `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(v).toFixed(d)}` : '–');
+const pValue = (p: number) => (p < 0.001 ? '<0.001' : p.toPrecision(2));
+
+/**
+ * Every other ablation row against D on the same pairs (./paired.ts), pooled over the buckets:
+ * per metric the mean difference, the pairs better : worse than D and the sign test's p.
+ */
+export function pairedTable(res: EvalResults): { reference: string; n: number; head: string[]; rows: string[][] } | null {
+  const ref = res.ablation?.rows.find((a) => a.id === 'D');
+  if (!ref) return null;
+  const digits = { psnr: 2, ssim: 4, holeSwd: 2 };
+  let n = 0;
+  const rows = res.ablation!.rows.filter((a) => a !== ref).map((a) => [a.id ? `(${a.id})` : '', a.method, ...PAIRED_METRICS.map((m) => {
+    const st = pairedStat(res.pairs, a.method, ref.method, m, res.psnrCap);
+    n = Math.max(n, st.n);
+    return `${signed(st.meanDiff, digits[m.key])}; ${st.better} : ${st.worse}; p ${pValue(st.p)}`;
+  })]);
+  return { reference: ref.method, n, head: ['', 'method', ...PAIRED_METRICS.map((m) => `Δ ${m.label}; better : worse; p`)], rows };
+}
+
+const PAIRED_NOTE = (ref: string, n: number) =>
+  `Each row minus ${ref} on the same ${n} pairs (all buckets): the mean difference, the pairs where the row is better : worse than ${ref}, and the two-sided sign test's p (the chance of a split at least this uneven if neither were better). A small p with a small difference is a consistent small effect; p above ~0.05 is within the pairs' noise.`;
+
 export function renderMarkdown(res: EvalResults): string {
   const lines: string[] = ['# StrDiffusion evaluation', ''];
   const abl = ablationTable(res);
   if (abl) {
     lines.push('## Ablation', '', `| ${abl.head.join(' | ')} |`, `|${abl.head.map((_, i) => (i < 3 ? ' --- ' : ' ---: ')).join('|')}|`);
     for (const r of abl.rows) lines.push(`| ${r.join(' | ')} |`);
-    lines.push('', 'Same pairs and seeds for every row; PSNR / SSIM on the full composite, SWD around the hole (×1e3, lower is better); details below.', ...res.ablation!.notes.map((n) => `- ${n}`), '', '## All numbers', '');
+    lines.push('', 'Same pairs and seeds for every row; PSNR / SSIM on the full composite, SWD around the hole (×1e3, lower is better); details below.', ...res.ablation!.notes.map((n) => `- ${n}`), '');
+    const pt = pairedTable(res);
+    if (pt) {
+      lines.push(`## Paired against ${pt.reference}`, '', `| ${pt.head.join(' | ')} |`, `|${pt.head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`);
+      for (const r of pt.rows) lines.push(`| ${r.join(' | ')} |`);
+      lines.push('', PAIRED_NOTE(pt.reference, pt.n), '');
+    }
+    lines.push('## All numbers', '');
   }
   lines.push(`| ${COLS.join(' | ')} |`, `|${COLS.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`);
   for (const r of res.rows) lines.push(`| ${cells(r).join(' | ')} |`);
@@ -90,7 +121,14 @@ export function renderHtml(res: EvalResults): string {
   if (abl) {
     h.push('<h2>Ablation</h2><table><thead><tr>', ...abl.head.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
     for (const r of abl.rows) h.push(`<tr>${r.map((v, i) => `<td${i >= 3 ? ' class="num"' : ''}>${esc(v)}</td>`).join('')}</tr>`);
-    h.push('</tbody></table>', '<ul>', ...res.ablation!.notes.map((n) => `<li>${inline(n)}</li>`), '</ul><h2>All numbers</h2>');
+    h.push('</tbody></table>', '<ul>', ...res.ablation!.notes.map((n) => `<li>${inline(n)}</li>`), '</ul>');
+    const pt = pairedTable(res);
+    if (pt) {
+      h.push(`<h2>Paired against ${esc(pt.reference)}</h2><table><thead><tr>`, ...pt.head.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
+      for (const r of pt.rows) h.push(`<tr>${r.map((v, i) => `<td${i >= 2 ? ' class="num"' : ''}>${esc(v)}</td>`).join('')}</tr>`);
+      h.push('</tbody></table>', `<p>${esc(PAIRED_NOTE(pt.reference, pt.n))}</p>`);
+    }
+    h.push('<h2>All numbers</h2>');
   }
   h.push('<table><thead><tr>', ...COLS.map((c) => `<th>${esc(c)}</th>`), '</tr></thead><tbody>');
   let prev = '';
