@@ -18,6 +18,9 @@
 # the three are independent).
 # Two cores: two copies with disjoint KINDS (one with IRSDE=0) or disjoint NETS, and ONLY_TRAIN=1,
 # then one plain run.
+# The whole script is one brace group: bash parses it completely before running it, so editing this
+# file while a copy runs (hours of training) does not change what that copy does.
+{
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,3 +111,5 @@ for kind in $KINDS; do
 done
 
 echo "done: $REPORTS/analysis (analysis.json, discrepancy.png, strip.png), $REPORTS/ablation (report.md) and $REPORTS/oracle/KIND (report.md)"
+exit
+}
