@@ -523,6 +523,21 @@ describe('other variants', () => {
     expect(() => makeContext(sde10, nets, inputs, { variant: 'official' })).toThrow(/needs a discriminator/);
   });
 
+  it('on a coarse grid the official family pastes the known structure one level below the step, not at the next grid level', async () => {
+    // grid 20, 16, 12, 8, 4, 0: the step from s = 16 goes to t = 12. A level-12 known region is four
+    // levels cleaner than the state the structure net denoises from 16 (docs/experiments.md).
+    const s = 16;
+    for (const variant of ['official', 'no-resampling', 'no-discriminator'] as const) {
+      const r = await runStep(sde20, s, { variant, solver: 'mr-ode-1', steps: 5 });
+      expect(r.info.next, variant).toBe(12);
+      const first = byKind(r.log, 'structure')[0]!;
+      expect(first.t).toBe(s);
+      const known = pick(first.x, KNOWN);
+      expect(known, variant).toEqual(pick(sde20.generateStates(GS, MUS, s - 1, r.tape.z(0), SX), KNOWN));
+      expect(known, variant).not.toEqual(pick(sde20.generateStates(GS, MUS, 12, r.tape.z(0), SX), KNOWN));
+    }
+  });
+
   it('no-discriminator: i = 1 … u_min−1 averaged, then stops without drawing an i = u_min candidate; D never called', async () => {
     const t = 5;
     const r = await runStep(sde10, t, { variant: 'no-discriminator' }, []);

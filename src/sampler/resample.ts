@@ -32,6 +32,17 @@ export function levelsAt(ctx: SamplerContext, index: number): { s: number; t: nu
 }
 
 /**
+ * The known structure the official family pastes before denoising from level s (§6.1 item 4): a
+ * sample one level below s, not at s. On the full grid that is the next level, as in the official
+ * code; on a coarse grid it stays one level, where the next grid level (s − 5 on 10 steps of T = 50)
+ * would hand the structure net a known region far cleaner than its state, and its estimate degrades
+ * along the process (docs/experiments.md, "The paste level on a coarse grid").
+ */
+export function officialKnown(ops: Ops, s: number): Float32Array {
+  return ops.qS(s - 1);
+}
+
+/**
  * Re-noising depth at grid position `index` (from the end: p = N − index, which is the level itself
  * on the full grid): `re` grid steps when p ≡ 0 (mod jump), clamped to the levels above.
  */

@@ -4,11 +4,11 @@
  * then the loop stops without drawing an i = u_min candidate. D is never called.
  */
 import { paste } from '../ops.js';
-import { candidate, earlyResult, gridRenoiseDepth, guidedPair, levelsAt, resampleLoop, type EarlyStep } from '../resample.js';
+import { candidate, earlyResult, gridRenoiseDepth, guidedPair, levelsAt, officialKnown, resampleLoop, type EarlyStep } from '../resample.js';
 
 export const noDiscriminatorEarly: EarlyStep = async (ctx, ops, y, xIn, index, h) => {
   const { s, t } = levelsAt(ctx, index);
-  const xk = ops.qS(t);
+  const xk = officialKnown(ops, s);
   const first = await guidedPair(ops, paste(xk, xIn, ctx.mask), y, s, t, h);
   const k = gridRenoiseDepth(ctx, index);
   const rules = { renoiseLevel: (from: number) => from, known: () => xk };

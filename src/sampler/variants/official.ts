@@ -5,11 +5,11 @@
  * (item 5); the candidate with the LOWER discriminator score wins (item 1).
  */
 import { paste } from '../ops.js';
-import { candidate, earlyResult, gridRenoiseDepth, guidedPair, judgeBy, levelsAt, resampleLoop, type EarlyStep } from '../resample.js';
+import { candidate, earlyResult, gridRenoiseDepth, guidedPair, judgeBy, levelsAt, officialKnown, resampleLoop, type EarlyStep } from '../resample.js';
 
 export const officialEarly: EarlyStep = async (ctx, ops, y, xIn, index, h) => {
   const { s, t } = levelsAt(ctx, index);
-  const xk = ops.qS(t);
+  const xk = officialKnown(ops, s);
   const first = await guidedPair(ops, paste(xk, xIn, ctx.mask), y, s, t, h);
   const Dn = await ops.score(first.y, first.x, s);
   const k = gridRenoiseDepth(ctx, index);
