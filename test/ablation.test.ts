@@ -64,6 +64,7 @@ describe('eval --ablation', () => {
       ['B', 'B-no-discriminator'],
       ['C', 'C-no-resampling'],
       ['D', 'D-strdiffusion'],
+      ['', 'D-improved'],
       ['', 'kind-edge2edge'],
     ]);
     const section = md.slice(md.indexOf('## Ablation'), md.indexOf('## All numbers'));
@@ -110,6 +111,7 @@ describe('eval --ablation', () => {
     expect(info['B-no-discriminator']!.sampler).toBe('no-discriminator');
     expect(info['C-no-resampling']!.sampler).toBe('no-resampling');
     expect(info['D-strdiffusion']!.sampler).toBe('official');
+    expect(info['D-improved']!.sampler).toBe('improved');
     for (const p of res.pairs) {
       expect(Object.keys(p.results).sort()).toEqual(res.ablation!.rows.map((r) => r.method).sort());
       for (const r of Object.values(p.results)) expect('error' in r).toBe(false);
@@ -122,7 +124,7 @@ describe('eval --ablation', () => {
 
   it('without an IR-SDE model, A is left out and the report says why', () => {
     const { methods, plan } = ablationMethods({ checkpoints: [NETS], common: { T: 10 } });
-    expect(methods.map((m) => m.name)).toEqual(['B-no-discriminator', 'C-no-resampling', 'D-strdiffusion']);
+    expect(methods.map((m) => m.name)).toEqual(['B-no-discriminator', 'C-no-resampling', 'D-strdiffusion', 'D-improved']);
     expect(plan.notes.join(' ')).toMatch(/\(A\) left out: they need an unguided texture model/);
   });
 

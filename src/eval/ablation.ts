@@ -1,10 +1,10 @@
 /**
  * The paper's sampler ablation as evaluation methods (issue 25), all on the same pairs and seeds:
  * (A) RePaint-style resampling without structure, (B) no discriminator, (C) no adaptive resampling
- * (structure at every early step), (D) StrDiffusion; plus the plain IR-SDE texture diffusion and
- * any structure-variant models (structure kinds) given as folders. A and IR-SDE need an unguided
- * texture network (trained with --structure-kind none); without one they are left out, said so in
- * the report.
+ * (structure at every early step), (D) StrDiffusion; plus the plain IR-SDE texture diffusion, D with
+ * the official quirks fixed (`improved`) and any structure-variant models (structure kinds) given
+ * as folders. A and IR-SDE need an unguided texture network (trained with --structure-kind none);
+ * without one they are left out, said so in the report.
  */
 import { basename, dirname } from 'node:path';
 import { readModelJson } from '../model/checkpoints.js';
@@ -55,6 +55,8 @@ export function ablationMethods(o: AblationOptions): { methods: Method[]; plan: 
   add('B', 'B-no-discriminator', 'structure + resampling, no discriminator', o.checkpoints, 'no-discriminator');
   add('C', 'C-no-resampling', 'structure at every early step, no adaptive resampling', o.checkpoints, 'no-resampling');
   add('D', 'D-strdiffusion', 'StrDiffusion (structure, discriminator, adaptive resampling)', o.checkpoints, 'official');
+  // not in the paper: D without the official code's sampler quirks, to tell the method from them
+  add('', 'D-improved', "D with the official sampler's quirks fixed (design.md §6.1 items 1, 4, 5)", o.checkpoints, 'improved');
   const seen = new Set(rows.map((r) => r.method));
   for (const dirs of o.variants ?? []) {
     const kind = dirs.map((d) => readModelJson(d).structureKind).find((k) => k !== undefined) ?? 'gray2edge';

@@ -83,7 +83,7 @@ export function register(program: Command): void {
     .option('--executor <name>', `where the networks run: ${EXECUTOR_NAMES.join(' | ')} (default onnx)`)
     .option('--grid <n>', 'pairs per bucket shown in the image grid', '2')
     .option('--max-megapixels <n>', 'refuse larger images (checked from the file header, before decoding)', String(DEFAULT_MAX_MEGAPIXELS))
-    .option('--ablation', "the paper's sampler ablation on the same pairs and seeds: (A) RePaint without structure and the plain IR-SDE (with --irsde), (B) no discriminator, (C) no resampling, (D) StrDiffusion on --checkpoints, and each --variants model; adds the paper-style table to the report (baselines: none unless --baselines is given)")
+    .option('--ablation', "the paper's sampler ablation on the same pairs and seeds: (A) RePaint without structure and the plain IR-SDE (with --irsde), (B) no discriminator, (C) no resampling, (D) StrDiffusion and D with its quirks fixed (improved) on --checkpoints, and each --variants model; adds the paper-style table and every row paired against D to the report (baselines: none unless --baselines is given)")
     .option('--irsde <dirs>', 'with --ablation: an unguided IR-SDE texture model (train texture --structure-kind none), comma-separated folders')
     .option('--variants <dirs...>', 'with --ablation: structure-variant models (e.g. trained with --structure-kind edge2edge), one per argument, folders comma-separated')
     .option('-q, --quiet', 'no progress bar');
