@@ -91,7 +91,8 @@ for kind in $KINDS; do [[ "$kind" != gray2edge ]] && VARIANTS+=("$(model "$kind"
 
 # 1. the semantic-discrepancy analysis: IR-SDE against StrDiffusion (and its kinds)
 # (and StrDiffusion guided by the ground truth's own structure: what a perfect structure network gives)
-METHODS=("irsde=$OUT/none/texture" "strdiffusion=$(model gray2edge)@official" "oracle=$(model gray2edge)@official,oracle")
+# (and StrDiffusion without the official sampler's quirks, not in the paper)
+METHODS=("irsde=$OUT/none/texture" "strdiffusion=$(model gray2edge)@official" "oracle=$(model gray2edge)@official,oracle" "improved=$(model gray2edge)@improved")
 for kind in $KINDS; do [[ "$kind" != gray2edge ]] && METHODS+=("$kind=$(model "$kind")@official"); done
 # the two tools run side by side, one core each
 export STRDIFFUSION_THREADS=${STRDIFFUSION_THREADS:-1}
