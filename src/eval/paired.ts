@@ -32,7 +32,7 @@ export interface PairedStat {
   p: number;
 }
 
-/** P(|X − n/2| ≥ |k − n/2|) for X ~ Binomial(n, ½), summed in logs (no overflow for large n). */
+/** P(|X − n/2| ≥ |k − n/2|) for X ~ Binomial(n, ½), summed in logs (2^−n underflows for large n). */
 export function signTestP(better: number, worse: number): number {
   const n = better + worse;
   if (n === 0) return 1;

@@ -1,7 +1,7 @@
 /**
  * `official`: the authors' early step exactly (docs/design.md §5.3/5.4), quirks of §6.1 included:
- * the known structure of the NEXT level is pasted before denoising from s, and the same sample at
- * every level of the resampling loop (item 4); re-noising uses θ, σ of the level it comes from
+ * the known structure of level s − 1 (the next level on the full grid) is pasted before denoising
+ * from s, and the same sample at every level of the resampling loop (item 4); re-noising uses θ, σ of the level it comes from
  * (item 5); the candidate with the LOWER discriminator score wins (item 1).
  */
 import { paste } from '../ops.js';
