@@ -17,6 +17,8 @@ export type NetKind = (typeof NET_KINDS)[number];
  */
 export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-discriminator', 'one-call', 'split'] as const;
 export type GuidedVariant = (typeof GUIDED_VARIANTS)[number];
+/** The variants whose resampled candidates a discriminator judges: the only ones that need one. */
+export const SCORING_VARIANTS = ['official', 'improved'] as const satisfies readonly GuidedVariant[];
 /**
  * Texture-only samplers (no structure process), for an IR-SDE texture network without SPADE:
  * `irsde` the plain reverse SDE (IR-SDE's own inpainting), `repaint` RePaint's jump-back resampling

@@ -81,6 +81,22 @@ describe('strdiffusion inpaint (CLI)', () => {
     }
   });
 
+  it('a model without a discriminator samples with the variants that need none, and refuses the others by name', () => {
+    const two = join(dir, 'no-disc');
+    mkdirSync(two);
+    for (const k of ['structure', 'texture']) copyFileSync(join(NETS, `${k}.pth`), join(two, `${k}.pth`));
+    const base = ['inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--checkpoints', two, '--T', '10', '--size', '32', '-q'];
+    for (const sampler of ['no-resampling', 'split']) {
+      const r = cli(...base, '--out', join(dir, `nd-${sampler}.png`), '--sampler', sampler);
+      expect(r.status, `${sampler}: ${r.err}`).toBe(0);
+      expect(existsSync(join(dir, `nd-${sampler}.png`))).toBe(true);
+    }
+    const r = cli(...base, '--out', join(dir, 'nd-official.png'), '--sampler', 'official');
+    expect(r.status).toBe(1);
+    expect(r.err).toBe('strdiffusion: sampler official needs a discriminator network, and this model has none: use no-resampling, no-discriminator, one-call or split');
+    expect(existsSync(join(dir, 'nd-official.png'))).toBe(false);
+  });
+
   it('--save-trajectory writes states and a strip', () => {
     const t = join(dir, 'traj');
     const r = cli('inpaint', '--image', join(dir, 'photo.png'), '--mask', join(dir, 'mask.png'), '--out', join(dir, 'o3.png'), '--save-trajectory', t, '--trajectory-every', '5', ...FAST);

@@ -19,7 +19,7 @@ import { guideStructureRunner, parseDiagnosticStructureGuide, prepareGuide, type
 import { progressOf, type InpaintProgress } from './progress.js';
 import { StrDiffusionError } from '../util/errors.js';
 import { textureOnly } from '../sampler/strdiffusion.js';
-import { TEXTURE_VARIANTS } from '../options.js';
+import { GUIDED_VARIANTS, isOneOf, SCORING_VARIANTS, TEXTURE_VARIANTS } from '../options.js';
 
 /** What a run needs of a model besides its runners. */
 export type RunModel = Pick<Model, 'T' | 'meta' | 'size' | 'fill' | 'structureKind'>;
@@ -71,6 +71,12 @@ export async function inpaintHoles(a: {
   const size = options.size ?? model.size ?? 256;
   const sampling = samplingOf(options, model.meta, model.T);
   const steps = sampling.steps;
+  // refused before any work (and before the window warnings)
+  const variant = samplerOf(options.sampler, model);
+  if (isOneOf(SCORING_VARIANTS, variant) && !runners.discriminator) {
+    const others = GUIDED_VARIANTS.filter((v) => !isOneOf(SCORING_VARIANTS, v));
+    throw bad('BAD_OPTION', `sampler ${variant} needs a discriminator network, and this model has none: use ${others.slice(0, -1).join(', ')} or ${others.at(-1)}`);
+  }
   const W = img.width;
   const H = img.height;
   // the holes at the photo's own resolution: model-size windows at scale 1, a scaled window only
@@ -89,7 +95,6 @@ export async function inpaintHoles(a: {
   // one stream for the whole run, consumed window after window in the layout's fixed order: the
   // same seed gives the same pixels however many windows there are
   const noise = options.noise ?? new SeededNoise(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const variant = samplerOf(options.sampler, model);
   const guide = parseDiagnosticStructureGuide(options.structure ?? (model.meta.structureGuide as string | undefined) ?? 'network', 'structure')!;
   await prepareGuide(guide);
   const total = steps * layout.windows.length;

@@ -248,6 +248,9 @@ export function loadModel(dirs: string[], opts: { T?: number; kinds?: NetKind[] 
   for (const kind of kinds) {
     if (plainTexture && kind !== 'texture') continue;
     const f = findFile(dirs, kind, metas);
+    // without a discriminator the model still samples with every variant that does not score
+    // candidates (split, no-resampling, one-call, …); the sampler refuses the others by name
+    if (!f && kind === 'discriminator') continue;
     if (!f) {
       const tried = ALIASES[kind].slice(0, 3).map((s) => `${s}.safetensors|.pth`).join(', ');
       throw new Error(`checkpoint folder ${dirs.join(', ')} has no ${kind} network (looked for ${tried}, ...)`);
