@@ -19,6 +19,8 @@ export const GUIDED_VARIANTS = ['official', 'improved', 'no-resampling', 'no-dis
 export type GuidedVariant = (typeof GUIDED_VARIANTS)[number];
 /** The variants whose resampled candidates a discriminator judges: the only ones that need one. */
 export const SCORING_VARIANTS = ['official', 'improved'] as const satisfies readonly GuidedVariant[];
+/** The structure-guided variants a model without a discriminator runs (named in the refusals). */
+export const UNSCORED_VARIANTS: readonly GuidedVariant[] = GUIDED_VARIANTS.filter((v) => !(SCORING_VARIANTS as readonly string[]).includes(v));
 /**
  * Texture-only samplers (no structure process), for an IR-SDE texture network without SPADE:
  * `irsde` the plain reverse SDE (IR-SDE's own inpainting), `repaint` RePaint's jump-back resampling

@@ -19,7 +19,7 @@ import { guideStructureRunner, parseDiagnosticStructureGuide, prepareGuide, type
 import { progressOf, type InpaintProgress } from './progress.js';
 import { StrDiffusionError } from '../util/errors.js';
 import { textureOnly } from '../sampler/strdiffusion.js';
-import { GUIDED_VARIANTS, isOneOf, SCORING_VARIANTS, TEXTURE_VARIANTS } from '../options.js';
+import { isOneOf, SCORING_VARIANTS, TEXTURE_VARIANTS, UNSCORED_VARIANTS } from '../options.js';
 
 /** What a run needs of a model besides its runners. */
 export type RunModel = Pick<Model, 'T' | 'meta' | 'size' | 'fill' | 'structureKind'>;
@@ -74,8 +74,7 @@ export async function inpaintHoles(a: {
   // refused before any work (and before the window warnings)
   const variant = samplerOf(options.sampler, model);
   if (isOneOf(SCORING_VARIANTS, variant) && !runners.discriminator) {
-    const others = GUIDED_VARIANTS.filter((v) => !isOneOf(SCORING_VARIANTS, v));
-    throw bad('BAD_OPTION', `sampler ${variant} needs a discriminator network, and this model has none: use ${others.slice(0, -1).join(', ')} or ${others.at(-1)}`);
+    throw bad('BAD_OPTION', `sampler ${variant} needs a discriminator network, and this model has none: use ${UNSCORED_VARIANTS.slice(0, -1).join(', ')} or ${UNSCORED_VARIANTS.at(-1)}`);
   }
   const W = img.width;
   const H = img.height;

@@ -24,7 +24,7 @@
 import type { IRSDE } from '../sde/irsde.js';
 import type { NoiseSource } from '../util/noise.js';
 import { filledMean, isFill, prepareFill, FILLS, type Fill } from '../sde/fill.js';
-import { GUIDED_VARIANTS, isOneOf, SAMPLER_VARIANTS, SCORING_VARIANTS, SOLVERS, STEP_RULES, TEXTURE_VARIANTS, type SamplerVariant, type StepRule, type StructureKind } from '../options.js';
+import { isOneOf, SAMPLER_VARIANTS, SCORING_VARIANTS, SOLVERS, STEP_RULES, TEXTURE_VARIANTS, UNSCORED_VARIANTS, type SamplerVariant, type StepRule, type StructureKind } from '../options.js';
 import { DEFAULT_STRUCTURE_KIND, lateGuide, parseStructureKind, structureEnds } from '../structure/kinds.js';
 import { solverOf, type SolverHistory } from './solvers/index.js';
 import { isFullGrid, samplingGrid } from './grid.js';
@@ -129,8 +129,7 @@ export function makeContext(sde: IRSDE, nets: SamplerNets, inputs: SamplerInputs
   const resampling = resamplingProblem(opts, MAX_T, 'the largest T');
   if (resampling !== null) throw new Error(`sampler: ${resampling} (got uMax=${opts.uMax}, uMin=${opts.uMin}, jump=${opts.jump}, re=${opts.re})`);
   if (isOneOf(SCORING_VARIANTS, opts.variant) && !nets.discriminator) {
-    const others = GUIDED_VARIANTS.filter((v) => !isOneOf(SCORING_VARIANTS, v));
-    throw new Error(`sampler: variant ${opts.variant} needs a discriminator, and the model has none (the variants without one: ${others.join(', ')})`);
+    throw new Error(`sampler: variant ${opts.variant} needs a discriminator, and the model has none (the variants without one: ${UNSCORED_VARIANTS.join(', ')})`);
   }
   if (!textureOnly(opts.variant) && !nets.structure) throw new Error(`sampler: variant ${opts.variant} needs a structure network (the texture-only samplers are ${TEXTURE_VARIANTS.join(', ')})`);
   parseStructureKind(opts.structureKind, 'sampler: structureKind');
